@@ -1,0 +1,158 @@
+"""Small frozen policy and configuration objects, and reading them from the environment.
+
+Policies are plain values with readable names (in the manner of stamina): tenacity never
+appears here or in any public signature. A client holds one ``ClientConfig``; each call
+may override its timeout.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from attrs import field, frozen, validators
+
+from ._errors import ValidationError
+
+__all__ = [
+    "DEFAULT_LINK_URL",
+    "DEFAULT_SNAP_URL",
+    "MAX_DOCUMENT_SIZE",
+    "ClientConfig",
+    "RateLimitPolicy",
+    "RetryPolicy",
+    "Timeouts",
+    "WaitPolicy",
+    "env_settings",
+]
+
+DEFAULT_SNAP_URL = "https://snap.wattzon.com/api/v1/"
+DEFAULT_LINK_URL = "https://api.wattzon.com/link/4.0/"
+#: The API's document limit: 5 MB, read as 5 MiB of raw file bytes before encoding.
+MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
+
+_positive = validators.gt(0)
+_not_negative = validators.ge(0)
+
+
+@frozen
+class RetryPolicy:
+    """How one request is retried after a connection error, a timeout, a 429 or a 5xx.
+
+    Attributes:
+        attempts: Tries in all, the first included (1 turns retries off).
+        timeout: Overall deadline in seconds for one call, retries and waits included.
+        wait_initial: The first backoff in seconds.
+        wait_max: The cap on one backoff in seconds.
+        wait_exp_base: Growth factor of the backoff between attempts.
+        wait_jitter: Up to this many seconds of random jitter added to each backoff.
+    """
+
+    attempts: int = field(default=5, validator=validators.ge(1))
+    timeout: float = field(default=60.0, validator=_positive)
+    wait_initial: float = field(default=0.2, validator=_not_negative)
+    wait_max: float = field(default=10.0, validator=_not_negative)
+    wait_exp_base: float = field(default=2.0, validator=validators.ge(1))
+    wait_jitter: float = field(default=0.5, validator=_not_negative)
+
+    def backoff(self, attempt: int) -> float:
+        """The backoff before retry number ``attempt`` (1-based), without jitter."""
+        return float(min(self.wait_max, self.wait_initial * self.wait_exp_base ** (attempt - 1)))
+
+
+@frozen
+class WaitPolicy:
+    """The schedule on which ``await_job`` polls a job.
+
+    Jobs "typically take at least 30 seconds", so polling starts after ``initial_delay``
+    and grows by ``multiplier`` up to ``max_delay``; each delay is spread by +/- ``jitter``
+    (a fraction) so that many waiters do not poll in step.
+
+    Attributes:
+        initial_delay: Seconds before the first poll.
+        max_delay: The cap on the delay between polls.
+        multiplier: Growth of the delay after each poll that saw no final state.
+        jitter: Fraction of each delay added or taken away at random (0.1 = +/- 10%).
+    """
+
+    initial_delay: float = field(default=5.0, validator=_not_negative)
+    max_delay: float = field(default=30.0, validator=_positive)
+    multiplier: float = field(default=1.5, validator=validators.ge(1))
+    jitter: float = field(default=0.1, validator=[_not_negative, validators.le(1)])
+
+    def delay(self, poll: int) -> float:
+        """The delay before poll number ``poll`` (0 for the first), without jitter."""
+        return float(min(self.max_delay, self.initial_delay * self.multiplier**poll))
+
+    @classmethod
+    def notification_fallback(cls) -> WaitPolicy:
+        """A sparse schedule for when SQS notifications do the real work."""
+        return cls(initial_delay=30.0, max_delay=120.0, multiplier=2.0, jitter=0.2)
+
+
+@frozen
+class Timeouts:
+    """Seconds allowed for the parts of one HTTP exchange.
+
+    Attributes:
+        connect: Opening a connection, TLS handshake included.
+        read: Waiting for a response (GETs and small calls).
+        write: Sending one chunk of a request body.
+        pool: Waiting for a free connection from the pool.
+        upload: The whole of a document upload (``jobs.create``), apart from ``read``.
+    """
+
+    connect: float = field(default=10.0, validator=_positive)
+    read: float = field(default=30.0, validator=_positive)
+    write: float = field(default=30.0, validator=_positive)
+    pool: float = field(default=30.0, validator=_positive)
+    upload: float = field(default=120.0, validator=_positive)
+
+
+@frozen
+class RateLimitPolicy:
+    """The client-wide request rate: one limiter shared by every request of a client.
+
+    Attributes:
+        max_rate: Ceiling in requests per second (None: no ceiling of our own).
+        poll_rate: Budget in GETs per second for all ``await_job`` polls together.
+        adaptive: Back off on 429 (halve the rate) and recover additively afterwards.
+    """
+
+    max_rate: float | None = field(default=None)
+    poll_rate: float = field(default=20.0, validator=_positive)
+    adaptive: bool = True
+
+
+@frozen
+class ClientConfig:
+    """Everything a WattzOnClient was configured with, apart from its certificates."""
+
+    snap_url: str = DEFAULT_SNAP_URL
+    link_url: str = DEFAULT_LINK_URL
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    wait: WaitPolicy = WaitPolicy()
+    rate_limit: RateLimitPolicy = RateLimitPolicy()
+    max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive)
+    max_connections: int = field(default=100, validator=_positive)
+    max_keepalive_connections: int = field(default=20, validator=_not_negative)
+
+
+_ENV = {
+    "cert": "WATTZON_CERT",
+    "key": "WATTZON_KEY",
+    "key_password": "WATTZON_KEY_PASSWORD",
+    "ca_bundle": "WATTZON_CA_BUNDLE",
+    "snap_url": "WATTZON_SNAP_URL",
+    "link_url": "WATTZON_LINK_URL",
+}
+
+
+def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Read the WATTZON_* variables that are set (and not empty), by setting name."""
+    env = os.environ if environ is None else environ
+    found = {name: env[var] for name, var in _ENV.items() if env.get(var)}
+    if "key" in found and "cert" not in found:
+        raise ValidationError("WATTZON_KEY is set but WATTZON_CERT is not", field="WATTZON_CERT")
+    return found
