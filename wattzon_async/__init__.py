@@ -1,1 +1,115 @@
-"""wattzon-async: an asyncio SDK for the WattzOn Snap API and the Link look-ups."""
+"""wattzon-async: an asyncio SDK for the WattzOn Snap API and the Link look-ups.
+
+Upload a photo or PDF of a utility bill, get a job, wait for it (by polling, by SQS
+notification, or both raced), and read the extracted fields::
+
+    async with WattzOnClient(cert=("client.crt", "client.key")) as client:
+        job = await client.jobs.create(email=..., provider=4, document=Path("bill.pdf"))
+        done = await client.await_job(job.id, timeout=600)
+        print(done.values())
+"""
+
+from ._client import WattzOnClient
+from ._config import (
+    DEFAULT_LINK_URL,
+    DEFAULT_SNAP_URL,
+    MAX_DOCUMENT_SIZE,
+    RateLimitPolicy,
+    RetryPolicy,
+    Timeouts,
+    WaitPolicy,
+)
+from ._errors import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CertificateError,
+    DocumentTooLargeError,
+    InternalServerError,
+    JobError,
+    JobFailedError,
+    JobUnsupportedError,
+    NotFoundError,
+    NotificationError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnexpectedResponseError,
+    ValidationError,
+    WaitTimeoutError,
+    WattzOnError,
+)
+from ._tls import CertificateInfo
+from .batch import BatchProgress, SubmitOutcome
+from .models import (
+    Document,
+    DocumentRef,
+    ExtractedField,
+    Job,
+    JobStatus,
+    LinkBill,
+    LinkNotification,
+    Notification,
+    SnapNotification,
+    Submission,
+    Token,
+    Utility,
+    ZipCode,
+)
+from .notifications import NotificationConsumer, parse_notification
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_LINK_URL",
+    "DEFAULT_SNAP_URL",
+    "MAX_DOCUMENT_SIZE",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AmbiguousSubmitError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchProgress",
+    "CertificateError",
+    "CertificateInfo",
+    "Document",
+    "DocumentRef",
+    "DocumentTooLargeError",
+    "ExtractedField",
+    "InternalServerError",
+    "Job",
+    "JobError",
+    "JobFailedError",
+    "JobStatus",
+    "JobUnsupportedError",
+    "LinkBill",
+    "LinkNotification",
+    "NotFoundError",
+    "Notification",
+    "NotificationConsumer",
+    "NotificationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RateLimitPolicy",
+    "RetryPolicy",
+    "SnapNotification",
+    "SubmitOutcome",
+    "Submission",
+    "Timeouts",
+    "Token",
+    "UnexpectedResponseError",
+    "Utility",
+    "ValidationError",
+    "WaitPolicy",
+    "WaitTimeoutError",
+    "WattzOnClient",
+    "WattzOnError",
+    "ZipCode",
+    "__version__",
+    "parse_notification",
+]

@@ -31,8 +31,10 @@ DEFAULT_LINK_URL = "https://api.wattzon.com/link/4.0/"
 #: The API's document limit: 5 MB, read as 5 MiB of raw file bytes before encoding.
 MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
 
-_positive = validators.gt(0)
-_not_negative = validators.ge(0)
+_positive = validators.gt(0.0)
+_not_negative = validators.ge(0.0)
+_positive_int = validators.gt(0)
+_not_negative_int = validators.ge(0)
 
 
 @frozen
@@ -52,7 +54,7 @@ class RetryPolicy:
     timeout: float = field(default=60.0, validator=_positive)
     wait_initial: float = field(default=0.2, validator=_not_negative)
     wait_max: float = field(default=10.0, validator=_not_negative)
-    wait_exp_base: float = field(default=2.0, validator=validators.ge(1))
+    wait_exp_base: float = field(default=2.0, validator=validators.ge(1.0))
     wait_jitter: float = field(default=0.5, validator=_not_negative)
 
     def backoff(self, attempt: int) -> float:
@@ -77,8 +79,8 @@ class WaitPolicy:
 
     initial_delay: float = field(default=5.0, validator=_not_negative)
     max_delay: float = field(default=30.0, validator=_positive)
-    multiplier: float = field(default=1.5, validator=validators.ge(1))
-    jitter: float = field(default=0.1, validator=[_not_negative, validators.le(1)])
+    multiplier: float = field(default=1.5, validator=validators.ge(1.0))
+    jitter: float = field(default=0.1, validator=[_not_negative, validators.le(1.0)])
 
     def delay(self, poll: int) -> float:
         """The delay before poll number ``poll`` (0 for the first), without jitter."""
@@ -134,9 +136,9 @@ class ClientConfig:
     retry: RetryPolicy = RetryPolicy()
     wait: WaitPolicy = WaitPolicy()
     rate_limit: RateLimitPolicy = RateLimitPolicy()
-    max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive)
-    max_connections: int = field(default=100, validator=_positive)
-    max_keepalive_connections: int = field(default=20, validator=_not_negative)
+    max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive_int)
+    max_connections: int = field(default=100, validator=_positive_int)
+    max_keepalive_connections: int = field(default=20, validator=_not_negative_int)
 
 
 _ENV = {

@@ -195,7 +195,7 @@ def _structure_status(value: object, _: object) -> JobStatus:
 
 def _keep_unknown(cls: type[T]) -> Callable[[Any, Any], T]:
     """Structure hook for a model with ``extra``: known keys to fields, the rest kept."""
-    known = {a.name for a in attrs.fields(cls) if a.name != "extra" and a.init}
+    known = {a.name for a in attrs.fields(cls) if a.name != "extra" and a.init}  # type: ignore[arg-type]
     base = make_dict_structure_fn(cls, converter)
 
     def structure(data: Any, _: Any) -> T:
@@ -316,3 +316,18 @@ def structure_bills(data: Any) -> list[LinkBill]:
 def dump_tags(tags: tuple[str, ...]) -> str:
     """Write tags the way WattzOn's notifications carry them: a Python-list literal."""
     return repr(list(tags))
+
+
+def create_job_envelope(
+    *, email: str, provider: int, tags: tuple[str, ...], name: str
+) -> tuple[bytes, bytes]:
+    """The JSON of a create-job request around the document's base64 content.
+
+    Returns ``(prefix, suffix)``: the body is ``prefix + base64(content) + suffix``.
+    """
+    head = json.dumps(
+        {"email": email, "provider": provider, "tags": list(tags), "document": {"name": name}},
+        separators=(",", ":"),
+    )
+    prefix = head[: -len("}}")] + ',"content":"'
+    return prefix.encode(), b'"}}'

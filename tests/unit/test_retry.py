@@ -1,0 +1,240 @@
+"""Safe retries: GETs retry transient failures; a create is never sent twice blindly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from wattzon_async import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APITimeoutError,
+    BadRequestError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RetryPolicy,
+    WattzOnClient,
+)
+
+from .conftest import SNAP, MakeClient, Router, json_response, seed
+
+FAST = RetryPolicy(attempts=4, timeout=5.0, wait_initial=0.001, wait_max=0.01, wait_jitter=0)
+JOB = SNAP + "jobs/578/"
+
+
+def _raise(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return handler
+
+
+@pytest.fixture
+def fast_client(make_client: MakeClient, router: Router) -> WattzOnClient:
+    return make_client(router, retry=FAST)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        _raise(httpx.ConnectError("refused")),
+        _raise(httpx.ConnectTimeout("slow")),
+        _raise(httpx.ReadTimeout("slow")),
+        _raise(httpx.RemoteProtocolError("dropped")),
+        json_response({"error": "busy"}, 500),
+        json_response({"error": "busy"}, 503),
+        json_response({"error": "slow down"}, 429),
+    ],
+)
+async def test_get_retries_transient_failures(
+    fast_client: WattzOnClient, router: Router, failure: object
+) -> None:
+    router.add("GET", JOB, failure, failure, json_response(seed("job_raw.json")))  # type: ignore[arg-type]
+    job = await fast_client.jobs.get(578)
+    assert job.id == 578
+    assert router.count("GET", JOB) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(400, BadRequestError), (403, PermissionDeniedError), (404, NotFoundError)],
+)
+async def test_client_errors_are_never_retried(
+    fast_client: WattzOnClient, router: Router, status: int, cls: type[Exception]
+) -> None:
+    router.add("GET", JOB, json_response({"error": "nope"}, status))
+    with pytest.raises(cls, match="nope"):
+        await fast_client.jobs.get(578)
+    assert router.count("GET", JOB) == 1
+
+
+async def test_attempts_are_bounded(fast_client: WattzOnClient, router: Router) -> None:
+    router.add("GET", JOB, json_response({"error": "down"}, 502))
+    with pytest.raises(InternalServerError, match="down"):
+        await fast_client.jobs.get(578)
+    assert router.count("GET", JOB) == FAST.attempts
+
+
+async def test_connection_errors_become_sdk_errors(
+    fast_client: WattzOnClient, router: Router
+) -> None:
+    router.add("GET", JOB, _raise(httpx.ReadTimeout("slow")))
+    with pytest.raises(APITimeoutError):
+        await fast_client.jobs.get(578)
+
+
+async def test_retry_after_is_honoured(make_client: MakeClient, router: Router) -> None:
+    policy = RetryPolicy(attempts=3, timeout=5.0, wait_initial=0.0, wait_jitter=0)
+    router.add(
+        "GET",
+        JOB,
+        json_response({"error": "slow down"}, 429, **{"Retry-After": "0.3"}),
+        json_response(seed("job_raw.json")),
+    )
+    client = make_client(router, retry=policy)
+    started = time.monotonic()
+    await client.jobs.get(578)
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_retry_after_past_the_deadline_gives_up_at_once(
+    make_client: MakeClient, router: Router
+) -> None:
+    policy = RetryPolicy(attempts=5, timeout=1.0, wait_initial=0.0, wait_jitter=0)
+    router.add("GET", JOB, json_response({"error": "later"}, 429, **{"Retry-After": "60"}))
+    client = make_client(router, retry=policy)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError) as caught:
+        await client.jobs.get(578)
+    assert caught.value.retry_after == 60
+    assert time.monotonic() - started < 1.0
+    assert router.count("GET", JOB) == 1
+
+
+async def test_per_call_timeout_bounds_retries(make_client: MakeClient, router: Router) -> None:
+    policy = RetryPolicy(attempts=100, timeout=60.0, wait_initial=0.05, wait_jitter=0)
+    router.add("GET", JOB, json_response({"error": "down"}, 500))
+    client = make_client(router, retry=policy)
+    started = time.monotonic()
+    with pytest.raises(InternalServerError):
+        await client.jobs.get(578, timeout=0.5)
+    assert time.monotonic() - started < 1.0
+
+
+# --- POST /jobs/: never blindly repeated -------------------------------------------------
+
+
+def _created(request: httpx.Request) -> httpx.Response:
+    import json
+
+    answer = seed("create_response.json")
+    answer["tags"] = json.loads(request.read())["tags"]
+    return json_response(answer, 201)
+
+
+async def test_create_retries_when_the_request_never_left(
+    fast_client: WattzOnClient, router: Router
+) -> None:
+    router.add("POST", SNAP + "jobs/", _raise(httpx.ConnectError("refused")), _created)
+    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    assert job.id == 513
+    assert router.count("POST", SNAP + "jobs/") == 2
+
+
+async def test_create_retries_after_429(fast_client: WattzOnClient, router: Router) -> None:
+    router.add("POST", SNAP + "jobs/", json_response({"error": "slow"}, 429), _created)
+    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    assert job.id == 513
+
+
+async def test_create_dropped_after_sending_is_recovered_by_lookup(
+    fast_client: WattzOnClient, router: Router
+) -> None:
+    created: list[dict[str, object]] = []
+
+    def create_then_drop(request: httpx.Request) -> httpx.Response:
+        import json
+
+        body = json.loads(request.read())
+        answer = seed("create_response.json")
+        answer["tags"] = body["tags"]
+        created.append(answer)
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    def lookup(request: httpx.Request) -> httpx.Response:
+        tag = request.url.params["tag"]
+        return json_response([c for c in created if tag in c["tags"]])  # type: ignore[operator]
+
+    key = "idem:" + "c" * 32
+    router.add("POST", SNAP + "jobs/", create_then_drop)
+    router.add("GET", SNAP + "jobs/?tag=idem%3A" + "c" * 32, lookup)
+    job = await fast_client.jobs.create(
+        email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+    )
+    assert job.id == 513
+    assert job.tags[-1] == key
+    assert len(created) == 1
+    assert router.count("POST", SNAP + "jobs/") == 1
+
+
+async def test_create_500_not_found_by_lookup_is_retried(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST)
+    key = "idem:" + "a" * 32
+    router.add("POST", SNAP + "jobs/", json_response({"error": "boom"}, 500), _created)
+    router.add("GET", SNAP + "jobs/?tag=idem%3A" + "a" * 32, json_response([]))
+    job = await client.jobs.create(
+        email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+    )
+    assert job.tags[-1] == key
+    assert router.count("POST", SNAP + "jobs/") == 2
+    assert router.count("GET", SNAP + "jobs/?tag=idem%3A" + "a" * 32) == 1
+
+
+async def test_create_that_cannot_be_decided_is_ambiguous(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST)
+    key = "idem:" + "b" * 32
+    router.add("POST", SNAP + "jobs/", _raise(httpx.ReadTimeout("no answer")))
+    router.add("GET", SNAP + "jobs/?tag=idem%3A" + "b" * 32, json_response({"error": "x"}, 503))
+    with pytest.raises(AmbiguousSubmitError) as caught:
+        await client.jobs.create(
+            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+        )
+    assert caught.value.idempotency_key == key
+    assert key in str(caught.value)
+    assert router.count("POST", SNAP + "jobs/") == 1
+
+
+async def test_create_without_key_is_not_repeated(
+    fast_client: WattzOnClient, router: Router
+) -> None:
+    router.add("POST", SNAP + "jobs/", json_response({"error": "boom"}, 500))
+    with pytest.raises(AmbiguousSubmitError) as caught:
+        await fast_client.jobs.create(
+            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=False
+        )
+    assert caught.value.idempotency_key is None
+    assert router.count("POST", SNAP + "jobs/") == 1
+
+
+async def test_create_400_is_final(fast_client: WattzOnClient, router: Router) -> None:
+    router.add("POST", SNAP + "jobs/", json_response({"error": "bad base64"}, 400))
+    with pytest.raises(BadRequestError, match="bad base64"):
+        await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    assert router.count("POST", SNAP + "jobs/") == 1
+
+
+async def test_connection_refused_everywhere(fast_client: WattzOnClient, router: Router) -> None:
+    router.add("POST", SNAP + "jobs/", _raise(httpx.ConnectError("refused")))
+    with pytest.raises(APIConnectionError) as caught:
+        await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    assert caught.value.request_sent is False
+    assert router.count("POST", SNAP + "jobs/") == FAST.attempts

@@ -1,0 +1,134 @@
+"""Every bad input is refused before anything is sent, with a message naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from wattzon_async import DocumentTooLargeError, ValidationError, WattzOnClient
+
+from .conftest import MakeClient
+
+
+def _no_request(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"nothing should be sent, but {request.method} {request.url} was")
+
+
+@pytest.fixture
+def client(make_client: MakeClient) -> WattzOnClient:
+    return make_client(_no_request)
+
+
+@pytest.fixture
+def bill(tmp_path: Path) -> Path:
+    path = tmp_path / "bill.pdf"
+    path.write_bytes(b"%PDF-1.4 bill")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "text"),
+    [
+        ({"email": "not-an-email"}, "email", "not a valid email"),
+        ({"email": ""}, "email", "required"),
+        ({"email": None}, "email", "required"),
+        ({"provider": "4"}, "provider", "integer"),
+        ({"provider": 4.0}, "provider", "integer"),
+        ({"provider": True}, "provider", "integer"),
+        ({"provider": 0}, "provider", "positive"),
+        ({"tags": ["a,b"]}, "tags[0]", "comma"),
+        ({"tags": ["ok", "x" * 256]}, "tags[1]", "256 characters"),
+        ({"tags": [None]}, "tags[0]", "string or a number"),
+        ({"tags": [{"a": 1}]}, "tags[0]", "string or a number"),
+        ({"tags": [""]}, "tags[0]", "empty"),
+        ({"tags": "demo"}, "tags", "list"),
+        ({"document": b""}, "document", "empty"),
+        ({"document": b"data"}, "name", "file name"),
+        ({"document": 42}, "document", "path, bytes"),
+        ({"name": "../evil.pdf"}, "name", "not a path"),
+        ({"idempotency_key": "mine"}, "idempotency_key", "32"),
+    ],
+)
+async def test_create_refuses(
+    client: WattzOnClient, bill: Path, overrides: dict[str, Any], field: str, text: str
+) -> None:
+    arguments: dict[str, Any] = {"email": "user@example.com", "provider": 4, "document": bill}
+    arguments.update(overrides)
+    with pytest.raises(ValidationError, match=text) as caught:
+        await client.jobs.create(**arguments)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(field)
+
+
+async def test_missing_file(client: WattzOnClient, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="no such file") as caught:
+        await client.jobs.create(email="a@b.co", provider=4, document=tmp_path / "nope.pdf")
+    assert caught.value.field == "document"
+
+
+async def test_empty_file(client: WattzOnClient, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    with pytest.raises(ValidationError, match="empty"):
+        await client.jobs.create(email="a@b.co", provider=4, document=empty)
+
+
+async def test_document_over_5_mib(client: WattzOnClient, tmp_path: Path) -> None:
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as file:
+        file.truncate(5 * 1024 * 1024 + 1)
+    with pytest.raises(DocumentTooLargeError) as caught:
+        await client.jobs.create(email="a@b.co", provider=4, document=big)
+    assert caught.value.size == 5 * 1024 * 1024 + 1
+    assert caught.value.limit == 5 * 1024 * 1024
+    assert isinstance(caught.value, ValidationError)
+
+
+async def test_numbers_become_string_tags(make_client: MakeClient, bill: Path) -> None:
+    client = make_client(_no_request)
+    prepared = client.jobs.prepare(
+        email="a@b.co", provider=4, document=bill, tags=[12345, 1.5, "sfid:1"]
+    )
+    assert b'"tags":["12345","1.5","sfid:1","idem:' in prepared.envelope[0]
+
+
+@pytest.mark.parametrize("job_id", ["", "  ", "abc", "12a", -1, 0, 1.5, None, True])
+async def test_bad_job_ids(client: WattzOnClient, job_id: Any) -> None:
+    with pytest.raises(ValidationError, match="job_id"):
+        await client.jobs.get(job_id)
+    with pytest.raises(ValidationError, match="job_id"):
+        await client.documents.get(job_id)
+    with pytest.raises(ValidationError, match="job_id"):
+        await client.await_job(job_id)
+
+
+async def test_utilities_find_needs_zipcode_or_name(client: WattzOnClient) -> None:
+    with pytest.raises(ValidationError, match="zipcode or name"):
+        await client.utilities.find()
+    with pytest.raises(ValidationError, match="zipcode"):
+        await client.utilities.find(zipcode="9411")
+    with pytest.raises(ValidationError, match="provider_id"):
+        await client.utilities.get("3150")  # type: ignore[arg-type]
+
+
+async def test_other_look_ups(client: WattzOnClient) -> None:
+    with pytest.raises(ValidationError, match="zipcode"):
+        await client.zips.get("abcde")
+    with pytest.raises(ValidationError, match="profile_id"):
+        await client.link.bills("  ")
+    with pytest.raises(ValidationError, match="results"):
+        await client.jobs.get(1, results="cooked")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="tag"):
+        await client.jobs.list(tag="a,b")
+    with pytest.raises(ValidationError, match="timeout"):
+        await client.await_job(1, timeout=-1)
+
+
+def test_urls_must_be_https(make_client: MakeClient) -> None:
+    with pytest.raises(ValidationError, match="snap_url"):
+        make_client(_no_request, snap_url="http://snap.test/api/v1/")
+    with pytest.raises(ValidationError, match="link_url"):
+        make_client(_no_request, link_url="ftp://x")

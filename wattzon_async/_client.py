@@ -1,0 +1,230 @@
+"""WattzOnClient: owns the configuration, the one httpx.AsyncClient, the resources and waits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import httpx
+
+from ._config import (
+    DEFAULT_LINK_URL,
+    DEFAULT_SNAP_URL,
+    MAX_DOCUMENT_SIZE,
+    ClientConfig,
+    RateLimitPolicy,
+    RetryPolicy,
+    Timeouts,
+    WaitPolicy,
+    env_settings,
+)
+from ._errors import ValidationError
+from ._http import Sender
+from ._ratelimit import AdaptiveRateLimiter
+from ._tls import CertificateInfo, CertSpec, ClientIdentity
+from .resources import Documents, Jobs, Link, Utilities, Zips
+from .waiting import Waiter
+
+if TYPE_CHECKING:
+    from .models import Job
+    from .notifications import NotificationConsumer
+
+__all__ = ["WattzOnClient"]
+
+logger = logging.getLogger("wattzon_async")
+
+
+def _base_url(url: str, field: str) -> str:
+    parsed = httpx.URL(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme != "https" or not parsed.host:
+        raise ValidationError(
+            f"{field}: must be an https:// URL (the API requires TLS), not {url!r}", field=field
+        )
+    return url if url.endswith("/") else url + "/"
+
+
+class WattzOnClient:
+    """An asyncio client for the WattzOn Snap API and the Link look-ups.
+
+    One client holds one pool of keep-alive connections authenticated by a TLS client
+    certificate; create it once and share it. Use it as an async context manager, or
+    call ``aclose()``.
+
+    Args:
+        cert: The client certificate: a ``(cert, key)`` pair of PEM or DER files, one
+            combined PEM file, a PKCS#12 ``.p12``/``.pfx`` file, or a ready
+            ``ssl.SSLContext``.
+        key_password: The password of an encrypted key or PKCS#12 file.
+        ca_bundle: CA file to verify the server with (default: the system's trust).
+        snap_url: Base URL of the Snap API.
+        link_url: Base URL of the Link API.
+        timeouts: Connect, read, write, pool and upload timeouts in seconds.
+        retry: How requests are retried (attempts, overall deadline, backoff).
+        wait: The default polling schedule of ``await_job``.
+        rate_limit: The client-wide request rate and the polling budget.
+        max_document_size: The largest document accepted before sending (bytes).
+        max_connections: The size of the connection pool.
+        transport: An httpx transport to use instead of the network (for tests).
+
+    Raises:
+        CertificateError: The certificate or key cannot be used; the message says why.
+        ValidationError: A bad URL or setting.
+    """
+
+    def __init__(
+        self,
+        cert: CertSpec,
+        *,
+        key_password: str | bytes | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        snap_url: str = DEFAULT_SNAP_URL,
+        link_url: str = DEFAULT_LINK_URL,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        wait: WaitPolicy | None = None,
+        rate_limit: RateLimitPolicy | None = None,
+        max_document_size: int = MAX_DOCUMENT_SIZE,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = ClientConfig(
+            snap_url=_base_url(snap_url, "snap_url"),
+            link_url=_base_url(link_url, "link_url"),
+            timeouts=timeouts or Timeouts(),
+            retry=retry or RetryPolicy(),
+            wait=wait or WaitPolicy(),
+            rate_limit=rate_limit or RateLimitPolicy(),
+            max_document_size=max_document_size,
+            max_connections=max_connections,
+        )
+        self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
+        t = self.config.timeouts
+        self._http = httpx.AsyncClient(
+            verify=self._identity.ssl_context,
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(max_connections, 20),
+            ),
+            follow_redirects=False,
+            transport=transport,
+        )
+        self._sender = Sender(self._http, self.config, AdaptiveRateLimiter(self.config.rate_limit))
+        self.jobs = Jobs(self._sender)
+        self.documents = Documents(self._sender)
+        self.zips = Zips(self._sender)
+        self.utilities = Utilities(self._sender)
+        self.link = Link(self._sender)
+        self._waiter = Waiter(self.jobs, self.config)
+        self.jobs.bind_waiter(self._waiter)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Build a client from WATTZON_* variables; keyword arguments take precedence.
+
+        Reads WATTZON_CERT and WATTZON_KEY (a pair, or WATTZON_CERT alone for a
+        combined PEM or PKCS#12 file), WATTZON_KEY_PASSWORD, WATTZON_CA_BUNDLE,
+        WATTZON_SNAP_URL and WATTZON_LINK_URL.
+
+        Raises:
+            ValidationError: No certificate is configured.
+        """
+        settings: dict[str, Any] = dict(env_settings(environ))
+        key = settings.pop("key", None)
+        if "cert" in settings and key is not None:
+            settings["cert"] = (settings["cert"], key)
+        settings.update(overrides)
+        if "cert" not in settings:
+            raise ValidationError(
+                "no client certificate: set WATTZON_CERT (and WATTZON_KEY) or pass cert=",
+                field="WATTZON_CERT",
+            )
+        return cls(**settings)
+
+    @property
+    def certificate(self) -> CertificateInfo | None:
+        """The client certificate in use (None when a ready SSLContext was given)."""
+        return self._identity.info
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The SSLContext every connection of this client is made with."""
+        return self._identity.ssl_context
+
+    def reload_certificate(
+        self, cert: CertSpec | None = None, *, key_password: str | bytes | None = None
+    ) -> CertificateInfo:
+        """Switch to a renewed certificate without failing requests in flight.
+
+        The new certificate is checked fully first; on any problem the old one stays in
+        force. Connections already open finish with the old certificate; new ones use
+        the new. With no argument the original files are read again.
+
+        Raises:
+            CertificateError: The new certificate cannot be used.
+        """
+        info = self._identity.reload(cert, key_password=key_password)
+        logger.info("client certificate reloaded: %s, expires %s", info.subject, info.not_after)
+        return info
+
+    async def await_job(
+        self,
+        job_id: int | str,
+        *,
+        timeout: float | None = None,
+        notifications: NotificationConsumer | None = None,
+        results: Literal["raw", "transformed"] = "raw",
+        policy: WaitPolicy | None = None,
+    ) -> Job:
+        """Wait until a job reaches a final state, and return it COMPLETE with results.
+
+        See ``wattzon_async.waiting`` for the schedule, the deadline and the race with
+        SQS notifications.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: Overall deadline in seconds (None: wait until a final state).
+            notifications: A running NotificationConsumer to race against polling.
+            results: ``"raw"`` or ``"transformed"`` results on the returned job.
+            policy: The polling schedule (default: the client's ``wait`` policy, or a
+                sparse fallback schedule when ``notifications`` is given).
+
+        Raises:
+            JobFailedError: The job ended FAILED.
+            JobUnsupportedError: The job is UNSUPPORTED.
+            WaitTimeoutError: The deadline passed; ``.job`` is the last state seen.
+        """
+        return await self._waiter.await_job(
+            job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
+        )
+
+    async def aclose(self) -> None:
+        """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
+        await self._waiter.aclose()
+        await self._http.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once ``aclose()`` has run."""
+        return self._http.is_closed
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"WattzOnClient(snap_url={self.config.snap_url!r}, "
+            f"link_url={self.config.link_url!r}, certificate={self._identity!r})"
+        )

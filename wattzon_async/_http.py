@@ -1,0 +1,270 @@
+"""The one send path: build a request, retry it safely, map errors, decode the body.
+
+Every call of every resource goes through ``Sender``. It owns the retry engine (tenacity,
+kept private behind ``RetryPolicy``), the client-wide rate limiter, the per-call deadline,
+and the translation of httpx and ssl exceptions into the SDK's own. What may be retried
+depends on what a repeat could do on the server:
+
+* ``Retry.IDEMPOTENT`` (every GET): connection errors, timeouts, 429 and 5xx.
+* ``Retry.UNSENT`` (a POST): only failures that prove the request never reached the
+  server (the connection could not be opened) and 429, which the server answers without
+  acting. ``jobs.create`` adds look-up-based recovery for the ambiguous rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState
+
+from ._config import ClientConfig
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    CertificateError,
+    InternalServerError,
+    RateLimitError,
+    decode_response,
+)
+from ._ratelimit import AdaptiveRateLimiter
+
+__all__ = ["Retry", "Sender", "translate_transport_error"]
+
+logger = logging.getLogger("wattzon_async")
+T = TypeVar("T")
+
+#: ssl alert reasons meaning the server refused our client certificate.
+_REFUSED_CERT_REASONS = (
+    "CERTIFICATE_REQUIRED",
+    "BAD_CERTIFICATE",
+    "UNKNOWN_CA",
+    "CERTIFICATE_EXPIRED",
+    "CERTIFICATE_REVOKED",
+    "CERTIFICATE_UNKNOWN",
+    "ACCESS_DENIED",
+    "HANDSHAKE_FAILURE",
+)
+
+
+class Retry(enum.Enum):
+    """Which failures a request may be retried after (see the module docstring)."""
+
+    IDEMPOTENT = "idempotent"
+    UNSENT = "unsent"
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def translate_transport_error(exc: httpx.TransportError) -> APIError | CertificateError:
+    """Map an httpx transport exception to the SDK's exception, with a hint where useful."""
+    tls = _ssl_error(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return CertificateError(
+            f"the server's certificate is not trusted ({tls.verify_message}); pass "
+            "ca_bundle= (or WATTZON_CA_BUNDLE) with the CA that signed the server's certificate"
+        )
+    if tls is not None and any(r in str(tls).upper() for r in _REFUSED_CERT_REASONS):
+        return CertificateError(
+            f"the server refused the client certificate ({tls.reason or tls}); check that "
+            "the certificate was signed by WattzOn for this client and has not expired"
+        )
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return APITimeoutError(f"could not connect in time ({text})", request_sent=False)
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"the API did not answer in time ({text})", request_sent=None)
+    if isinstance(exc, httpx.ConnectError):
+        return APIConnectionError(f"could not connect ({text})", request_sent=False)
+    return APIConnectionError(f"the connection failed ({text})", request_sent=None)
+
+
+def _retryable(exc: BaseException, mode: Retry) -> bool:
+    if isinstance(exc, RateLimitError):
+        return True
+    if mode is Retry.IDEMPOTENT:
+        return isinstance(exc, APIConnectionError | InternalServerError)
+    return isinstance(exc, APIConnectionError) and exc.request_sent is False
+
+
+class Sender:
+    """Sends requests for one WattzOnClient over its single httpx.AsyncClient."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        config: ClientConfig,
+        limiter: AdaptiveRateLimiter,
+    ) -> None:
+        self.http = http
+        self.config = config
+        self.limiter = limiter
+
+    def deadline(self, timeout: float | None) -> float:
+        """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""
+        return time.monotonic() + (self.config.retry.timeout if timeout is None else timeout)
+
+    def timeout_for(self, deadline: float, *, read: float | None = None) -> httpx.Timeout:
+        """The httpx timeout of one attempt: the configured ones, cut to the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise APITimeoutError("the call's deadline passed", request_sent=False)
+        t = self.config.timeouts
+        return httpx.Timeout(
+            connect=min(t.connect, remaining),
+            read=min(read or t.read, remaining),
+            write=min(t.write, remaining),
+            pool=min(t.pool, remaining),
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Callable[[], tuple[int, AsyncIterator[bytes]]] | None = None,
+        retry: Retry = Retry.IDEMPOTENT,
+        deadline: float,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """Send a request with retries and return its decoded JSON body.
+
+        ``body`` makes a fresh (length, chunks) pair for each attempt, so an upload is
+        streamed and can be sent again without being held in memory twice.
+        """
+
+        async def attempt() -> Any:
+            async with self.streaming(
+                method, url, params=params, body=body, deadline=deadline, read_timeout=read_timeout
+            ) as response:
+                data = await response.aread()
+            return decode_response(
+                response.status_code,
+                response.headers,
+                data,
+                reason=response.reason_phrase,
+                response=response,
+            )
+
+        return await self.retrying(attempt, retry=retry, deadline=deadline, what=f"{method} {url}")
+
+    @contextlib.asynccontextmanager
+    async def streaming(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Callable[[], tuple[int, AsyncIterator[bytes]]] | None = None,
+        deadline: float,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """One attempt: send, raise for an error status, and yield the streamed response.
+
+        Transport errors while the body is read inside the block are translated too.
+        """
+        await self.limiter.acquire(deadline)
+        headers = {"Accept": "application/json"}
+        content: AsyncIterator[bytes] | None = None
+        if body is not None:
+            length, content = body()
+            headers["Content-Type"] = "application/json"
+            headers["Content-Length"] = str(length)
+        request = self.http.build_request(
+            method,
+            url,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self.timeout_for(deadline, read=read_timeout),
+        )
+        started = time.monotonic()
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            error = translate_transport_error(exc)
+            logger.debug("%s %s failed: %s", method, request.url.path, error)
+            raise error from exc
+        logger.debug(
+            "%s %s -> %d in %.3fs",
+            method,
+            request.url.path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        try:
+            self.limiter.observe(response.status_code, response.headers.get("retry-after"))
+            if not 200 <= response.status_code < 300:
+                data = await response.aread()
+                decode_response(
+                    response.status_code,
+                    response.headers,
+                    data,
+                    reason=response.reason_phrase,
+                    response=response,
+                )
+            yield response
+        except httpx.TransportError as exc:
+            raise translate_transport_error(exc) from exc
+        finally:
+            await response.aclose()
+
+    async def retrying(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        retry: Retry,
+        deadline: float,
+        what: str,
+    ) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the policy gives up."""
+        policy = self.config.retry
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            backoff = policy.backoff(state.attempt_number) + random.uniform(0, policy.wait_jitter)
+            if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+                return exc.retry_after
+            return backoff
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= policy.attempts:
+                return True
+            return time.monotonic() + state.upcoming_sleep >= deadline
+
+        def should_retry(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return exc is not None and _retryable(exc, retry)
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            logger.info(
+                "retrying %s in %.2fs (attempt %d failed: %s)",
+                what,
+                state.upcoming_sleep,
+                state.attempt_number,
+                exc,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop, wait=wait, retry=should_retry, before_sleep=log_retry, reraise=True
+        )
+        return await retrying(attempt)

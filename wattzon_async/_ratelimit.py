@@ -1,0 +1,91 @@
+"""Client-wide pacing: one limiter shared by every request of a WattzOnClient.
+
+A 429 means the whole client is too fast, not one request. The limiter therefore paces
+request starts for everyone: it has no rate of its own until the API first says 429 (or a
+ceiling is configured), then holds a rate that backs off multiplicatively on each 429
+(at most once per second, so one burst of 429s counts once) and recovers additively on
+success. A Retry-After pauses every request of the client until it has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+from ._config import RateLimitPolicy
+from ._errors import APITimeoutError, parse_retry_after
+
+__all__ = ["AdaptiveRateLimiter"]
+
+_DECREASE = 0.75
+_MIN_RATE = 0.5
+_WINDOW = 2.0
+
+
+class AdaptiveRateLimiter:
+    """Paces request starts; adapts the rate to the 429s the API answers with."""
+
+    def __init__(self, policy: RateLimitPolicy, *, adaptive: bool | None = None) -> None:
+        self.ceiling = policy.max_rate
+        self.adaptive = policy.adaptive if adaptive is None else adaptive
+        self.rate: float | None = policy.max_rate
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._last_decrease = 0.0
+        self._sent: collections.deque[float] = collections.deque()
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds until a Retry-After pause ends (0 when not paused)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    async def acquire(self, deadline: float) -> None:
+        """Wait for this request's turn; raise APITimeoutError if it comes after ``deadline``."""
+        while True:
+            now = time.monotonic()
+            slot = max(now, self._paused_until)
+            if self.rate is not None:
+                slot = max(slot, self._next)
+                self._next = slot + 1.0 / self.rate
+            if slot > deadline:
+                raise APITimeoutError(
+                    "the call's deadline passes before the client-wide rate limit allows "
+                    "another request",
+                    request_sent=False,
+                )
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if self._paused_until <= time.monotonic():
+                self._record_send()
+                return
+
+    def _record_send(self) -> None:
+        now = time.monotonic()
+        self._sent.append(now)
+        while self._sent and self._sent[0] < now - _WINDOW:
+            self._sent.popleft()
+
+    def observed_rate(self) -> float:
+        """Requests per second started over the last two seconds."""
+        now = time.monotonic()
+        recent = [t for t in self._sent if t >= now - _WINDOW]
+        return len(recent) / _WINDOW
+
+    def observe(self, status_code: int, retry_after: str | None = None) -> None:
+        """Learn from a response: back off on 429, recover a little on success."""
+        now = time.monotonic()
+        if status_code == 429:
+            pause = parse_retry_after(retry_after)
+            if pause:
+                self._paused_until = max(self._paused_until, now + pause)
+                self._next = max(self._next, self._paused_until)
+            if self.adaptive and now - self._last_decrease >= 1.0:
+                self._last_decrease = now
+                current = self.rate if self.rate is not None else self.observed_rate()
+                self.rate = max(_MIN_RATE, current * _DECREASE)
+        elif self.adaptive and self.rate is not None and status_code < 400:
+            step = max(0.05, 0.02 * self.rate) / self.rate
+            self.rate += step
+            if self.ceiling is not None:
+                self.rate = min(self.rate, self.ceiling)

@@ -1,0 +1,173 @@
+"""submit_many: submit thousands of bills concurrently and hear about each as it finishes.
+
+Every submission is checked before any upload starts; a bad one becomes an outcome with
+its ValidationError, and the rest go on. Uploads run at most ``concurrency`` at a time;
+waits (``wait=True``) do not hold an upload slot, since they cost only budgeted polls.
+Each create carries its own idempotency key, so a retried upload never makes a second
+job. Outcomes come out of the iterator in the order they finish; closing or cancelling
+the iterator cancels what is still running (locally: nothing on the server) and returns
+only when every task has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from attrs import define, field, frozen
+
+from ._errors import ValidationError, WattzOnError
+from .models import Job, Submission
+
+if TYPE_CHECKING:
+    from .notifications import NotificationConsumer
+    from .resources.jobs import Jobs, PreparedCreate
+
+__all__ = ["BatchProgress", "ProgressCallback", "SubmitOutcome", "submit_many"]
+
+
+@frozen
+class SubmitOutcome:
+    """What became of one submission: ``job`` on success, else ``error``.
+
+    Attributes:
+        index: The position of the submission in the input.
+        submission: The submission itself.
+        job: The created job (COMPLETE when the batch waited), or None.
+        error: The error that stopped this submission, or None.
+    """
+
+    index: int
+    submission: Submission
+    job: Job | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the submission succeeded."""
+        return self.error is None
+
+
+@define
+class BatchProgress:
+    """Running counts of a batch, passed to ``on_progress`` after every change."""
+
+    total: int
+    submitted: int = 0
+    processing: int = 0
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Submissions that have an outcome."""
+        return self.done + self.failed
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+@define
+class _Batch:
+    jobs: Jobs
+    wait: bool
+    notifications: NotificationConsumer | None
+    timeout: float | None
+    progress: BatchProgress
+    on_progress: ProgressCallback | None
+    results: asyncio.Queue[SubmitOutcome] = field(factory=asyncio.Queue)
+
+    def report(self, outcome: SubmitOutcome | None = None) -> None:
+        if outcome is not None:
+            if outcome.ok:
+                self.progress.done += 1
+            else:
+                self.progress.failed += 1
+            self.results.put_nowait(outcome)
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    async def run_one(
+        self, index: int, submission: Submission, prepared: PreparedCreate, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            async with slots:
+                job = await self.jobs.send(prepared)
+            self.progress.submitted += 1
+            if self.wait:
+                self.progress.processing += 1
+                self.report()
+                try:
+                    job = await self.jobs.await_job(
+                        job.id, timeout=self.timeout, notifications=self.notifications
+                    )
+                finally:
+                    self.progress.processing -= 1
+        except (WattzOnError, OSError) as exc:
+            self.report(SubmitOutcome(index, submission, error=exc))
+        else:
+            self.report(SubmitOutcome(index, submission, job=job))
+
+
+async def submit_many(
+    jobs: Jobs,
+    submissions: Iterable[Submission],
+    *,
+    concurrency: int = 8,
+    wait: bool = False,
+    notifications: NotificationConsumer | None = None,
+    timeout: float | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> AsyncIterator[SubmitOutcome]:
+    """Submit bills concurrently; yield a SubmitOutcome for each as it finishes.
+
+    Args:
+        jobs: ``client.jobs``.
+        submissions: The bills to submit.
+        concurrency: Uploads in flight at once.
+        wait: Also wait for each job's final state (``await_job``).
+        notifications: A running NotificationConsumer to race the waits against.
+        timeout: The deadline of each wait, in seconds.
+        on_progress: Called with the running counts after every change.
+
+    Raises:
+        ValidationError: ``concurrency`` is not a positive integer.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(
+            f"concurrency: must be a positive integer, not {concurrency!r}", field="concurrency"
+        )
+    items = list(submissions)
+    batch = _Batch(jobs, wait, notifications, timeout, BatchProgress(len(items)), on_progress)
+    ready: list[tuple[int, Submission, PreparedCreate]] = []
+    for index, submission in enumerate(items):
+        try:
+            ready.append((index, submission, _prepare(jobs, submission)))
+        except ValidationError as exc:
+            batch.report(SubmitOutcome(index, submission, error=exc))
+    slots = asyncio.Semaphore(concurrency)
+    tasks = [asyncio.create_task(batch.run_one(i, s, p, slots)) for i, s, p in ready]
+    try:
+        for _ in range(len(items)):
+            yield await batch.results.get()
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+
+def _prepare(jobs: Jobs, submission: Submission) -> PreparedCreate:
+    if not isinstance(submission, Submission):
+        raise ValidationError(
+            f"submissions: each item must be a Submission, not {type(submission).__name__}",
+            field="submissions",
+        )
+    return jobs.prepare(
+        email=submission.email,
+        provider=submission.provider,
+        document=submission.document,
+        tags=submission.tags,
+        name=submission.name,
+    )

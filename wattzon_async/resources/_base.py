@@ -1,0 +1,27 @@
+"""What every resource shares: the client's send path and its two base URLs."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from .._http import Sender
+
+__all__ = ["Resource"]
+
+
+class Resource:
+    """Base of the resource namespaces (``client.jobs``, ``client.zips``, ...)."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def _snap(self, *segments: object, slash: bool = True) -> str:
+        return _join(self._sender.config.snap_url, segments, slash)
+
+    def _link(self, *segments: object, slash: bool = False) -> str:
+        return _join(self._sender.config.link_url, segments, slash)
+
+
+def _join(base: str, segments: tuple[object, ...], slash: bool) -> str:
+    path = "/".join(quote(str(s), safe="") for s in segments)
+    return base + path + ("/" if slash and path else "")

@@ -1,0 +1,309 @@
+"""Snap jobs: create (streamed upload, idempotent by tag), get, list.
+
+POST /jobs/ is not idempotent on the server: a POST sent twice may make two jobs. So each
+create carries a client-made idempotency tag (``idem:<32 hex>``). When an attempt may have
+reached the server (the connection broke after sending, a read timeout, a 5xx), the job is
+looked up by that tag before anything is sent again: found, it is returned; not found,
+the POST is retried. Only when the look-up itself cannot decide within the deadline does
+``AmbiguousSubmitError`` carry the key back to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Literal
+
+from attrs import field, frozen
+
+from .._errors import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APIError,
+    InternalServerError,
+    ValidationError,
+)
+from .._http import Retry
+from .._serde import create_job_envelope, structure_job, structure_jobs
+from .._upload import DocumentInput, DocumentSource
+from .._validation import check_email, check_job_id, check_provider, check_tags
+from ..models import Job, Submission
+from ._base import Resource
+
+if TYPE_CHECKING:
+    from .._config import WaitPolicy
+    from .._http import Sender
+    from ..batch import ProgressCallback, SubmitOutcome
+    from ..notifications import NotificationConsumer
+    from ..waiting import Waiter
+
+__all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"]
+
+logger = logging.getLogger("wattzon_async")
+
+#: Tags that start with this are the SDK's idempotency keys.
+IDEMPOTENCY_PREFIX = "idem:"
+_KEY = re.compile(r"^idem:[0-9a-f]{32}$")
+
+
+@frozen
+class PreparedCreate:
+    """A create whose arguments were checked: ready to be sent, and sent again."""
+
+    source: DocumentSource
+    idempotency_key: str | None
+    envelope: tuple[bytes, bytes] = field(repr=False)
+
+    def body(self) -> tuple[int, AsyncIterator[bytes]]:
+        """A fresh streamed request body and its length."""
+        return self.source.body(*self.envelope)
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency tag: ``idem:`` and 32 hex digits."""
+    return IDEMPOTENCY_PREFIX + uuid.uuid4().hex
+
+
+class Jobs(Resource):
+    """``client.jobs``: submit bills and read their jobs."""
+
+    def __init__(self, sender: Sender) -> None:
+        super().__init__(sender)
+        self._waiter: Waiter | None = None
+
+    def bind_waiter(self, waiter: Waiter) -> None:
+        """Attach the client's Waiter, which ``await_job`` and ``submit_many`` use."""
+        self._waiter = waiter
+
+    async def await_job(
+        self,
+        job_id: int | str,
+        *,
+        timeout: float | None = None,
+        notifications: NotificationConsumer | None = None,
+        results: Literal["raw", "transformed"] = "raw",
+        policy: WaitPolicy | None = None,
+    ) -> Job:
+        """The same as ``WattzOnClient.await_job``."""
+        if self._waiter is None:
+            raise RuntimeError("this Jobs resource belongs to no client")
+        return await self._waiter.await_job(
+            job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
+        )
+
+    async def create(
+        self,
+        *,
+        email: str,
+        provider: int,
+        document: DocumentInput,
+        tags: Iterable[str | int] | None = None,
+        name: str | None = None,
+        idempotency_key: str | Literal[False] | None = None,
+        timeout: float | None = None,
+    ) -> Job:
+        """Upload a bill and create an extraction job.
+
+        Everything is checked before anything is sent. The document is streamed: it is
+        read and base64-encoded in chunks as it goes, never held whole in memory.
+
+        Args:
+            email: The email address of the job's customer.
+            provider: The utility provider id (see ``client.utilities.find``).
+            document: A path, bytes, or a binary file (read from its current position).
+            tags: Up to 255 characters each, no commas; numbers become strings.
+            name: The file name sent; defaults to the path's or file's name.
+            idempotency_key: The tag that makes a retried create safe; None makes a new
+                one (``idem:<32 hex>``); False sends no key, and then a create whose
+                outcome is unknown raises instead of being recovered.
+            timeout: Overall deadline in seconds, retries included (default: the upload
+                timeout).
+
+        Raises:
+            ValidationError: A bad argument (DocumentTooLargeError over 5 MiB).
+            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell.
+        """
+        prepared = self.prepare(
+            email=email,
+            provider=provider,
+            document=document,
+            tags=tags,
+            name=name,
+            idempotency_key=idempotency_key,
+        )
+        return await self.send(prepared, timeout=timeout)
+
+    async def send(self, prepared: PreparedCreate, *, timeout: float | None = None) -> Job:
+        """Send a checked create (see ``prepare``), recovering ambiguous failures by its key."""
+        config = self._sender.config
+        deadline = time.monotonic() + (config.timeouts.upload if timeout is None else timeout)
+        key = prepared.idempotency_key
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                data = await self._sender.request(
+                    "POST",
+                    self._snap("jobs"),
+                    body=prepared.body,
+                    retry=Retry.UNSENT,
+                    deadline=deadline,
+                    read_timeout=config.timeouts.upload,
+                )
+                return structure_job(data)
+            except (APIConnectionError, InternalServerError) as exc:
+                if getattr(exc, "request_sent", None) is False:
+                    raise
+                if key is None:
+                    raise AmbiguousSubmitError(
+                        f"a create may have reached the server ({exc}) and, sent without an "
+                        "idempotency key, it cannot be looked up",
+                        idempotency_key=None,
+                    ) from exc
+                logger.info("create may have reached the server (%s); looking up %s", exc, key)
+                found = await self._recover(key, deadline, exc)
+                if found is not None:
+                    return found
+                if attempts >= config.retry.attempts or time.monotonic() >= deadline:
+                    raise
+                await _sleep_within(config.retry.backoff(attempts), deadline)
+
+    def prepare(
+        self,
+        *,
+        email: object,
+        provider: object,
+        document: DocumentInput,
+        tags: Iterable[str | int] | None = None,
+        name: str | None = None,
+        idempotency_key: str | Literal[False] | None = None,
+    ) -> PreparedCreate:
+        """Check the arguments of ``create`` without sending anything.
+
+        Raises:
+            ValidationError: The first bad argument, named.
+        """
+        checked_email = check_email(email)
+        checked_provider = check_provider(provider)
+        checked_tags = check_tags(tags)
+        source = DocumentSource.of(
+            document, name=name, limit=self._sender.config.max_document_size
+        )
+        key: str | None = None
+        if idempotency_key is None:
+            key = new_idempotency_key()
+        elif idempotency_key is not False:
+            if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
+                raise ValidationError(
+                    "idempotency_key: must be 'idem:' followed by 32 lowercase hex digits",
+                    field="idempotency_key",
+                )
+            key = idempotency_key
+        if key is not None and key not in checked_tags:
+            checked_tags = (*checked_tags, key)
+        envelope = create_job_envelope(
+            email=checked_email, provider=checked_provider, tags=checked_tags, name=source.name
+        )
+        return PreparedCreate(source=source, idempotency_key=key, envelope=envelope)
+
+    async def _recover(self, key: str, deadline: float, cause: APIError) -> Job | None:
+        """Look a create up by its key: the job, None when surely absent, or raise."""
+        try:
+            jobs = await self.list(tag=key, timeout=max(0.001, deadline - time.monotonic()))
+        except APIError as exc:
+            raise AmbiguousSubmitError(
+                f"a create may have reached the server ({cause}) and the look-up by its "
+                f"idempotency key {key} failed ({exc}); look it up with "
+                f"client.jobs.list(tag={key!r}) before submitting again",
+                idempotency_key=key,
+            ) from exc
+        matches = sorted((j for j in jobs if key in j.tags), key=lambda j: j.id)
+        if matches:
+            logger.info("create recovered by its idempotency key: job %d", matches[0].id)
+            return matches[0]
+        return None
+
+    async def get(
+        self,
+        job_id: int | str,
+        *,
+        results: Literal["raw", "transformed"] = "raw",
+        timeout: float | None = None,
+    ) -> Job:
+        """Read a job; when it is COMPLETE, with its results.
+
+        Args:
+            job_id: The job.
+            results: ``"raw"`` (each field with the token boxes it was read from) or
+                ``"transformed"`` (each field a string).
+            timeout: Overall deadline of this call in seconds, retries included.
+        """
+        jid = check_job_id(job_id)
+        params = _results_params(results)
+        data = await self._sender.request(
+            "GET", self._snap("jobs", jid), params=params, deadline=self._sender.deadline(timeout)
+        )
+        return structure_job(data)
+
+    async def list(
+        self, *, tag: str | int | None = None, timeout: float | None = None
+    ) -> builtins.list[Job]:
+        """List jobs, most recent first (the API guarantees the latest 20).
+
+        Args:
+            tag: Keep only jobs carrying this tag.
+            timeout: Overall deadline of this call in seconds, retries included.
+        """
+        params = {"tag": check_tags([tag], field="tag")[0]} if tag is not None else None
+        data = await self._sender.request(
+            "GET", self._snap("jobs"), params=params, deadline=self._sender.deadline(timeout)
+        )
+        return structure_jobs(data)
+
+    def submit_many(
+        self,
+        submissions: Iterable[Submission],
+        *,
+        concurrency: int = 8,
+        wait: bool = False,
+        notifications: NotificationConsumer | None = None,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[SubmitOutcome]:
+        """Submit many bills concurrently; yield each outcome as it finishes.
+
+        See ``wattzon_async.batch.submit_many``.
+        """
+        from ..batch import submit_many
+
+        return submit_many(
+            self,
+            submissions,
+            concurrency=concurrency,
+            wait=wait,
+            notifications=notifications,
+            timeout=timeout,
+            on_progress=on_progress,
+        )
+
+
+def _results_params(results: str) -> dict[str, str] | None:
+    if results == "raw":
+        return None
+    if results == "transformed":
+        return {"results": "transformed"}
+    raise ValidationError(
+        f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
+    )
+
+
+async def _sleep_within(delay: float, deadline: float) -> None:
+    delay = min(delay + random.uniform(0, delay / 2), max(0.0, deadline - time.monotonic()))
+    if delay > 0:
+        await asyncio.sleep(delay)

@@ -1,0 +1,240 @@
+"""await_job: wait for a job's final state by polling, by SQS notification, or both at once.
+
+How a wait works:
+
+* One poller per job (and per results form and consumer) in a client, shared by every
+  ``await_job`` for it. The poller sleeps ``WaitPolicy.initial_delay``, then polls
+  ``GET /jobs/<id>/`` with delays growing by ``multiplier`` up to ``max_delay``, each
+  spread by ``jitter``. tenacity drives the schedule; it never shows in the API.
+* Every poll of every poller in a client takes a token from one bucket of
+  ``RateLimitPolicy.poll_rate`` per second, so thousands of waits cannot flood the API.
+* A 429 while waiting slows the poller down (Retry-After is honoured); connection errors,
+  timeouts and 5xx are retried. Other errors (404, 403, certificate) end the wait.
+* With ``notifications=consumer`` the sleep between polls races the consumer: a
+  notification for the job is a hint, confirmed by one GET; after it, polling stops.
+  Polling is then only the fallback, on a much sparser schedule.
+* Each ``await_job`` has its own monotonic deadline. When it passes, that wait raises
+  ``WaitTimeoutError`` with the last job seen; a poller nobody waits for any more is
+  cancelled and awaited, so nothing is left running. Nothing is ever cancelled on the
+  server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from tenacity import AsyncRetrying, RetryCallState, stop_never
+
+from ._config import ClientConfig, RateLimitPolicy, WaitPolicy
+from ._errors import (
+    APIConnectionError,
+    InternalServerError,
+    JobFailedError,
+    JobUnsupportedError,
+    RateLimitError,
+    UnexpectedResponseError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from ._ratelimit import AdaptiveRateLimiter
+from ._validation import check_job_id
+from .models import Job, JobStatus
+
+if TYPE_CHECKING:
+    from .notifications import NotificationConsumer
+    from .resources.jobs import Jobs
+
+__all__ = ["Waiter", "final_job"]
+
+logger = logging.getLogger("wattzon_async")
+
+Results = Literal["raw", "transformed"]
+_TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError, UnexpectedResponseError)
+
+
+def final_job(job: Job) -> Job:
+    """Return a COMPLETE job; raise JobFailedError or JobUnsupportedError for the others."""
+    if job.status == JobStatus.FAILED:
+        raise JobFailedError(f"job {job.id} FAILED", job=job)
+    if job.status == JobStatus.UNSUPPORTED:
+        raise JobUnsupportedError(
+            f"job {job.id} is UNSUPPORTED: provider {job.provider} is not supported", job=job
+        )
+    return job
+
+
+class _Watch:
+    """One poller, shared by every wait for the same job, results form and consumer."""
+
+    def __init__(self, job_id: int, results: Results, policy: WaitPolicy) -> None:
+        self.job_id = job_id
+        self.results = results
+        self.policy = policy
+        self.future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self.last_job: Job | None = None
+        self.waiters = 0
+        self.polls = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+class Waiter:
+    """The waits of one client: its pollers, keyed by job, and its polling budget."""
+
+    def __init__(self, jobs: Jobs, config: ClientConfig) -> None:
+        self._jobs = jobs
+        self._config = config
+        self._watches: dict[tuple[int, str, int], _Watch] = {}
+        self._budget = AdaptiveRateLimiter(
+            RateLimitPolicy(max_rate=config.rate_limit.poll_rate), adaptive=False
+        )
+
+    async def await_job(
+        self,
+        job_id: int | str,
+        *,
+        timeout: float | None = None,
+        notifications: NotificationConsumer | None = None,
+        results: Results = "raw",
+        policy: WaitPolicy | None = None,
+    ) -> Job:
+        """Wait for a final state; see the module docstring and ``WattzOnClient.await_job``."""
+        jid = check_job_id(job_id)
+        if results not in ("raw", "transformed"):
+            raise ValidationError(
+                f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
+            )
+        if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
+            raise ValidationError(f"timeout: must be >= 0 seconds, not {timeout}", field="timeout")
+        if policy is None:
+            policy = WaitPolicy.notification_fallback() if notifications else self._config.wait
+        key = (jid, results, id(notifications) if notifications is not None else 0)
+        watch = self._watches.get(key)
+        if watch is None or watch.future.done():
+            watch = _Watch(jid, results, policy)
+            watch.task = asyncio.create_task(
+                self._run(watch, notifications), name=f"wattzon-await-job-{jid}"
+            )
+            self._watches[key] = watch
+        watch.waiters += 1
+        try:
+            job = await asyncio.wait_for(asyncio.shield(watch.future), timeout)
+        except TimeoutError:
+            raise WaitTimeoutError(
+                f"job {jid} did not reach a final state within {timeout} s"
+                + (f" (last seen {watch.last_job.status})" if watch.last_job else ""),
+                job=watch.last_job,
+                timeout=timeout,
+            ) from None
+        finally:
+            watch.waiters -= 1
+            if watch.waiters == 0:
+                if self._watches.get(key) is watch:
+                    del self._watches[key]
+                await _finish(watch)
+        return final_job(job)
+
+    async def _run(self, watch: _Watch, notifications: NotificationConsumer | None) -> None:
+        hint: asyncio.Task[object] | None = None
+        if notifications is not None:
+            hint = asyncio.create_task(notifications.wait_for(watch.job_id))
+        try:
+            job = await self._poll_until_final(watch, hint)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            watch.future.set_exception(exc)
+        else:
+            watch.future.set_result(job)
+        finally:
+            if hint is not None:
+                hint.cancel()
+                await asyncio.wait({hint})
+                if not hint.cancelled() and hint.exception() is not None:
+                    logger.debug("notification wait for job %d ended: %s", watch.job_id, hint)
+
+    async def _poll_until_final(self, watch: _Watch, hint: asyncio.Task[object] | None) -> Job:
+        hint_used = False
+
+        async def sleep(seconds: float) -> None:
+            nonlocal hint_used
+            if hint is None or hint_used:
+                await asyncio.sleep(seconds)
+                return
+            await asyncio.wait({hint}, timeout=seconds)
+            if hint.done():
+                hint_used = True
+                if not hint.cancelled() and hint.exception() is None:
+                    logger.debug("job %d: notification received, confirming", watch.job_id)
+
+        await sleep(_jittered(watch.policy.initial_delay, watch.policy.jitter))
+        retrying = AsyncRetrying(
+            retry=_retry_when,
+            wait=_wait_for(watch.policy),
+            stop=stop_never,
+            sleep=sleep,
+            reraise=True,
+        )
+        job: Job = await retrying(self._poll, watch)
+        return job
+
+    async def _poll(self, watch: _Watch) -> Job:
+        await self._budget.acquire(math.inf)
+        watch.polls += 1
+        job = await self._jobs.get(watch.job_id, results=watch.results)
+        watch.last_job = job
+        return job
+
+    async def aclose(self) -> None:
+        """Cancel every poller and wait for them to end."""
+        watches = list(self._watches.values())
+        self._watches.clear()
+        for watch in watches:
+            await _finish(watch)
+
+
+async def _finish(watch: _Watch) -> None:
+    task = watch.task
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task})
+    if watch.future.done() and not watch.future.cancelled():
+        watch.future.exception()  # retrieved: no "never retrieved" warning
+    else:
+        watch.future.cancel()
+
+
+def _retry_when(state: RetryCallState) -> bool:
+    outcome = state.outcome
+    if outcome is None:
+        return False
+    if outcome.failed:
+        exc = outcome.exception()
+        if isinstance(exc, _TRANSIENT):
+            logger.info("polling continues after: %s", exc)
+            return True
+        return False
+    job = outcome.result()
+    return isinstance(job, Job) and not job.is_final
+
+
+def _wait_for(policy: WaitPolicy) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        delay = _jittered(policy.delay(state.attempt_number), policy.jitter)
+        exc = state.outcome.exception() if state.outcome and state.outcome.failed else None
+        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+            return max(delay, exc.retry_after)
+        return delay
+
+    return wait
+
+
+def _jittered(delay: float, jitter: float) -> float:
+    return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
+
