@@ -64,9 +64,6 @@ from .notifications import NotificationConsumer, parse_notification
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_LINK_URL",
-    "DEFAULT_SNAP_URL",
-    "MAX_DOCUMENT_SIZE",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -77,6 +74,8 @@ __all__ = [
     "BatchProgress",
     "CertificateError",
     "CertificateInfo",
+    "DEFAULT_LINK_URL",
+    "DEFAULT_SNAP_URL",
     "Document",
     "DocumentRef",
     "DocumentTooLargeError",
@@ -89,6 +88,7 @@ __all__ = [
     "JobUnsupportedError",
     "LinkBill",
     "LinkNotification",
+    "MAX_DOCUMENT_SIZE",
     "NotFoundError",
     "Notification",
     "NotificationConsumer",
@@ -98,8 +98,8 @@ __all__ = [
     "RateLimitPolicy",
     "RetryPolicy",
     "SnapNotification",
-    "SubmitOutcome",
     "Submission",
+    "SubmitOutcome",
     "Timeouts",
     "Token",
     "UnexpectedResponseError",

@@ -214,9 +214,7 @@ converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(float, _structure_float)
 converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(JobStatus, _structure_status)
-converter.register_structure_hook_func(
-    lambda t: t == tuple[str, ...], lambda v, _: parse_tags(v)
-)
+converter.register_structure_hook_func(lambda t: t == tuple[str, ...], lambda v, _: parse_tags(v))
 converter.register_structure_hook_func(
     lambda t: t == Mapping[str, ExtractedField | str] | None, _structure_results
 )

@@ -240,5 +240,5 @@ class Submission:
     email: str = field(repr=mask_email)
     provider: int
     document: Path | str | bytes | BinaryIO
-    tags: tuple[str | int, ...] = field(default=(), converter=tuple)
+    tags: tuple[str | int | float, ...] = field(default=(), converter=tuple)
     name: str | None = None

@@ -237,4 +237,3 @@ def _wait_for(policy: WaitPolicy) -> Callable[[RetryCallState], float]:
 
 def _jittered(delay: float, jitter: float) -> float:
     return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
-

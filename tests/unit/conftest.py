@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -77,6 +78,13 @@ def _constant(response: httpx.Response) -> Handler:
         )
 
     return answer
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    """Await a condition, failing the test if it does not hold within ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - a condition with a deadline, not a guess
+            await asyncio.sleep(0.002)
 
 
 def json_response(data: Any, status: int = 200, **headers: str) -> httpx.Response:

@@ -103,7 +103,7 @@ class Jobs(Resource):
         email: str,
         provider: int,
         document: DocumentInput,
-        tags: Iterable[str | int] | None = None,
+        tags: Iterable[str | int | float] | None = None,
         name: str | None = None,
         idempotency_key: str | Literal[False] | None = None,
         timeout: float | None = None,
@@ -180,7 +180,7 @@ class Jobs(Resource):
         email: object,
         provider: object,
         document: DocumentInput,
-        tags: Iterable[str | int] | None = None,
+        tags: Iterable[str | int | float] | None = None,
         name: str | None = None,
         idempotency_key: str | Literal[False] | None = None,
     ) -> PreparedCreate:
@@ -192,9 +192,7 @@ class Jobs(Resource):
         checked_email = check_email(email)
         checked_provider = check_provider(provider)
         checked_tags = check_tags(tags)
-        source = DocumentSource.of(
-            document, name=name, limit=self._sender.config.max_document_size
-        )
+        source = DocumentSource.of(document, name=name, limit=self._sender.config.max_document_size)
         key: str | None = None
         if idempotency_key is None:
             key = new_idempotency_key()

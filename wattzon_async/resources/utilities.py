@@ -37,9 +37,7 @@ class Utilities(Resource):
             ValidationError: Neither ``zipcode`` nor ``name`` was given.
         """
         if zipcode is None and name is None:
-            raise ValidationError(
-                "utilities.find: give zipcode or name (or both)", field="zipcode"
-            )
+            raise ValidationError("utilities.find: give zipcode or name (or both)", field="zipcode")
         params: dict[str, str] = {}
         if zipcode is not None:
             params["zipcode"] = check_zipcode(zipcode)

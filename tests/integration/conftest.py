@@ -1,0 +1,99 @@
+"""Shared fixtures of the integration suite: one emulator (with SQS) for the whole session.
+
+The emulator fixtures come from the ``wattzon_async.testing`` plugin; they are imported
+here so the suite also runs when the plugin is not registered as an entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from wattzon_async.emulator import Emulator
+from wattzon_async.testing import wattzon_client, wattzon_consumer, wattzon_emulator
+
+__all__ = ["wattzon_client", "wattzon_consumer", "wattzon_emulator"]
+
+T = TypeVar("T")
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+async def poll_until(
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.02
+) -> T:
+    """Call ``check`` until it returns something other than None, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result is not None:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def mtls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    """An SSL context trusting ``ca`` and presenting ``cert``/``key`` when given."""
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
+def create_body(
+    *,
+    name: str = "bill.pdf",
+    content: bytes = PDF,
+    provider: Any = 4,
+    email: Any = "user@example.com",
+    tags: Any = ("sfid:12345", "demo"),
+) -> dict[str, Any]:
+    """A job-create request body as the vendor documents it."""
+    return {
+        "email": email,
+        "provider": provider,
+        "tags": list(tags) if isinstance(tags, tuple) else tags,
+        "document": {"name": name, "content": base64.b64encode(content).decode()},
+    }
+
+
+@pytest_asyncio.fixture
+async def clean_emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
+    """The session emulator with no faults and fresh counters, reset again afterwards."""
+    await wattzon_emulator.reset()
+    try:
+        yield wattzon_emulator
+    finally:
+        await wattzon_emulator.reset()
+
+
+@pytest_asyncio.fixture
+async def http(wattzon_emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain httpx client for the default tenant, over mTLS."""
+    emu = wattzon_emulator
+    context = mtls_context(emu.ca_cert, emu.client_cert, emu.client_key)
+    async with httpx.AsyncClient(verify=context, base_url=emu.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def tenant_http(
+    wattzon_emulator: Emulator, tmp_path: Path
+) -> Callable[[str], httpx.AsyncClient]:
+    """Make an httpx client (to be closed by the caller) for a new tenant ``name``."""
+
+    def make(name: str) -> httpx.AsyncClient:
+        cert, key = wattzon_emulator.issue_client_cert(name)
+        context = mtls_context(wattzon_emulator.ca_cert, cert, key)
+        return httpx.AsyncClient(verify=context, base_url=wattzon_emulator.base_url, timeout=30)
+
+    return make

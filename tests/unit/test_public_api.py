@@ -1,0 +1,50 @@
+"""The public surface: __all__ sorted and complete, docstrings everywhere, cheap import."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import types
+
+import wattzon_async
+
+
+def test_all_is_sorted() -> None:
+    assert wattzon_async.__all__ == sorted(wattzon_async.__all__)
+
+
+def test_all_is_complete_and_exists() -> None:
+    public = {
+        name
+        for name, value in vars(wattzon_async).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public - {"annotations"} == set(wattzon_async.__all__) - {"__version__"}
+    for name in wattzon_async.__all__:
+        assert hasattr(wattzon_async, name), name
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in wattzon_async.__all__:
+        value = getattr(wattzon_async, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert inspect.getdoc(value), name
+
+
+def test_errors_have_one_line_docstrings_and_one_root() -> None:
+    for name in wattzon_async.__all__:
+        value = getattr(wattzon_async, name)
+        if inspect.isclass(value) and issubclass(value, Exception):
+            assert issubclass(value, wattzon_async.WattzOnError), name
+            assert (value.__doc__ or "").strip(), name
+
+
+def test_import_does_not_load_optional_dependencies() -> None:
+    code = (
+        "import sys, wattzon_async; "
+        "print(sorted(m for m in ('aiobotocore', 'botocore', 'uvicorn', 'starlette', "
+        "'moto') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

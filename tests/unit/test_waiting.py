@@ -1,0 +1,223 @@
+"""await_job over MockTransport: schedule, deadline, 429s, sharing, budget, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from wattzon_async import (
+    JobFailedError,
+    JobStatus,
+    JobUnsupportedError,
+    NotFoundError,
+    RateLimitPolicy,
+    RetryPolicy,
+    SnapNotification,
+    WaitPolicy,
+    WaitTimeoutError,
+    WattzOnClient,
+)
+
+from .conftest import SNAP, MakeClient, Router, json_response, seed, wait_until
+
+QUICK = WaitPolicy(initial_delay=0.01, max_delay=0.02, multiplier=1.5, jitter=0.1)
+FAST_RETRY = RetryPolicy(attempts=3, timeout=5.0, wait_initial=0.001, wait_jitter=0)
+
+
+def job_json(job_id: int, status: str) -> dict[str, Any]:
+    data: dict[str, Any] = seed("job_raw.json")
+    data["id"] = job_id
+    data["status"] = status
+    if status != "COMPLETE":
+        del data["results"]
+    return data
+
+
+def statuses(job_id: int, *sequence: str) -> list[httpx.Response]:
+    return [json_response(job_json(job_id, status)) for status in sequence]
+
+
+@pytest.fixture
+def client(make_client: MakeClient, router: Router) -> WattzOnClient:
+    return make_client(router, wait=QUICK, retry=FAST_RETRY)
+
+
+def url(job_id: int) -> str:
+    return SNAP + f"jobs/{job_id}/"
+
+
+async def test_polls_until_complete(client: WattzOnClient, router: Router) -> None:
+    router.add("GET", url(7), *statuses(7, "ENQUEUED", "PROCESSING", "NEW_STAGE", "COMPLETE"))
+    job = await client.await_job(7, timeout=5)
+    assert job.status is JobStatus.COMPLETE
+    assert job.values()["Elec_Usage"] == "89"
+    assert router.count("GET", url(7)) == 4
+
+
+async def test_transformed_results(client: WattzOnClient, router: Router) -> None:
+    router.add(
+        "GET", url(578) + "?results=transformed", json_response(seed("job_transformed.json"))
+    )
+    job = await client.await_job(578, results="transformed", timeout=5)
+    assert job.results is not None
+    assert job.results["Name"] == "DAVE SMITH"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [("FAILED", JobFailedError), ("UNSUPPORTED", JobUnsupportedError)]
+)
+async def test_final_states_other_than_complete_raise(
+    client: WattzOnClient, router: Router, status: str, error: type[Exception]
+) -> None:
+    router.add("GET", url(8), *statuses(8, "PROCESSING", status))
+    with pytest.raises(error) as caught:
+        await client.await_job(8, timeout=5)
+    assert caught.value.job.status == status  # type: ignore[attr-defined]
+
+
+async def test_deadline_raises_with_the_last_job_seen(
+    client: WattzOnClient, router: Router
+) -> None:
+    router.add("GET", url(9), *statuses(9, "PROCESSING"))
+    started = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as caught:
+        await client.await_job(9, timeout=0.2)
+    assert 0.2 <= time.monotonic() - started < 1.0
+    assert caught.value.job is not None
+    assert caught.value.job.status is JobStatus.PROCESSING
+    assert isinstance(caught.value, TimeoutError)
+
+
+async def test_429_slows_down_instead_of_failing(make_client: MakeClient, router: Router) -> None:
+    client = make_client(router, wait=QUICK, retry=RetryPolicy(attempts=1, timeout=5.0))
+    limited = json_response({"error": "slow down"}, 429, **{"Retry-After": "0.2"})
+    router.add("GET", url(10), limited, limited, *statuses(10, "COMPLETE"))
+    started = time.monotonic()
+    job = await client.await_job(10, timeout=5)
+    assert job.is_final
+    assert time.monotonic() - started >= 0.4
+
+
+async def test_transient_errors_keep_waiting(make_client: MakeClient, router: Router) -> None:
+    client = make_client(router, wait=QUICK, retry=RetryPolicy(attempts=1, timeout=5.0))
+    router.add("GET", url(11), json_response({"error": "down"}, 503), *statuses(11, "COMPLETE"))
+    assert (await client.await_job(11, timeout=5)).is_final
+
+
+async def test_not_found_ends_the_wait(client: WattzOnClient, router: Router) -> None:
+    router.add("GET", url(12), json_response({"error": "no such job"}, 404))
+    with pytest.raises(NotFoundError):
+        await client.await_job(12, timeout=5)
+
+
+async def test_concurrent_waits_share_one_poller(client: WattzOnClient, router: Router) -> None:
+    router.add("GET", url(13), *statuses(13, "PROCESSING", "PROCESSING", "COMPLETE"))
+    jobs = await asyncio.gather(*(client.await_job(13, timeout=5) for _ in range(25)))
+    assert {j.id for j in jobs} == {13}
+    assert router.count("GET", url(13)) == 3
+
+
+async def test_polling_stays_within_the_client_budget(
+    make_client: MakeClient, router: Router
+) -> None:
+    budget = 40.0
+    client = make_client(
+        router,
+        wait=WaitPolicy(initial_delay=0.0, max_delay=0.01, jitter=0.0),
+        retry=FAST_RETRY,
+        rate_limit=RateLimitPolicy(poll_rate=budget),
+    )
+    for job_id in range(100, 140):
+        router.add("GET", url(job_id), *statuses(job_id, "PROCESSING", "COMPLETE"))
+    started = time.monotonic()
+    await asyncio.gather(*(client.await_job(i, timeout=10) for i in range(100, 140)))
+    polls = len(router.requests)
+    assert polls == 80
+    assert time.monotonic() - started >= (polls - 1) / budget * 0.95
+
+
+async def test_cancelling_leaves_nothing_behind(client: WattzOnClient, router: Router) -> None:
+    router.add("GET", url(14), *statuses(14, "PROCESSING"))
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(client.await_job(14))
+    await wait_until(lambda: router.count("GET", url(14)) >= 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert asyncio.all_tasks() - before == set()
+    assert client._waiter._watches == {}
+    assert not any(r.method != "GET" for r in router.requests)
+
+
+class FakeConsumer:
+    """Stands in for NotificationConsumer.wait_for in unit tests."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[int, asyncio.Event] = {}
+
+    def deliver(self, job_id: int) -> None:
+        self.arrived.setdefault(job_id, asyncio.Event()).set()
+
+    async def wait_for(self, job_id: int) -> SnapNotification:
+        await self.arrived.setdefault(job_id, asyncio.Event()).wait()
+        return SnapNotification(
+            job_id=job_id,
+            final_state=JobStatus.COMPLETE,
+            created_at=seed_time(),
+        )
+
+
+def seed_time() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2018, 1, 1, 20, 40, tzinfo=UTC)
+
+
+async def test_notification_is_confirmed_by_one_get(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST_RETRY)
+    consumer = FakeConsumer()
+    router.add("GET", url(15), *statuses(15, "COMPLETE"))
+    slow = WaitPolicy(initial_delay=30.0, max_delay=60.0)
+    task = asyncio.create_task(
+        client.await_job(15, timeout=10, notifications=consumer, policy=slow)  # type: ignore[arg-type]
+    )
+    await asyncio.sleep(0.01)
+    assert router.count("GET", url(15)) == 0
+    consumer.deliver(15)
+    job = await asyncio.wait_for(task, 5)
+    assert job.is_final
+    assert router.count("GET", url(15)) == 1
+
+
+async def test_notification_that_came_first_is_used(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST_RETRY)
+    consumer = FakeConsumer()
+    consumer.deliver(16)
+    router.add("GET", url(16), *statuses(16, "COMPLETE"))
+    job = await client.await_job(16, timeout=5, notifications=consumer)  # type: ignore[arg-type]
+    assert job.id == 16
+    assert router.count("GET", url(16)) == 1
+
+
+async def test_polling_is_the_fallback_when_no_notification_comes(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST_RETRY)
+    consumer = FakeConsumer()
+    router.add("GET", url(17), *statuses(17, "PROCESSING", "COMPLETE"))
+    job = await client.await_job(
+        17,
+        timeout=5,
+        notifications=consumer,  # type: ignore[arg-type]
+        policy=QUICK,
+    )
+    assert job.is_final
+    assert router.count("GET", url(17)) == 2

@@ -1,0 +1,20 @@
+"""A faithful local WattzOn API: Snap and Link over mutual TLS, with SQS notifications.
+
+``Emulator`` starts it in a process of its own (and a moto SQS server with ``sqs=True``)
+for the demo, integration tests, benchmarks and users' own tests. Magic values: provider
+``9999`` is unsupported, and a document whose file name starts with ``failed`` fails.
+"""
+
+from __future__ import annotations
+
+from ._data import UNSUPPORTED_PROVIDER, expected_results
+from ._handle import DEFAULT_TENANT, Emulator
+from ._process import EmulatorError
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "UNSUPPORTED_PROVIDER",
+    "Emulator",
+    "EmulatorError",
+    "expected_results",
+]

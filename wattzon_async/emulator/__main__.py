@@ -1,0 +1,109 @@
+"""``python -m wattzon_async.emulator``: serve the emulator until interrupted.
+
+Writes the CA and a client certificate into a folder (reused on the next run), prints
+``export WATTZON_...=`` lines for a shell to ``eval``, and serves until Ctrl+C or
+SIGTERM. The ``wattzon emulator`` command runs the same :func:`serve_forever`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ._handle import Emulator
+
+__all__ = ["exports", "main", "serve_forever"]
+
+
+def exports(emulator: Emulator) -> list[str]:
+    """The shell ``export`` lines that point the SDK and the CLI at ``emulator``.
+
+    Args:
+        emulator: A running emulator.
+
+    Returns:
+        One ``export NAME=value`` line per setting (values shell-quoted).
+    """
+    values = {
+        "WATTZON_CERT": str(emulator.client_cert),
+        "WATTZON_KEY": str(emulator.client_key),
+        "WATTZON_CA_BUNDLE": str(emulator.ca_cert),
+        "WATTZON_SNAP_URL": emulator.snap_url,
+        "WATTZON_LINK_URL": emulator.link_url,
+    }
+    if emulator.queue_url:
+        values["WATTZON_SQS_QUEUE_URL"] = emulator.queue_url
+        values["WATTZON_SQS_ENDPOINT_URL"] = str(emulator.sqs_endpoint_url)
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+async def _serve(emulator: Emulator, out: TextIO) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with emulator:
+            print("\n".join(exports(emulator)), file=out, flush=True)
+            if emulator.queue_url:
+                print(
+                    "# SQS (moto) accepts any credentials, e.g. "
+                    "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+                    file=out,
+                    flush=True,
+                )
+            print("# WattzOn emulator running; Ctrl+C to stop", file=sys.stderr, flush=True)
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def serve_forever(
+    directory: str | Path,
+    port: int = 0,
+    sqs: bool = True,
+    processing_time: float | tuple[float, float] = 5.0,
+    *,
+    out: TextIO | None = None,
+) -> None:
+    """Run the emulator until SIGINT or SIGTERM, printing the exports first.
+
+    Args:
+        directory: Where ``ca.crt``, ``client.crt`` and ``client.key`` go (created if
+            missing; an existing CA there is reused).
+        port: The port on 127.0.0.1 (0: a free one, printed in the URLs).
+        sqs: Also run a moto SQS server and send notifications to a queue on it.
+        processing_time: Seconds a job takes, or a ``(min, max)`` range.
+        out: Where the export lines go (default: stdout).
+    """
+    emulator = Emulator(
+        state_dir=Path(directory), port=port, sqs=sqs, processing_time=processing_time
+    )
+    asyncio.run(_serve(emulator, out or sys.stdout))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and serve."""
+    parser = argparse.ArgumentParser(
+        prog="python -m wattzon_async.emulator",
+        description="Serve a local WattzOn API (mutual TLS) and SQS queue.",
+    )
+    parser.add_argument("--dir", default=".wattzon-emulator", help="certificate folder")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: free)")
+    parser.add_argument("--no-sqs", action="store_true", help="do not start the SQS server")
+    parser.add_argument(
+        "--processing-time", type=float, default=5.0, help="seconds a job takes"
+    )
+    args = parser.parse_args(argv)
+    serve_forever(args.dir, args.port, not args.no_sqs, args.processing_time)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

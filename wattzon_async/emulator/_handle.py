@@ -1,0 +1,424 @@
+"""The ``Emulator`` handle: start the emulator's processes, hand out URLs, certificates and clients.
+
+``async with Emulator(...) as emu`` makes (or reuses) a CA and certificates, starts the
+server process (and a moto SQS server when ``sqs=True``), waits for both to be ready
+with a deadline, and on exit stops them and removes every file it made. The admin
+methods talk to the server over the same mTLS as any client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import ssl
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._pki import CertificateAuthority
+from ._process import ChildProcess, EmulatorError
+from ._sqs import DUMMY_CREDENTIALS, REGION
+
+if TYPE_CHECKING:
+    from .._client import WattzOnClient
+    from ..notifications import NotificationConsumer
+
+__all__ = ["DEFAULT_TENANT", "Emulator"]
+
+#: The common name of the default client certificate (the default tenant).
+DEFAULT_TENANT = "emulator-client"
+ProcessingTime = float | tuple[float, float]
+
+
+def _processing_json(value: ProcessingTime) -> float | list[float]:
+    if isinstance(value, tuple | list):
+        low, high = value
+        return [float(low), float(high)]
+    return float(value)
+
+
+class Emulator:
+    """A local WattzOn API (Snap and Link over mutual TLS) and, optionally, its SQS queue.
+
+    Args:
+        processing_time: Seconds from job creation to its final state, or a
+            ``(min, max)`` range each job draws from.
+        sqs: Also start a moto SQS server and send notifications to a queue on it.
+        state_dir: Where the CA and certificates live (reused when present); default a
+            temporary directory removed at exit.
+        port: The server's port (0: a free one).
+        failing_providers: Providers whose jobs end FAILED.
+        unsupported_providers: Providers whose jobs are UNSUPPORTED (default: 9999).
+        queue_name: The SQS queue's name.
+        startup_timeout: Seconds to wait for the processes to be ready.
+    """
+
+    def __init__(
+        self,
+        *,
+        processing_time: ProcessingTime = 0.5,
+        sqs: bool = False,
+        state_dir: str | Path | None = None,
+        port: int = 0,
+        failing_providers: Iterable[int] = (),
+        unsupported_providers: Iterable[int] = (9999,),
+        queue_name: str = "wattzon-snap-notifications",
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self._lifecycle = {
+            "processing_time": _processing_json(processing_time),
+            "failing_providers": sorted(failing_providers),
+            "unsupported_providers": sorted(unsupported_providers),
+        }
+        self._sqs = sqs
+        self._requested_state_dir = Path(state_dir) if state_dir is not None else None
+        self._port = port
+        self._queue_name = queue_name
+        self._startup_timeout = startup_timeout
+        self._tmp: Path | None = None
+        self._children: list[ChildProcess] = []
+        self._ca: CertificateAuthority | None = None
+        self._ready: dict[str, Any] | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self.state_dir: Path = self._requested_state_dir or Path()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the emulator has started and not stopped."""
+        return self._ready is not None
+
+    async def start(self) -> None:
+        """Make the certificates, start the processes and wait until they serve.
+
+        Raises:
+            EmulatorError: A process exited or did not become ready in time.
+        """
+        if self._tmp is not None:
+            raise EmulatorError("the emulator is already started")
+        self._tmp = Path(tempfile.mkdtemp(prefix="wattzon-emulator-"))
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        assert self._tmp is not None
+        self.state_dir = self._requested_state_dir or self._tmp / "state"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        run = self._tmp / "run"
+        run.mkdir()
+        await asyncio.to_thread(self._make_certificates)
+        deadline = time.monotonic() + self._startup_timeout
+        settings: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self._port,
+            "certfile": str(self.state_dir / "server.crt"),
+            "keyfile": str(self.state_dir / "server.key"),
+            "ca_certs": str(self.state_dir / "ca.crt"),
+            "ready_file": str(run / "server.ready"),
+            "lifecycle": self._lifecycle,
+            "queue_name": self._queue_name,
+            "startup_timeout": self._startup_timeout,
+        }
+        if self._sqs:
+            moto = ChildProcess(
+                "SQS server (moto)",
+                "wattzon_async.emulator._moto",
+                run / "moto.ready",
+                run / "moto.ready",
+                run / "moto.log",
+            )
+            self._children.append(moto)
+            moto.start()
+            settings["moto_ready_file"] = str(run / "moto.ready")
+        (run / "server.json").write_text(json.dumps(settings))
+        server = ChildProcess(
+            "emulator server",
+            "wattzon_async.emulator._server",
+            run / "server.json",
+            run / "server.ready",
+            run / "server.log",
+        )
+        self._children.append(server)
+        server.start()
+        for child in self._children:
+            await child.wait_ready(deadline)
+        self._ready = await server.wait_ready(deadline)
+
+    def _make_certificates(self) -> None:
+        state = self.state_dir
+        if (state / "ca.crt").exists() and (state / "ca.key").exists():
+            self._ca = CertificateAuthority.load(state / "ca.crt", state / "ca.key")
+        else:
+            self._ca = CertificateAuthority.create("WattzOn Emulator CA")
+            self._ca.save(state / "ca.crt", state / "ca.key")
+        server = self._ca.issue("localhost", server_names=("127.0.0.1", "localhost"), client=False)
+        server.write(state, "server")
+        if not ((state / "client.crt").exists() and (state / "client.key").exists()):
+            self._ca.issue(DEFAULT_TENANT).write(state, "client")
+        (state / "tenants").mkdir(exist_ok=True)
+
+    async def stop(self) -> None:
+        """Stop the processes and remove the temporary files; safe to call twice."""
+        self._ready = None
+        children, self._children = self._children, []
+        for child in reversed(children):
+            await child.stop()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        self._ssl = None
+
+    # -- where things are ----------------------------------------------------------
+
+    def _info(self) -> dict[str, Any]:
+        if self._ready is None:
+            raise EmulatorError("the emulator is not running; use `async with Emulator()`")
+        return self._ready
+
+    @property
+    def port(self) -> int:
+        """The server's port on 127.0.0.1."""
+        return int(self._info()["port"])
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:<port>``."""
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def snap_url(self) -> str:
+        """The Snap API's base URL (ends with ``/api/v1/``)."""
+        return f"{self.base_url}/api/v1/"
+
+    @property
+    def link_url(self) -> str:
+        """The Link API's base URL (ends with ``/link/4.0/``)."""
+        return f"{self.base_url}/link/4.0/"
+
+    @property
+    def ca_cert(self) -> Path:
+        """The CA certificate (PEM) clients verify the server with."""
+        return self.state_dir / "ca.crt"
+
+    @property
+    def client_cert(self) -> Path:
+        """The default tenant's client certificate (PEM)."""
+        return self.state_dir / "client.crt"
+
+    @property
+    def client_key(self) -> Path:
+        """The default tenant's private key (PEM, unencrypted)."""
+        return self.state_dir / "client.key"
+
+    @property
+    def queue_url(self) -> str | None:
+        """The SQS queue notifications go to (None without ``sqs=True``)."""
+        value = self._info().get("queue_url")
+        return str(value) if value else None
+
+    @property
+    def sqs_endpoint_url(self) -> str | None:
+        """The moto SQS endpoint (None without ``sqs=True``)."""
+        value = self._info().get("sqs_endpoint_url")
+        return str(value) if value else None
+
+    # -- clients and certificates ------------------------------------------------------
+
+    def client(self, **overrides: Any) -> WattzOnClient:
+        """A ``WattzOnClient`` for the default tenant, configured for this emulator.
+
+        Args:
+            **overrides: Any ``WattzOnClient`` argument, e.g. ``cert=`` for another tenant.
+
+        Returns:
+            The client (use it with ``async with``).
+        """
+        from .._client import WattzOnClient
+
+        kwargs: dict[str, Any] = {
+            "cert": (str(self.client_cert), str(self.client_key)),
+            "ca_bundle": str(self.ca_cert),
+            "snap_url": self.snap_url,
+            "link_url": self.link_url,
+        }
+        kwargs.update(overrides)
+        return WattzOnClient(**kwargs)
+
+    def consumer(self, **overrides: Any) -> NotificationConsumer:
+        """A ``NotificationConsumer`` on this emulator's queue, with dummy credentials.
+
+        Args:
+            **overrides: Any ``NotificationConsumer`` argument.
+
+        Returns:
+            The consumer (use it with ``async with``).
+
+        Raises:
+            EmulatorError: The emulator was started without ``sqs=True``.
+        """
+        from ..notifications import NotificationConsumer
+
+        if not self.queue_url:
+            raise EmulatorError("start the emulator with sqs=True to get a consumer")
+        kwargs: dict[str, Any] = {
+            "region_name": REGION,
+            "endpoint_url": self.sqs_endpoint_url,
+            **DUMMY_CREDENTIALS,
+        }
+        kwargs.update(overrides)
+        return NotificationConsumer(self.queue_url, **kwargs)
+
+    def _authority(self) -> CertificateAuthority:
+        if self._ca is None:
+            raise EmulatorError("the emulator is not running; use `async with Emulator()`")
+        return self._ca
+
+    def issue_client_cert(self, name: str, **options: Any) -> tuple[Path, Path]:
+        """Issue a client certificate for another tenant (its common name is ``name``).
+
+        Args:
+            name: The tenant's name; jobs are visible only to certificates with this name.
+            **options: Passed to ``CertificateAuthority.issue`` (``key_type``,
+                ``valid_days``, ``not_before``, ``not_after``, ``key_password``).
+
+        Returns:
+            The certificate path and the key path.
+        """
+        issued = self._authority().issue(name, **options)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "tenant"
+        return issued.write(self.state_dir / "tenants", stem)
+
+    def sign_csr(self, csr_pem: bytes | str, *, valid_days: int = 365) -> bytes:
+        """Sign a CSR the way WattzOn does for a customer, giving ``client.crt``.
+
+        Args:
+            csr_pem: The CSR, as made by ``openssl req -new -newkey rsa:2048 -nodes ...``.
+            valid_days: Validity of the certificate.
+
+        Returns:
+            The client certificate, PEM; its common name is the CSR's, and so the tenant.
+        """
+        data = csr_pem.encode("ascii") if isinstance(csr_pem, str) else csr_pem
+        return self._authority().sign_csr(data, valid_days=valid_days)
+
+    # -- admin API -------------------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = ssl.create_default_context(cafile=str(self.ca_cert))
+            context.load_cert_chain(str(self.client_cert), str(self.client_key))
+            self._ssl = context
+        return self._ssl
+
+    async def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        url = f"{self.base_url}/_emulator/{path}"
+        async with httpx.AsyncClient(verify=self._ssl_context(), timeout=30) as http:
+            response = await http.request(method, url, json=body)
+        if response.status_code >= 400:
+            raise EmulatorError(f"admin {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    async def set_faults(
+        self,
+        *,
+        error_rate: float = 0.0,
+        drop_after_create_rate: float = 0.0,
+        rate_limit_rps: float | None = None,
+        latency: float = 0.0,
+        duplicate_notification_rate: float = 0.0,
+        malformed_notification_rate: float = 0.0,
+        rate_limit_burst: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Put a set of faults in force (arguments not given mean "no such fault").
+
+        Args:
+            error_rate: Fraction of API requests answered with 500.
+            drop_after_create_rate: Fraction of job creations where the job is created but
+                the connection drops before the response is complete.
+            rate_limit_rps: Per-tenant requests per second above which 429 (with
+                ``Retry-After``) is returned; None for no limit.
+            latency: Seconds added before each API response.
+            duplicate_notification_rate: Fraction of notifications delivered twice.
+            malformed_notification_rate: Fraction of notifications followed by a garbage
+                message.
+            rate_limit_burst: Token bucket size (default ``max(1, rate_limit_rps)``).
+            seed: Seed the fault decisions for a reproducible run.
+
+        Returns:
+            The faults now in force.
+        """
+        settings = {
+            "error_rate": error_rate,
+            "drop_after_create_rate": drop_after_create_rate,
+            "rate_limit_rps": rate_limit_rps,
+            "rate_limit_burst": rate_limit_burst,
+            "latency": latency,
+            "duplicate_notification_rate": duplicate_notification_rate,
+            "malformed_notification_rate": malformed_notification_rate,
+            "seed": seed,
+        }
+        result: dict[str, Any] = await self._admin("PUT", "faults", settings)
+        return result
+
+    async def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change how jobs created from now on progress.
+
+        Args:
+            **settings: ``processing_time`` (seconds or ``(min, max)``),
+                ``failing_providers``, ``unsupported_providers`` (lists of ids) and
+                ``failing_prefix`` (file-name prefix of documents that fail).
+
+        Returns:
+            The lifecycle settings now in force.
+        """
+        if "processing_time" in settings:
+            settings["processing_time"] = _processing_json(settings["processing_time"])
+        for name in ("failing_providers", "unsupported_providers"):
+            if name in settings:
+                settings[name] = sorted(settings[name])
+        result: dict[str, Any] = await self._admin("PUT", "config", settings)
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        """Counters since start or the last reset.
+
+        Returns:
+            ``requests`` (per ``"METHOD /path"`` and status), ``responses`` (per status;
+            ``"dropped"`` for connections cut mid-response), ``jobs_created``,
+            ``jobs_created_by_tenant``, ``notifications_sent`` (one per final state),
+            ``duplicate_notifications_sent``, ``malformed_notifications_sent``,
+            ``sqs_messages_sent``, ``notification_errors`` and ``connections_dropped``.
+        """
+        result: dict[str, Any] = await self._admin("GET", "stats")
+        return result
+
+    async def reset(self, *, purge_queue: bool = False) -> None:
+        """Forget all jobs, faults and counters (pending notifications are dropped).
+
+        Args:
+            purge_queue: Also delete every message waiting in the SQS queue.
+        """
+        await self._admin("POST", "reset", {"purge_queue": purge_queue})

@@ -1,0 +1,57 @@
+"""Publish notifications to a real SQS endpoint (the moto server) through aiobotocore.
+
+Runs in the emulator's server process. Credentials are dummies passed explicitly, so no
+AWS account, no ``~/.aws`` and no network beyond 127.0.0.1 are involved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+__all__ = ["DUMMY_CREDENTIALS", "REGION", "SqsPublisher"]
+
+REGION = "us-east-1"
+#: The credentials every emulator SQS client uses; moto accepts anything.
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class SqsPublisher:
+    """Sends message bodies to one queue, creating it on start."""
+
+    def __init__(self, endpoint_url: str, queue_name: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.queue_name = queue_name
+        self.queue_url = ""
+        self._stack = contextlib.AsyncExitStack()
+        self._client: Any = None
+
+    async def start(self) -> str:
+        """Open the client and create the queue.
+
+        Returns:
+            The queue URL.
+        """
+        from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+        session = get_session()
+        self._client = await self._stack.enter_async_context(
+            session.create_client(
+                "sqs", region_name=REGION, endpoint_url=self.endpoint_url, **DUMMY_CREDENTIALS
+            )
+        )
+        reply = await self._client.create_queue(QueueName=self.queue_name)
+        self.queue_url = str(reply["QueueUrl"])
+        return self.queue_url
+
+    async def send(self, body: str) -> None:
+        """Send one message body to the queue."""
+        await self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+    async def purge(self) -> None:
+        """Delete every message in the queue."""
+        await self._client.purge_queue(QueueUrl=self.queue_url)
+
+    async def close(self) -> None:
+        """Close the client."""
+        await self._stack.aclose()

@@ -1,0 +1,325 @@
+"""NotificationConsumer: the public face of the SQS consumer, in hub mode and worker mode.
+
+This module exists to hold the contract users rely on (constructor, ``async with``,
+``wait_for``, ``run``, ``stop``, health) and its argument checks. The work is done by one
+``Engine`` per run (``_engine``); aiobotocore is imported only when a consumer starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .._errors import ValidationError
+from ..models import SnapNotification
+from ._engine import Engine
+from ._sqs import QueueSettings, SQSCallError, SQSQueue
+from ._types import (
+    ConsumerError,
+    ConsumerNotRunningError,
+    ConsumerStats,
+    Handler,
+    InvalidMessageCallback,
+    Options,
+)
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+
+__all__ = ["NotificationConsumer"]
+
+_REGION_IN_URL = re.compile(r"^https?://sqs[.-]([a-z0-9-]+)\.amazonaws\.com", re.IGNORECASE)
+
+
+class NotificationConsumer:
+    """Reads WattzOn notifications from an SQS queue, as a hub for waiters or as a worker.
+
+    **Hub mode** (``async with consumer:``) runs a background receive loop and hands each
+    Snap notification to every ``wait_for(job_id)`` caller waiting for that job; a message
+    handed to at least one waiter is deleted. A notification nobody waits for yet is
+    *held*: kept for ``retention`` seconds (and at most ``max_retained`` at once) without
+    being deleted, its visibility extended while held, so that a ``wait_for`` that comes
+    a little late (a fast job) still gets it, at which point it is deleted. A message
+    still unclaimed when its retention ends is released (visibility set to 0) for any
+    consumer of the queue to take, this one included; the queue's redrive policy
+    eventually dead-letters messages that nobody ever wants. Nothing is deleted unseen.
+
+    **Worker mode** (``await consumer.run(handler)``) calls ``handler(notification)`` for
+    every notification, Snap and Link, up to ``concurrency`` at once with no batch
+    barrier (more messages are received as slots free up). A message is deleted only
+    after its handler returns (deletions are batched); its visibility is extended while
+    the handler runs; a handler that raises leaves the message for redelivery after the
+    queue's visibility timeout, or after ``retry_backoff`` seconds doubled per earlier
+    receive when that is set. Waiters are served in worker mode too.
+
+    Both modes: a message that is not a valid notification goes to
+    ``on_invalid(raw_body, error)`` and is left alone, so it returns after its visibility
+    timeout and the queue's redrive policy dead-letters it in the end. A duplicate (the
+    same MessageId, or the same job and final state, settled within ``dedup_window``
+    seconds, or a second copy of a held message) is deleted and resolves nothing again.
+    Receive errors are logged and retried with exponential backoff and jitter; no
+    botocore exception ever reaches the caller. ``stop()`` stops receiving, lets running
+    handlers finish until its deadline, releases every message not settled, flushes
+    deletions and closes the client. Logs go to ``wattzon_async.notifications`` and carry
+    message ids and job ids, never message bodies.
+
+    Args:
+        queue_url: The SQS queue URL.
+        region_name: The AWS region; read from an ``sqs.<region>.amazonaws.com`` URL when
+            not given.
+        endpoint_url: Another SQS endpoint (a local emulator, a VPC endpoint).
+        aws_access_key_id: Credentials; when not given, the usual AWS chain applies.
+        aws_secret_access_key: Credentials.
+        aws_session_token: Credentials.
+        session: An ``aiobotocore.session.AioSession`` to create the client from.
+        wait_time_seconds: Long-poll time of each ReceiveMessage, 0 to 20.
+        max_messages: Messages per ReceiveMessage, 1 to 10.
+        visibility_timeout: Visibility timeout asked for on receive, 1 to 43200 seconds;
+            None uses the queue's own (read once at start).
+        concurrency: Worker mode: handlers running at once, at least 1.
+        retention: Hub mode: seconds a notification stays claimable after it arrived.
+        max_retained: The most notifications kept (and messages held) at once.
+        dedup_window: Seconds a settled message counts as seen for duplicate detection.
+        on_invalid: Called (and awaited if it returns an awaitable) with the raw body and
+            the NotificationError of each invalid message; its exceptions are logged.
+        retry_backoff: Worker mode: seconds before a failed message returns, doubled per
+            earlier receive (up to 15 minutes); None leaves the queue's timeout.
+        delete_interval: The longest a deletion waits to be batched with others.
+        receive_backoff_max: The cap on the backoff between failing ReceiveMessage calls.
+        stop_timeout: The default deadline of ``stop()`` and of leaving ``async with``.
+
+    Raises:
+        ValidationError: An argument is out of range; ``field`` names it.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        session: AioSession | None = None,
+        wait_time_seconds: int = 20,
+        max_messages: int = 10,
+        visibility_timeout: int | None = None,
+        concurrency: int = 10,
+        retention: float = 300.0,
+        max_retained: int = 1000,
+        dedup_window: float = 900.0,
+        on_invalid: InvalidMessageCallback | None = None,
+        retry_backoff: float | None = None,
+        delete_interval: float = 0.5,
+        receive_backoff_max: float = 30.0,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(queue_url, str) or not queue_url.strip():
+            raise ValidationError("queue_url must be a non-empty string", field="queue_url")
+        if region_name is None and (match := _REGION_IN_URL.match(queue_url)):
+            region_name = match.group(1)
+        if on_invalid is not None and not callable(on_invalid):
+            raise ValidationError("on_invalid must be callable", field="on_invalid")
+        self._settings = QueueSettings(
+            queue_url=queue_url,
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+        )
+        self._session = session
+        self._options = Options(
+            wait_time_seconds=_int("wait_time_seconds", wait_time_seconds, 0, 20),
+            max_messages=_int("max_messages", max_messages, 1, 10),
+            visibility_timeout=None
+            if visibility_timeout is None
+            else _int("visibility_timeout", visibility_timeout, 1, 43200),
+            concurrency=_int("concurrency", concurrency, 1, 100_000),
+            retention=_seconds("retention", retention, allow_zero=True),
+            max_retained=_int("max_retained", max_retained, 1, 1_000_000),
+            dedup_window=_seconds("dedup_window", dedup_window, allow_zero=True),
+            retry_backoff=None
+            if retry_backoff is None
+            else _seconds("retry_backoff", retry_backoff),
+            delete_interval=_seconds("delete_interval", delete_interval),
+            receive_backoff_max=_seconds("receive_backoff_max", receive_backoff_max),
+            on_invalid=on_invalid,
+        )
+        self._stop_timeout = _seconds("stop_timeout", stop_timeout, allow_zero=True)
+        self._stats = ConsumerStats()
+        self._engine: Engine | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+
+    @property
+    def queue_url(self) -> str:
+        """The queue this consumer reads."""
+        return self._settings.queue_url
+
+    @property
+    def running(self) -> bool:
+        """True between a successful ``start()`` and the beginning of ``stop()``."""
+        return self._engine is not None and self._engine.running
+
+    @property
+    def stats(self) -> ConsumerStats:
+        """A snapshot of the counters (see ConsumerStats)."""
+        return attrs.evolve(self._stats)
+
+    @property
+    def last_receive_at(self) -> float | None:
+        """``time.monotonic()`` of the last successful receive (None before the first).
+
+        For health checks: ``time.monotonic() - consumer.last_receive_at`` above about
+        ``wait_time_seconds`` plus a margin means receiving is failing or stuck.
+        """
+        return self._stats.last_receive_at
+
+    async def start(self) -> None:
+        """Create the SQS client and start the background receive loop (hub mode).
+
+        Raises:
+            ConsumerError: Already started, or the queue cannot be reached (a wrong URL,
+                wrong credentials, no access, no network).
+        """
+        if self._engine is not None:
+            raise ConsumerError("the notification consumer is already started")
+        queue = SQSQueue(self._settings, self._session)
+        try:
+            await queue.open()
+            timeout = self._options.visibility_timeout
+            if timeout is None:
+                timeout = await queue.visibility_timeout()
+            else:
+                await queue.visibility_timeout()  # fail early on a wrong queue or credentials
+        except SQSCallError as exc:
+            await queue.close()
+            raise ConsumerError(f"cannot use queue {self.queue_url}: {exc}") from None
+        engine = Engine(queue, self._options, self._stats, timeout)
+        engine.start()
+        self._engine = engine
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully; safe to call more than once and from several tasks.
+
+        Stops receiving (the current long poll is allowed to finish within the deadline),
+        fails pending ``wait_for`` calls with ConsumerNotRunningError, lets running
+        handlers finish until the deadline and cancels the rest, releases every message
+        not settled (visibility 0), flushes pending deletions and closes the client.
+        Cancelling the caller does not interrupt the shutdown.
+
+        Args:
+            timeout: Seconds for receiving and handlers to finish; default ``stop_timeout``.
+        """
+        engine = self._engine
+        if engine is None:
+            return
+        if self._stop_task is None:
+            deadline = self._stop_timeout if timeout is None else timeout
+            self._stop_task = asyncio.create_task(self._shutdown(engine, deadline))
+        await asyncio.shield(self._stop_task)
+
+    async def _shutdown(self, engine: Engine, timeout: float) -> None:
+        try:
+            await engine.shutdown(max(0.0, timeout))
+        finally:
+            self._engine = None
+            self._stop_task = None
+
+    async def wait_for(self, job_id: int) -> SnapNotification:
+        """Wait for the notification of Snap job ``job_id``.
+
+        Returns at once when one arrived within ``retention`` seconds before the call,
+        else when it arrives. Several callers may wait for one job; all get it.
+        Cancelling the call removes the waiter and leaves nothing behind.
+
+        Args:
+            job_id: The Snap job id.
+
+        Returns:
+            The job's notification.
+
+        Raises:
+            ConsumerNotRunningError: The consumer is not running, or stopped while
+                waiting. It is a ``WattzOnError`` and also a ``RuntimeError``.
+            ValidationError: ``job_id`` is not an integer.
+        """
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            raise ValidationError("job_id must be an integer", field="job_id")
+        engine = self._engine
+        if engine is None:
+            raise ConsumerNotRunningError("the notification consumer is not running")
+        return await engine.wait_for(job_id)
+
+    async def run(self, handler: Handler) -> None:
+        """Worker mode: call ``handler`` for every notification until stopped.
+
+        Starts the consumer when it is not started yet. Returns after ``stop()`` (from
+        another task, or a signal handler) has drained; when the call is cancelled it
+        stops the consumer the same graceful way, then lets the cancellation through.
+
+        Args:
+            handler: An async callable taking a SnapNotification or LinkNotification.
+
+        Raises:
+            ConsumerError: The queue cannot be reached, or ``run`` is already running.
+            ValidationError: ``handler`` is not callable.
+        """
+        if not callable(handler):
+            raise ValidationError("handler must be an async callable", field="handler")
+        if self._engine is None:
+            await self.start()
+        engine = self._engine
+        if engine is None or not engine.running:
+            raise ConsumerNotRunningError("the notification consumer is stopping")
+        engine.set_handler(handler)
+        try:
+            await engine.wait_stopped()
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+
+    async def __aenter__(self) -> NotificationConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<NotificationConsumer {self.queue_url!r} {state}>"
+
+
+def _int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            f"{name} must be an integer from {low} to {high}, got {value!r}", field=name
+        )
+    return value
+
+
+def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        bound = "at least 0" if allow_zero else "greater than 0"
+        raise ValidationError(
+            f"{name} must be a number of seconds {bound}, got {value!r}", field=name
+        )
+    return float(value)  # type: ignore[arg-type]

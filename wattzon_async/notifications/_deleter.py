@@ -1,0 +1,101 @@
+"""Coalesce message deletions into DeleteMessageBatch calls.
+
+This module exists so that settling many messages costs one SQS call per ten, not one per
+message: deletions are buffered and flushed when ten are waiting or after a short
+interval, whichever comes first. A failed call is retried a few times with backoff and
+then logged; a message whose deletion is lost comes back and is deleted as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+
+from ._sqs import SQSCallError, SQSQueue, chunks
+
+__all__ = ["DeleteBatcher"]
+
+logger = logging.getLogger("wattzon_async.notifications")
+
+_ATTEMPTS = 3
+_BATCH = 10
+
+
+class DeleteBatcher:
+    """Buffers receipt handles and deletes them in batches of up to ten.
+
+    Args:
+        queue: The queue to delete from.
+        interval: The longest a deletion waits for a batch to fill, in seconds.
+        on_deleted: Called with the number of messages each successful call deleted.
+    """
+
+    def __init__(
+        self,
+        queue: SQSQueue,
+        *,
+        interval: float,
+        on_deleted: Callable[[int], None],
+    ) -> None:
+        self._queue = queue
+        self._interval = interval
+        self._on_deleted = on_deleted
+        self._buffer: list[str] = []
+        self._pending = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the background flusher."""
+        self._task = asyncio.create_task(self._loop(), name="wattzon-sqs-deleter")
+
+    def add(self, receipt_handle: str) -> None:
+        """Queue one message for deletion."""
+        self._buffer.append(receipt_handle)
+        self._pending.set()
+        if len(self._buffer) >= _BATCH:
+            self._full.set()
+
+    async def close(self) -> None:
+        """Stop the flusher and delete whatever is still buffered."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Delete every buffered message now."""
+        handles, self._buffer = self._buffer, []
+        self._pending.clear()
+        self._full.clear()
+        for batch in chunks(handles):
+            await self._delete(batch)
+
+    async def _loop(self) -> None:
+        while True:
+            await self._pending.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self._interval)
+            await self.flush()
+
+    async def _delete(self, batch: Sequence[str]) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                failed = await self._queue.delete(batch)
+            except SQSCallError as exc:
+                if exc.permanent or attempt == _ATTEMPTS:
+                    logger.warning(
+                        "could not delete %d message(s); they will return and be "
+                        "deleted as duplicates: %s",
+                        len(batch),
+                        exc,
+                    )
+                    return
+                await asyncio.sleep(0.2 * 2**attempt * (0.5 + random.random() / 2))
+                continue
+            self._on_deleted(len(batch) - len(failed))
+            return

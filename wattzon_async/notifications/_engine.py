@@ -1,0 +1,346 @@
+"""One run of a consumer: the receive loop, dispatch, handlers, heartbeats and shutdown.
+
+This module exists to keep the moving parts (tasks, deadlines, SQS calls) apart from the
+public facade in ``_consumer`` and from the pure bookkeeping in ``_hub``. An ``Engine``
+lives from ``start()`` to the end of ``stop()``; a restarted consumer gets a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+import time
+from collections.abc import Sequence
+
+from .._errors import NotificationError
+from ..models import SnapNotification
+from ._deleter import DeleteBatcher
+from ._hub import Delivery, Hub, Verdict
+from ._parse import parse_notification
+from ._sqs import SQSCallError, SQSQueue, WireMessage, chunks
+from ._types import ConsumerError, ConsumerNotRunningError, ConsumerStats, Handler, Options
+
+__all__ = ["Engine"]
+
+logger = logging.getLogger("wattzon_async.notifications")
+
+_IDLE_PAUSE = 1.0
+_BACKOFF_BASE = 0.5
+_MAX_RETRY_BACKOFF = 900
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with "equal jitter": between half and all of base * 2**n."""
+    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 30))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class Engine:
+    """The running part of a NotificationConsumer (see its docstring for the policies)."""
+
+    def __init__(
+        self, queue: SQSQueue, options: Options, stats: ConsumerStats, visibility_timeout: int
+    ) -> None:
+        self._queue = queue
+        self._opt = options
+        self._stats = stats
+        self._vt = visibility_timeout
+        self._hub = Hub(
+            retention=options.retention,
+            max_retained=options.max_retained,
+            dedup_window=options.dedup_window,
+        )
+        self._deleter = DeleteBatcher(
+            queue, interval=options.delete_interval, on_deleted=self._count_deleted
+        )
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._handler: Handler | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        """True from start until stop begins."""
+        return bool(self._tasks) and not self._stopping.is_set()
+
+    @property
+    def handler(self) -> Handler | None:
+        """The worker-mode handler, if ``run`` installed one."""
+        return self._handler
+
+    def start(self) -> None:
+        """Start the receive loop, the heartbeat and the delete batcher."""
+        self._deleter.start()
+        self._tasks = [
+            asyncio.create_task(self._receive_loop(), name="wattzon-sqs-receiver"),
+            asyncio.create_task(self._keeper_loop(), name="wattzon-sqs-heartbeat"),
+        ]
+
+    def set_handler(self, handler: Handler) -> None:
+        """Enter worker mode: every new notification goes to ``handler``."""
+        if self._handler is not None:
+            raise ConsumerError("run() is already running on this consumer")
+        self._handler = handler
+        self._changed.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once shutdown has finished."""
+        await self._stopped.wait()
+
+    async def wait_for(self, job_id: int) -> SnapNotification:
+        """The notification for ``job_id``: a recent one at once, else the next to arrive."""
+        if not self.running:
+            raise ConsumerNotRunningError("the notification consumer is not running")
+        found = self._hub.recent(job_id, time.monotonic())
+        if found is not None:
+            for delivery in self._hub.held_for(job_id):
+                self._settle_and_delete(delivery)
+            self._stats.delivered += 1
+            return found
+        future: asyncio.Future[SnapNotification] = asyncio.get_running_loop().create_future()
+        self._hub.add_waiter(job_id, future)
+        try:
+            return await future
+        finally:
+            self._hub.remove_waiter(job_id, future)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            limit = await self._free_slots()
+            if limit == 0:
+                break
+            try:
+                batch = await self._queue.receive(
+                    max_messages=limit,
+                    wait_time=self._opt.wait_time_seconds,
+                    visibility_timeout=self._opt.visibility_timeout,
+                )
+            except SQSCallError as exc:
+                failures += 1
+                await self._receive_failed(exc, failures)
+                continue
+            failures = 0
+            self._stats.last_receive_at = time.monotonic()
+            self._stats.received += len(batch)
+            await self._dispatch_batch(batch)
+            if not batch and self._opt.wait_time_seconds == 0:
+                await self._pause(_IDLE_PAUSE)
+
+    async def _receive_failed(self, exc: SQSCallError, failures: int) -> None:
+        self._stats.receive_errors += 1
+        delay = backoff(failures, _BACKOFF_BASE, self._opt.receive_backoff_max)
+        logger.log(
+            logging.ERROR if exc.permanent else logging.WARNING,
+            "receiving notifications failed (%d in a row); retrying in %.1f s: %s",
+            failures,
+            delay,
+            exc,
+        )
+        await self._pause(delay)
+
+    async def _free_slots(self) -> int:
+        while True:
+            if self._stopping.is_set():
+                return 0
+            if self._handler is None:
+                return self._opt.max_messages
+            free = self._opt.concurrency - len(self._handlers)
+            if free > 0:
+                return min(free, self._opt.max_messages)
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _dispatch_batch(self, batch: Sequence[WireMessage]) -> None:
+        for index, wire in enumerate(batch):
+            if self._stopping.is_set():
+                count = await self._set_visibility([w.receipt_handle for w in batch[index:]], 0)
+                self._stats.released += count
+                return
+            try:
+                await self._dispatch(wire)
+            except Exception:
+                logger.exception("dispatching message %s failed", wire.message_id)
+
+    async def _dispatch(self, wire: WireMessage) -> None:
+        try:
+            notification = parse_notification(wire.body)
+        except NotificationError as exc:
+            await self._invalid(wire, exc)
+            return
+        now = time.monotonic()
+        verdict = self._hub.classify(wire, notification, now)
+        if verdict is Verdict.DUPLICATE:
+            self._stats.duplicates += 1
+            logger.info("message %s duplicates a recent notification; deleted", wire.message_id)
+            self._deleter.add(wire.receipt_handle)
+            return
+        if verdict is Verdict.REDELIVERED:
+            for delivery in self._hub.active:
+                if delivery.wire is wire:
+                    delivery.visible_until = now + self._vt
+        if verdict is not Verdict.NEW:
+            logger.debug("message %s is already in hand (%s)", wire.message_id, verdict.value)
+            return
+        delivery = self._hub.admit(wire, notification, now)
+        delivery.visible_until = now + self._vt
+        resolved = self._hub.resolve(notification)
+        self._stats.delivered += resolved
+        if self._handler is not None:
+            self._start_handler(delivery, self._handler)
+        elif resolved:
+            self._settle_and_delete(delivery)
+        else:
+            delivery.held = True
+            logger.debug("holding message %s (%s) for a waiter", wire.message_id, delivery.key)
+
+    async def _invalid(self, wire: WireMessage, error: NotificationError) -> None:
+        self._stats.invalid += 1
+        logger.warning(
+            "message %s (receive %d) is not a valid notification; left to the queue's "
+            "redrive policy: %s",
+            wire.message_id,
+            wire.receive_count,
+            error,
+        )
+        callback = self._opt.on_invalid
+        if callback is None:
+            return
+        try:
+            result = callback(wire.body, error)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("on_invalid raised for message %s", wire.message_id)
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def _start_handler(self, delivery: Delivery, handler: Handler) -> None:
+        task = asyncio.create_task(
+            self._handle(delivery, handler), name=f"wattzon-handler-{delivery.key}"
+        )
+        self._handlers.add(task)
+        task.add_done_callback(self._handler_done)
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self._handlers.discard(task)
+        self._changed.set()
+
+    async def _handle(self, delivery: Delivery, handler: Handler) -> None:
+        try:
+            await handler(delivery.notification)
+        except asyncio.CancelledError:
+            raise  # still active: shutdown releases it
+        except Exception:
+            self._stats.handler_errors += 1
+            logger.warning(
+                "handler failed for message %s (%s); left for redelivery",
+                delivery.wire.message_id,
+                delivery.key,
+                exc_info=True,
+            )
+            self._hub.settle(delivery, seen=False, now=time.monotonic())
+            if self._opt.retry_backoff is not None:
+                delay = backoff(
+                    delivery.wire.receive_count, self._opt.retry_backoff, _MAX_RETRY_BACKOFF
+                )
+                await self._set_visibility([delivery.wire.receipt_handle], max(1, round(delay)))
+        else:
+            self._stats.handled += 1
+            self._settle_and_delete(delivery)
+
+    def _settle_and_delete(self, delivery: Delivery) -> None:
+        self._hub.settle(delivery, seen=True, now=time.monotonic())
+        self._deleter.add(delivery.wire.receipt_handle)
+
+    def _count_deleted(self, count: int) -> None:
+        self._stats.deleted += count
+
+    # -- visibility ----------------------------------------------------------------------
+
+    async def _keeper_loop(self) -> None:
+        tick = max(0.1, min(1.0, self._vt / 4, self._opt.retention / 4))
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                await self._keep(time.monotonic())
+            except Exception:
+                logger.exception("the visibility heartbeat failed; carrying on")
+
+    async def _keep(self, now: float) -> None:
+        expired = self._hub.expired(now)
+        for delivery in expired:
+            self._hub.settle(delivery, seen=False, now=now)
+        if expired:
+            count = await self._set_visibility([d.wire.receipt_handle for d in expired], 0)
+            self._stats.released += count
+            logger.info("released %d unclaimed message(s) back to the queue", count)
+        due = [d for d in self._hub.active if d.visible_until - now < self._vt / 2]
+        if due:
+            await self._set_visibility([d.wire.receipt_handle for d in due], self._vt)
+            for delivery in due:
+                delivery.visible_until = now + self._vt
+
+    async def _set_visibility(self, handles: Sequence[str], timeout: int) -> int:
+        """Change visibility in batches; returns how many changes succeeded."""
+        done = 0
+        for batch in chunks(handles):
+            try:
+                failed = await self._queue.change_visibility(batch, timeout)
+            except SQSCallError as exc:
+                logger.warning("could not change visibility of %d message(s): %s", len(batch), exc)
+                continue
+            done += len(batch) - len(failed)
+        return done
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop receiving, drain handlers until the deadline, release, flush and close."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._changed.set()
+        self._hub.fail_waiters(ConsumerNotRunningError("the notification consumer stopped"))
+        try:
+            receiver, keeper = self._tasks
+            await _finish(receiver, deadline)
+            if self._handlers:
+                await _finish_all(set(self._handlers), deadline)
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            leftover = self._hub.active
+            for delivery in leftover:
+                self._hub.settle(delivery, seen=False, now=time.monotonic())
+            if leftover:
+                count = await self._set_visibility([d.wire.receipt_handle for d in leftover], 0)
+                self._stats.released += count
+                logger.info("released %d message(s) not settled before stop", count)
+            await self._deleter.close()
+        finally:
+            await self._queue.close()
+            self._stopped.set()
+
+
+async def _finish(task: asyncio.Task[None], deadline: float) -> None:
+    await _finish_all({task}, deadline)
+
+
+async def _finish_all(tasks: set[asyncio.Task[None]], deadline: float) -> None:
+    pending = set(tasks)
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        _, pending = await asyncio.wait(pending, timeout=remaining)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,84 @@
+"""Small public types of the consumer (its errors and counters) and its validated options.
+
+This module exists so that the consumer's facade, its engine and users' type hints share
+these names without importing one another (and without importing aiobotocore).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from attrs import define, frozen
+
+from .._errors import NotificationError, WattzOnError
+from ..models import LinkNotification, SnapNotification
+
+__all__ = [
+    "ConsumerError",
+    "ConsumerNotRunningError",
+    "ConsumerStats",
+    "Handler",
+    "InvalidMessageCallback",
+    "Options",
+]
+
+#: A worker-mode handler: called with each notification; returning settles the message.
+Handler = Callable[[SnapNotification | LinkNotification], Awaitable[object]]
+
+#: Called with the raw body and the error of a message that is not a valid notification.
+InvalidMessageCallback = Callable[[str, NotificationError], Awaitable[None] | None]
+
+
+class ConsumerError(WattzOnError):
+    """The notification consumer could not start, or was used in a way it does not allow."""
+
+
+class ConsumerNotRunningError(ConsumerError, RuntimeError):
+    """The consumer is not running (never started, or stopped): nothing can arrive."""
+
+
+@define
+class ConsumerStats:
+    """Counters of one consumer since it was created (a snapshot when read from ``stats``).
+
+    Attributes:
+        received: Messages received from the queue, redeliveries included.
+        delivered: Notifications handed to ``wait_for`` callers.
+        handled: Notifications whose worker-mode handler returned.
+        deleted: Messages deleted from the queue.
+        released: Messages made visible again (unclaimed, or not started at stop).
+        invalid: Messages that were not valid notifications.
+        duplicates: Duplicate deliveries deleted without being handed out again.
+        handler_errors: Worker-mode handler calls that raised.
+        receive_errors: ReceiveMessage calls that failed (each is retried after backoff).
+        last_receive_at: ``time.monotonic()`` of the last successful ReceiveMessage call
+            (an empty long poll counts), or None; compare it with ``time.monotonic()``.
+    """
+
+    received: int = 0
+    delivered: int = 0
+    handled: int = 0
+    deleted: int = 0
+    released: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    handler_errors: int = 0
+    receive_errors: int = 0
+    last_receive_at: float | None = None
+
+
+@frozen
+class Options:
+    """The validated tuning of a consumer (see ``NotificationConsumer`` for each field)."""
+
+    wait_time_seconds: int
+    max_messages: int
+    visibility_timeout: int | None
+    concurrency: int
+    retention: float
+    max_retained: int
+    dedup_window: float
+    retry_backoff: float | None
+    delete_interval: float
+    receive_backoff_max: float
+    on_invalid: InvalidMessageCallback | None
