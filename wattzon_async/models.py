@@ -7,7 +7,7 @@ Fields the API adds later are never dropped: each model keeps them in ``extra``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Literal
@@ -229,6 +229,16 @@ class LinkNotification:
 Notification = SnapNotification | LinkNotification
 
 
+def _tag_tuple(tags: Iterable[str | int | float] | None) -> tuple[str | int | float, ...]:
+    return () if tags is None else tuple(tags)
+
+
+def _document_repr(document: object) -> str:
+    if isinstance(document, bytes | bytearray | memoryview):
+        return f"<{len(document)} bytes>"
+    return repr(document)
+
+
 @frozen
 class Submission:
     """One bill to submit with ``jobs.submit_many``: the arguments of ``jobs.create``.
@@ -239,6 +249,6 @@ class Submission:
 
     email: str = field(repr=mask_email)
     provider: int
-    document: Path | str | bytes | BinaryIO
-    tags: tuple[str | int | float, ...] = field(default=(), converter=tuple)
+    document: Path | str | bytes | BinaryIO = field(repr=_document_repr)
+    tags: tuple[str | int | float, ...] = field(default=(), converter=_tag_tuple)
     name: str | None = None

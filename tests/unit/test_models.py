@@ -1,0 +1,218 @@
+"""The converter, the streamed body, the rate limiter and the client's construction."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wattzon_async import (
+    CertificateError,
+    JobStatus,
+    RateLimitPolicy,
+    UnexpectedResponseError,
+    ValidationError,
+    WattzOnClient,
+)
+from wattzon_async._ratelimit import AdaptiveRateLimiter
+from wattzon_async._serde import (
+    create_job_envelope,
+    parse_datetime,
+    parse_tags,
+    structure_job,
+)
+from wattzon_async._upload import CHUNK, DocumentSource
+
+from .conftest import Pki, seed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2016-07-25T16:26:12.320000",
+        "2016-07-25 16:26:12.320000+00:00",
+        "2016-07-25T16:26:12.320000Z",
+        "2016-07-25T18:26:12.320000+02:00",
+    ],
+)
+def test_both_timestamp_formats_are_aware_utc(text: str) -> None:
+    assert parse_datetime(text) == datetime(2016, 7, 25, 16, 26, 12, 320000, tzinfo=UTC)
+    assert parse_datetime(text).tzinfo is UTC
+
+
+def test_status_is_open() -> None:
+    odd = JobStatus("ARCHIVED")
+    assert odd == "ARCHIVED"
+    assert not odd.is_final
+    assert not odd.is_known
+    assert JobStatus("COMPLETED") is JobStatus.COMPLETE
+    assert JobStatus("complete") is JobStatus.COMPLETE
+    assert {s for s in JobStatus if s.is_final} == {"COMPLETE", "FAILED", "UNSUPPORTED"}
+
+
+def test_unknown_fields_are_kept() -> None:
+    data = seed("job_raw.json")
+    data["priority"] = "high"
+    data["document"]["pages"] = 3
+    data["results"]["Gas_Usage"] = {"tokens": {"raw": [], "content": "12", "unit": "therm"}}
+    job = structure_job(data)
+    assert job.extra == {"priority": "high"}
+    assert job.document.extra == {"pages": 3}
+    assert job.values()["Gas_Usage"] == "12"
+
+
+def test_repr_hides_the_email() -> None:
+    job = structure_job(seed("job_raw.json"))
+    assert "user@example.com" not in repr(job)
+    assert "u***@example.com" in repr(job)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {},
+        [],
+        "job",
+        {"id": "abc"},
+        {**seed("create_response.json"), "created_at": "yesterday"},
+        {**seed("create_response.json"), "status": 7},
+        {**seed("create_response.json"), "tags": "['x', __import__('os')]"},
+        {**seed("create_response.json"), "document": None},
+    ],
+)
+def test_malformed_jobs_raise_the_documented_error(broken: object) -> None:
+    with pytest.raises(UnexpectedResponseError):
+        structure_job(broken)
+
+
+def test_tag_literals_are_parsed_without_eval() -> None:
+    assert parse_tags("['sfid:12345', 'demo']") == ("sfid:12345", "demo")
+    assert parse_tags('["a", 1]') == ("a", "1")
+    assert parse_tags(["a", 2]) == ("a", "2")
+    assert parse_tags("") == ()
+    with pytest.raises(ValueError, match="literal"):
+        parse_tags("[__import__('os').system('echo owned')]")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3 * CHUNK + 7))
+def test_streamed_body_is_the_json_dumps_body(content: bytes) -> None:
+    if not content:
+        return
+    source = DocumentSource.of(content, name="b.pdf", limit=10**9)
+    prefix, suffix = create_job_envelope(
+        email="a@b.co", provider=4, tags=("x", 'q"uote'), name="b.pdf"
+    )
+    length, chunks = source.body(prefix, suffix)
+
+    async def collect() -> bytes:
+        return b"".join([c async for c in chunks])
+
+    body = asyncio.run(collect())
+    assert len(body) == length
+    assert json.loads(body)["document"]["content"] == base64.b64encode(content).decode()
+
+
+def test_a_file_that_changes_size_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "bill.pdf"
+    path.write_bytes(b"x" * 10)
+    source = DocumentSource.of(path, name=None, limit=100)
+    path.write_bytes(b"x" * 20)
+    with pytest.raises(ValidationError, match="changed size"):
+        list(source.chunks())
+
+
+def test_a_non_seekable_stream_is_read_once(tmp_path: Path) -> None:
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = io.BytesIO(b"abc" * 100)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            return self.data.read(size)
+
+    source = DocumentSource.of(Pipe(), name="p.pdf", limit=1000)  # type: ignore[arg-type]
+    assert source.size == 300
+    assert b"".join(source.chunks()) == b"abc" * 100
+    assert b"".join(source.chunks()) == b"abc" * 100
+
+
+async def test_limiter_paces_after_a_429_and_pauses_everyone() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitPolicy(max_rate=None))
+    for _ in range(20):
+        await limiter.acquire(math.inf)
+    assert limiter.rate is None
+    limiter.observe(429, "0.2")
+    assert limiter.rate is not None
+    assert limiter.paused_for > 0.1
+    started = time.monotonic()
+    await limiter.acquire(math.inf)
+    assert time.monotonic() - started >= 0.15
+    rate = limiter.rate
+    for _ in range(50):
+        limiter.observe(200)
+    assert limiter.rate > rate
+
+
+async def test_limiter_respects_the_deadline() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitPolicy(max_rate=1.0))
+    await limiter.acquire(math.inf)
+    with pytest.raises(Exception, match="deadline"):
+        await limiter.acquire(time.monotonic() + 0.1)
+
+
+def test_from_env_and_repr_hide_secrets(pki: Pki, tmp_path: Path) -> None:
+    encrypted_cert, encrypted_key = pki.ca.issue("tenant-b", key_password=b"s3cret-pw").write(
+        tmp_path, "enc"
+    )
+    client = WattzOnClient.from_env(
+        {
+            "WATTZON_CERT": str(encrypted_cert),
+            "WATTZON_KEY": str(encrypted_key),
+            "WATTZON_KEY_PASSWORD": "s3cret-pw",
+            "WATTZON_CA_BUNDLE": str(pki.ca_path),
+            "WATTZON_SNAP_URL": "https://snap.test/api/v1",
+        }
+    )
+    assert client.config.snap_url == "https://snap.test/api/v1/"
+    assert client.certificate is not None
+    assert "tenant-b" in client.certificate.subject
+    text = repr(client)
+    assert "s3cret" not in text
+    assert "PRIVATE KEY" not in text
+    asyncio.run(client.aclose())
+
+
+def test_from_env_without_a_certificate() -> None:
+    with pytest.raises(ValidationError, match="WATTZON_CERT"):
+        WattzOnClient.from_env({})
+
+
+def test_expired_certificate_is_refused_at_construction(pki: Pki, tmp_path: Path) -> None:
+    cert, key = pki.ca.issue(
+        "old",
+        not_before=datetime(2020, 1, 1, tzinfo=UTC),
+        not_after=datetime(2021, 1, 1, tzinfo=UTC),
+    ).write(tmp_path, "old")
+    with pytest.raises(CertificateError, match="expired"):
+        WattzOnClient(cert=(cert, key))
+
+
+def test_near_expiry_warns(pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cert, key = pki.ca.issue("soon", valid_days=10).write(tmp_path, "soon")
+    with caplog.at_level(logging.WARNING, logger="wattzon_async"):
+        client = WattzOnClient(cert=(cert, key))
+    assert any("day" in r.getMessage() for r in caplog.records)
+    asyncio.run(client.aclose())
