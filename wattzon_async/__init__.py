@@ -59,7 +59,12 @@ from .models import (
     Utility,
     ZipCode,
 )
-from .notifications import NotificationConsumer, parse_notification
+from .notifications import (
+    ConsumerError,
+    ConsumerNotRunningError,
+    NotificationConsumer,
+    parse_notification,
+)
 
 __version__ = "0.1.0"
 
@@ -74,6 +79,8 @@ __all__ = [
     "BatchProgress",
     "CertificateError",
     "CertificateInfo",
+    "ConsumerError",
+    "ConsumerNotRunningError",
     "DEFAULT_LINK_URL",
     "DEFAULT_SNAP_URL",
     "Document",

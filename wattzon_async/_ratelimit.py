@@ -3,8 +3,10 @@
 A 429 means the whole client is too fast, not one request. The limiter therefore paces
 request starts for everyone: it has no rate of its own until the API first says 429 (or a
 ceiling is configured), then holds a rate that backs off multiplicatively on each 429
-(at most once per second, so one burst of 429s counts once) and recovers additively on
-success. A Retry-After pauses every request of the client until it has passed.
+(at most once per second, so one burst of 429s counts once) and recovers additively, in
+time, while requests succeed. Once no 429 has come for a while and the rate is well above
+what the client asks for, the limiter lets go of it. A Retry-After pauses every request
+of the client until it has passed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from ._errors import APITimeoutError, parse_retry_after
 __all__ = ["AdaptiveRateLimiter"]
 
 _DECREASE = 0.75
-_MIN_RATE = 0.5
+_MIN_RATE = 1.0
 _WINDOW = 2.0
+#: Additive recovery, in requests per second gained per second, as a share of the rate.
+_RECOVERY = 0.05
+#: Seconds without a 429 after which a rate far above demand is dropped.
+_FORGET_AFTER = 30.0
 
 
 class AdaptiveRateLimiter:
@@ -33,6 +39,7 @@ class AdaptiveRateLimiter:
         self._next = 0.0
         self._paused_until = 0.0
         self._last_decrease = 0.0
+        self._last_increase = 0.0
         self._sent: collections.deque[float] = collections.deque()
 
     @property
@@ -85,7 +92,14 @@ class AdaptiveRateLimiter:
                 current = self.rate if self.rate is not None else self.observed_rate()
                 self.rate = max(_MIN_RATE, current * _DECREASE)
         elif self.adaptive and self.rate is not None and status_code < 400:
-            step = max(0.05, 0.02 * self.rate) / self.rate
-            self.rate += step
-            if self.ceiling is not None:
-                self.rate = min(self.rate, self.ceiling)
+            self._recover(now)
+
+    def _recover(self, now: float) -> None:
+        assert self.rate is not None
+        elapsed = min(1.0, now - max(self._last_increase, self._last_decrease))
+        self._last_increase = now
+        self.rate += max(1.0, _RECOVERY * self.rate) * max(0.0, elapsed)
+        if self.ceiling is not None:
+            self.rate = min(self.rate, self.ceiling)
+        elif now - self._last_decrease > _FORGET_AFTER and self.rate > 2 * self.observed_rate():
+            self.rate = None

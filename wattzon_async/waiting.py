@@ -111,6 +111,12 @@ class Waiter:
             )
         if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
             raise ValidationError(f"timeout: must be >= 0 seconds, not {timeout}", field="timeout")
+        if notifications is not None and not notifications.running:
+            from .notifications import ConsumerNotRunningError
+
+            raise ConsumerNotRunningError(
+                "notifications= needs a running consumer: use 'async with consumer:' first"
+            )
         if policy is None:
             policy = WaitPolicy.notification_fallback() if notifications else self._config.wait
         key = (jid, results, id(notifications) if notifications is not None else 0)

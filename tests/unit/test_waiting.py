@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from wattzon_async import (
+    ConsumerNotRunningError,
     JobFailedError,
     JobStatus,
     JobUnsupportedError,
@@ -156,6 +157,8 @@ async def test_cancelling_leaves_nothing_behind(client: WattzOnClient, router: R
 class FakeConsumer:
     """Stands in for NotificationConsumer.wait_for in unit tests."""
 
+    running = True
+
     def __init__(self) -> None:
         self.arrived: dict[int, asyncio.Event] = {}
 
@@ -221,3 +224,10 @@ async def test_polling_is_the_fallback_when_no_notification_comes(
     )
     assert job.is_final
     assert router.count("GET", url(17)) == 2
+
+
+async def test_a_stopped_consumer_is_refused(client: WattzOnClient) -> None:
+    consumer = FakeConsumer()
+    consumer.running = False
+    with pytest.raises(ConsumerNotRunningError, match="async with"):
+        await client.await_job(1, notifications=consumer)  # type: ignore[arg-type]
