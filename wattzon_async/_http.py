@@ -182,20 +182,7 @@ class Sender:
         Transport errors while the body is read inside the block are translated too.
         """
         await self.limiter.acquire(deadline)
-        headers = {"Accept": "application/json"}
-        content: AsyncIterator[bytes] | None = None
-        if body is not None:
-            length, content = body()
-            headers["Content-Type"] = "application/json"
-            headers["Content-Length"] = str(length)
-        request = self.http.build_request(
-            method,
-            url,
-            params=params,
-            content=content,
-            headers=headers,
-            timeout=self.timeout_for(deadline, read=read_timeout),
-        )
+        request = self._build(method, url, params, body, deadline, read_timeout)
         started = time.monotonic()
         try:
             response = await self.http.send(request, stream=True)
@@ -226,6 +213,30 @@ class Sender:
             raise translate_transport_error(exc) from exc
         finally:
             await response.aclose()
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        body: Callable[[], tuple[int, AsyncIterator[bytes]]] | None,
+        deadline: float,
+        read_timeout: float | None,
+    ) -> httpx.Request:
+        headers = {"Accept": "application/json"}
+        content: AsyncIterator[bytes] | None = None
+        if body is not None:
+            length, content = body()
+            headers["Content-Type"] = "application/json"
+            headers["Content-Length"] = str(length)
+        return self.http.build_request(
+            method,
+            url,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self.timeout_for(deadline, read=read_timeout),
+        )
 
     async def retrying(
         self,
