@@ -23,7 +23,9 @@ escapes the SDK. The tree::
      │    ├── JobFailedError (FAILED)
      │    └── JobUnsupportedError (UNSUPPORTED)
      ├── WaitTimeoutError (also a TimeoutError): the overall await deadline passed
-     └── NotificationError: an SQS message that is not a valid notification
+     ├── NotificationError: an SQS message that is not a valid notification
+     └── ConsumerError: the notification consumer could not start or was misused
+          └── ConsumerNotRunningError (also a RuntimeError)
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CertificateError",
+    "ConsumerError",
+    "ConsumerNotRunningError",
     "DocumentTooLargeError",
     "InternalServerError",
     "JobError",
@@ -207,6 +211,14 @@ class WaitTimeoutError(WattzOnError, TimeoutError):
 
 class NotificationError(WattzOnError):
     """An SQS message that is not a valid WattzOn notification."""
+
+
+class ConsumerError(WattzOnError):
+    """The notification consumer could not start, or was used in a way it does not allow."""
+
+
+class ConsumerNotRunningError(ConsumerError, RuntimeError):
+    """The consumer is not running (never started, or stopped): nothing can arrive."""
 
 
 _STATUS_TABLE: Mapping[int, type[APIStatusError]] = {

@@ -47,7 +47,7 @@ def _serve_moto() -> tuple[Any, threading.Thread]:
     )
     from werkzeug.serving import make_server
 
-    class OneServerHeader(MotoRequestHandler):  # type: ignore[misc]
+    class OneServerHeader(MotoRequestHandler):
         """werkzeug and moto both send ``Server``; aiohttp's strict parser rejects two."""
 
         def send_response(self, code: int, message: str | None = None) -> None:
@@ -123,7 +123,9 @@ class Queue:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )
         a = reply["Attributes"]
-        return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
+        return int(a["ApproximateNumberOfMessages"]), int(
+            a["ApproximateNumberOfMessagesNotVisible"]
+        )
 
     async def receive_raw(self, wait: int = 1) -> list[str]:
         reply = await self.client.receive_message(
@@ -160,7 +162,7 @@ def snap_body(job_id: int, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 async def sqs_client(moto_sqs: str) -> AsyncIterator[SQSClient]:
-    from aiobotocore.session import get_session
+    from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
     async with get_session().create_client(
         "sqs", region_name=REGION, endpoint_url=moto_sqs, **CREDENTIALS
@@ -172,9 +174,8 @@ async def make_queue(
     client: SQSClient, endpoint: str, *, visibility: int = 30, **attributes: str
 ) -> Queue:
     name = f"q-{uuid.uuid4().hex[:12]}"
-    reply = await client.create_queue(
-        QueueName=name, Attributes={"VisibilityTimeout": str(visibility), **attributes}
-    )
+    settings: dict[Any, str] = {"VisibilityTimeout": str(visibility), **attributes}
+    reply = await client.create_queue(QueueName=name, Attributes=settings)
     return Queue(client, endpoint, reply["QueueUrl"])
 
 
@@ -480,7 +481,9 @@ async def test_heartbeat_extends_visibility(sqs_client: SQSClient, moto_sqs: str
     assert handler.ids() == [751]
 
 
-async def test_stop_cancels_late_handlers_and_releases(sqs_client: SQSClient, moto_sqs: str) -> None:
+async def test_stop_cancels_late_handlers_and_releases(
+    sqs_client: SQSClient, moto_sqs: str
+) -> None:
     queue = await make_queue(sqs_client, moto_sqs, visibility=60)
     handler = Recorder()
     handler.hold(761)

@@ -109,7 +109,9 @@ def test_email_is_masked_in_repr() -> None:
         ("plain", ("plain",)),
     ],
 )
-def test_tag_variants(snap_message: dict[str, Any], tags: object, expected: tuple[str, ...]) -> None:
+def test_tag_variants(
+    snap_message: dict[str, Any], tags: object, expected: tuple[str, ...]
+) -> None:
     n = parse_notification({**snap_message, "tags": tags})
     assert n.tags == expected
 
@@ -290,7 +292,9 @@ _json_scalars = (
 )
 _json = st.recursive(
     _json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 _field_names = st.sampled_from(

@@ -16,12 +16,12 @@ from ._types import (
 )
 
 __all__ = [
-    "MAX_BODY_SIZE",
     "ConsumerError",
     "ConsumerNotRunningError",
     "ConsumerStats",
     "Handler",
     "InvalidMessageCallback",
+    "MAX_BODY_SIZE",
     "NotificationConsumer",
     "parse_notification",
 ]

@@ -208,14 +208,16 @@ class NotificationConsumer:
     async def stop(self, timeout: float | None = None) -> None:
         """Stop gracefully; safe to call more than once and from several tasks.
 
-        Stops receiving (the current long poll is allowed to finish within the deadline),
-        fails pending ``wait_for`` calls with ConsumerNotRunningError, lets running
-        handlers finish until the deadline and cancels the rest, releases every message
-        not settled (visibility 0), flushes pending deletions and closes the client.
-        Cancelling the caller does not interrupt the shutdown.
+        Stops receiving, fails pending ``wait_for`` calls with ConsumerNotRunningError,
+        lets running handlers finish until the deadline and cancels the rest, releases
+        every message not settled (visibility 0), flushes pending deletions and closes
+        the client. The long poll in flight is always let finish (it ends within
+        ``wait_time_seconds``), even past the deadline, so that messages it brings are
+        released rather than left invisible: a short ``wait_time_seconds`` makes
+        shutdown quicker. Cancelling the caller does not interrupt the shutdown.
 
         Args:
-            timeout: Seconds for receiving and handlers to finish; default ``stop_timeout``.
+            timeout: Seconds for handlers to finish; default ``stop_timeout``.
         """
         engine = self._engine
         if engine is None:

@@ -47,6 +47,7 @@ class DeleteBatcher:
         self._pending = asyncio.Event()
         self._full = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         """Start the background flusher."""
@@ -60,9 +61,11 @@ class DeleteBatcher:
             self._full.set()
 
     async def close(self) -> None:
-        """Stop the flusher and delete whatever is still buffered."""
+        """Let the flusher finish its current batch, then delete whatever is left."""
+        self._closing = True
+        self._pending.set()
+        self._full.set()
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self.flush()
@@ -76,7 +79,8 @@ class DeleteBatcher:
             await self._delete(batch)
 
     async def _loop(self) -> None:
-        while True:
+        # Never cancelled: a deletion cut off midway would lose its receipt handles.
+        while not self._closing:
             await self._pending.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._interval)

@@ -30,6 +30,7 @@ logger = logging.getLogger("wattzon_async.notifications")
 _IDLE_PAUSE = 1.0
 _BACKOFF_BASE = 0.5
 _MAX_RETRY_BACKOFF = 900
+_POLL_GRACE = 5.0
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -239,7 +240,9 @@ class Engine:
 
     async def _handle(self, delivery: Delivery, handler: Handler) -> None:
         try:
-            await handler(delivery.notification)
+            result = handler(delivery.notification)
+            if inspect.isawaitable(result):
+                await result
         except asyncio.CancelledError:
             raise  # still active: shutdown releases it
         except Exception:
@@ -314,7 +317,11 @@ class Engine:
         self._hub.fail_waiters(ConsumerNotRunningError("the notification consumer stopped"))
         try:
             receiver, keeper = self._tasks
-            await _finish(receiver, deadline)
+            # The long poll in flight may already hold messages: let it end (it is bounded
+            # by wait_time_seconds) so that they are released, not stranded until their
+            # visibility timeout; cut it off only well past that.
+            poll_end = time.monotonic() + self._opt.wait_time_seconds + _POLL_GRACE
+            await _finish(receiver, max(deadline, poll_end))
             if self._handlers:
                 await _finish_all(set(self._handlers), deadline)
             keeper.cancel()

@@ -83,7 +83,7 @@ def _decode(body: object) -> Mapping[str, Any]:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise NotificationError(f"message body is not JSON ({exc}): {_preview(body)}") from exc
+        raise NotificationError(f"message body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise NotificationError(f"message body is not a JSON object: {type(data).__name__}")
     return data
@@ -114,7 +114,3 @@ def _app_of(data: Mapping[str, Any]) -> str:
     if normalized not in ("snap", "link"):
         raise NotificationError(f"unknown app {app[:_PREVIEW]!r}: expected 'snap' or 'link'")
     return normalized
-
-
-def _preview(text: str) -> str:
-    return repr(text[:_PREVIEW]) + ("…" if len(text) > _PREVIEW else "")

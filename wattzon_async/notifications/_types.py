@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from attrs import define, frozen
 
-from .._errors import NotificationError, WattzOnError
+from .._errors import ConsumerError, ConsumerNotRunningError, NotificationError
 from ..models import LinkNotification, SnapNotification
 
 __all__ = [
@@ -27,14 +27,6 @@ Handler = Callable[[SnapNotification | LinkNotification], Awaitable[object]]
 
 #: Called with the raw body and the error of a message that is not a valid notification.
 InvalidMessageCallback = Callable[[str, NotificationError], Awaitable[None] | None]
-
-
-class ConsumerError(WattzOnError):
-    """The notification consumer could not start, or was used in a way it does not allow."""
-
-
-class ConsumerNotRunningError(ConsumerError, RuntimeError):
-    """The consumer is not running (never started, or stopped): nothing can arrive."""
 
 
 @define
