@@ -1,0 +1,347 @@
+"""Submit a folder of bills and write their transformed results to a CSV file.
+
+Usage::
+
+    python examples/batch_to_csv.py FOLDER --out results.csv \\
+        --provider 4 --email billing@example.com [--concurrency 8] [--timeout 900]
+
+Every ``.pdf``, ``.png``, ``.jpg`` and ``.jpeg`` file in FOLDER is uploaded (at most
+``--concurrency`` at a time), each job is awaited, and one CSV row per file is written:
+``file``, ``job_id``, ``status``, ``error`` and then one column per extracted field.
+A bill that fails does not stop the others; the exit code is 0 when every bill is
+COMPLETE, 1 when some are not, and 2 for bad arguments or settings.
+
+Settings come from the environment (see ``WattzOnClient.from_env``): ``WATTZON_CERT``,
+``WATTZON_KEY``, ``WATTZON_KEY_PASSWORD``, ``WATTZON_CA_BUNDLE``, ``WATTZON_SNAP_URL``,
+``WATTZON_LINK_URL``. When ``WATTZON_SQS_QUEUE_URL`` is also set (with
+``WATTZON_SQS_ENDPOINT_URL`` for a non-AWS endpoint, and the usual AWS credentials and
+region), each wait races the job's SQS notification against polling, so results arrive
+as soon as they are ready; without it, waits poll on the client's schedule.
+
+Progress goes to stderr; the CSV is written to a temporary file and renamed into place
+when complete, so a half-written CSV never appears under the ``--out`` name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from wattzon_async import (
+    BatchProgress,
+    JobError,
+    NotificationConsumer,
+    Submission,
+    SubmitOutcome,
+    ValidationError,
+    WattzOnClient,
+    WattzOnError,
+)
+
+__all__ = [
+    "BILL_SUFFIXES",
+    "BatchResult",
+    "ProgressPrinter",
+    "Row",
+    "consumer_from_env",
+    "find_bills",
+    "main",
+    "run",
+    "write_csv",
+]
+
+#: The file types uploaded from the folder.
+BILL_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg"})
+#: The columns every row has, before the extracted fields.
+FIXED_COLUMNS = ("file", "job_id", "status", "error")
+
+
+@dataclass
+class Row:
+    """The outcome of one bill: its job and fields, or why there are none."""
+
+    file: str
+    job_id: int | None = None
+    status: str = ""
+    error: str = ""
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: one row per bill, in file-name order."""
+
+    rows: list[Row]
+
+    @property
+    def complete(self) -> int:
+        """Bills whose job is COMPLETE."""
+        return sum(1 for row in self.rows if row.status == "COMPLETE")
+
+    @property
+    def ok(self) -> bool:
+        """True when every bill is COMPLETE."""
+        return self.complete == len(self.rows)
+
+
+class ProgressPrinter:
+    """An ``on_progress`` callback that prints running counts to a stream.
+
+    On a terminal the line is rewritten in place; elsewhere (a log file, a CI job) a
+    line is printed each time a bill finishes.
+
+    Args:
+        stream: Where to print, usually ``sys.stderr``.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._last_finished = -1
+
+    def __call__(self, progress: BatchProgress) -> None:
+        """Print the counts when they are worth printing."""
+        if not self._tty and progress.finished == self._last_finished:
+            return
+        self._last_finished = progress.finished
+        line = (
+            f"{progress.finished}/{progress.total} finished "
+            f"({progress.done} ok, {progress.failed} failed), "
+            f"{progress.submitted} uploaded, {progress.processing} processing"
+        )
+        if self._tty:
+            end = "\n" if progress.finished == progress.total else ""
+            print("\r" + line, end=end, file=self._stream, flush=True)
+        else:
+            print(line, file=self._stream, flush=True)
+
+
+def find_bills(folder: Path) -> list[Path]:
+    """The bills in ``folder`` (not its subfolders), sorted by file name.
+
+    Raises:
+        ValidationError: ``folder`` is not a folder.
+    """
+    if not folder.is_dir():
+        raise ValidationError(f"{folder}: not a folder", field="folder")
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in BILL_SUFFIXES),
+        key=lambda p: p.name,
+    )
+
+
+def consumer_from_env(
+    environ: Mapping[str, str] | None = None, *, wait_time_seconds: int = 2
+) -> NotificationConsumer | None:
+    """A NotificationConsumer for ``WATTZON_SQS_QUEUE_URL``, or None when it is not set.
+
+    Args:
+        environ: The variables to read (default: ``os.environ``).
+        wait_time_seconds: The long poll, unless ``WATTZON_SQS_WAIT_TIME_SECONDS`` says
+            otherwise. Leaving the consumer waits for the long poll in flight, so a
+            short-lived script wants a short one.
+    """
+    env = os.environ if environ is None else environ
+    queue_url = env.get("WATTZON_SQS_QUEUE_URL")
+    if not queue_url:
+        return None
+    return NotificationConsumer(
+        queue_url,
+        endpoint_url=env.get("WATTZON_SQS_ENDPOINT_URL") or None,
+        wait_time_seconds=int(env.get("WATTZON_SQS_WAIT_TIME_SECONDS") or wait_time_seconds),
+    )
+
+
+def _error_row(path: Path, outcome: SubmitOutcome) -> Row:
+    error = outcome.error
+    if isinstance(error, JobError):
+        return Row(path.name, error.job.id, str(error.job.status), str(error))
+    kind = "INVALID" if isinstance(error, ValidationError) else "ERROR"
+    return Row(path.name, None, kind, f"{type(error).__name__}: {error}")
+
+
+async def run(
+    client: WattzOnClient,
+    folder: Path,
+    out: Path,
+    *,
+    provider: int,
+    email: str,
+    tags: Sequence[str] = (),
+    concurrency: int = 8,
+    timeout: float | None = 900.0,
+    notifications: NotificationConsumer | None = None,
+    progress: TextIO | None = None,
+) -> BatchResult:
+    """Submit every bill in ``folder``, wait for each, and write the CSV to ``out``.
+
+    Args:
+        client: The client to submit with.
+        folder: Where the bills are.
+        out: The CSV file to write (replaced when it exists).
+        provider: The utility provider id of every bill.
+        email: The customer email address sent with every bill.
+        tags: Tags for every job (the idempotency tag is added per job by the SDK).
+        concurrency: Uploads in flight at once.
+        timeout: Seconds to wait for each job after its upload (None: no limit).
+        notifications: A running consumer to race each wait against.
+        progress: Where to print progress (None: nowhere).
+
+    Returns:
+        The rows written, in file-name order.
+
+    Raises:
+        ValidationError: ``folder`` is not a folder.
+    """
+    bills = find_bills(folder)
+    submissions = [
+        Submission(email=email, provider=provider, document=path, tags=tuple(tags))
+        for path in bills
+    ]
+    rows: list[Row] = [Row(path.name) for path in bills]
+
+    async def fetch_transformed(index: int, job_id: int) -> None:
+        # The wait returned the job with raw results; the CSV wants the transformed form.
+        try:
+            job = await client.jobs.get(job_id, results="transformed")
+        except WattzOnError as exc:
+            rows[index] = Row(bills[index].name, job_id, "ERROR", f"{type(exc).__name__}: {exc}")
+        else:
+            rows[index] = Row(bills[index].name, job.id, str(job.status), "", job.values())
+
+    async with asyncio.TaskGroup() as fetches:
+        async for outcome in client.jobs.submit_many(
+            submissions,
+            concurrency=concurrency,
+            wait=True,
+            notifications=notifications,
+            timeout=timeout,
+            on_progress=ProgressPrinter(progress) if progress is not None else None,
+        ):
+            if outcome.job is not None:
+                fetches.create_task(fetch_transformed(outcome.index, outcome.job.id))
+            else:
+                rows[outcome.index] = _error_row(bills[outcome.index], outcome)
+    write_csv(rows, out)
+    return BatchResult(rows)
+
+
+def write_csv(rows: Sequence[Row], out: Path) -> None:
+    """Write the rows to ``out`` atomically (a temporary file renamed into place).
+
+    The field columns follow the fixed ones, in the order they first appear.
+    """
+    columns = list(FIXED_COLUMNS)
+    for row in rows:
+        columns.extend(name for name in row.values if name not in columns)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {
+                        "file": row.file,
+                        "job_id": "" if row.job_id is None else row.job_id,
+                        "status": row.status,
+                        "error": row.error,
+                        **row.values,
+                    }
+                )
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batch_to_csv.py",
+        description="Submit a folder of bills to WattzOn Snap and write their fields to a CSV.",
+    )
+    parser.add_argument("folder", type=Path, help="folder of .pdf/.png/.jpg bills")
+    parser.add_argument("--out", type=Path, default=Path("results.csv"), help="CSV to write")
+    parser.add_argument("--provider", type=int, required=True, help="utility provider id")
+    parser.add_argument("--email", required=True, help="customer email sent with every bill")
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        help="tag every job (repeatable; default: batch:<UTC time>)",
+    )
+    parser.add_argument("--concurrency", type=int, default=8, help="uploads at once")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each job")
+    return parser
+
+
+async def _main(args: argparse.Namespace) -> int:
+    tags = args.tag or [datetime.now(UTC).strftime("batch:%Y%m%dT%H%M%SZ")]
+    started = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(WattzOnClient.from_env())
+        consumer = consumer_from_env()
+        if consumer is not None:
+            await stack.enter_async_context(consumer)
+        print(
+            f"Submitting bills from {args.folder} with tags {', '.join(tags)} "
+            f"(waiting by {'SQS and polling' if consumer else 'polling'})",
+            file=sys.stderr,
+        )
+        result = await run(
+            client,
+            args.folder,
+            args.out,
+            provider=args.provider,
+            email=args.email,
+            tags=tags,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            notifications=consumer,
+            progress=sys.stderr,
+        )
+    print(
+        f"{result.complete} of {len(result.rows)} bills COMPLETE; wrote {args.out} "
+        f"in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return 0 if result.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the script; returns the exit code.
+
+    Args:
+        argv: The arguments (default: ``sys.argv[1:]``).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if not find_bills(args.folder):
+            print(f"batch_to_csv.py: error: no bills in {args.folder}", file=sys.stderr)
+            return 2
+        return asyncio.run(_main(args))
+    except ValidationError as exc:
+        print(f"batch_to_csv.py: error: {exc}", file=sys.stderr)
+        return 2
+    except WattzOnError as exc:
+        print(f"batch_to_csv.py: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
