@@ -168,7 +168,9 @@ class WattzOnClient:
             CertificateError: The new certificate cannot be used.
         """
         info = self._identity.reload(cert, key_password=key_password)
-        logger.info("client certificate reloaded: %s, expires %s", info.subject, info.not_after)
+        logger.info(
+            "client certificate reloaded: %s, expires %s", info.safe_subject, info.not_after
+        )
         return info
 
     async def await_job(

@@ -75,16 +75,25 @@ class WaitPolicy:
         max_delay: The cap on the delay between polls.
         multiplier: Growth of the delay after each poll that saw no final state.
         jitter: Fraction of each delay added or taken away at random (0.1 = +/- 10%).
+        min_delay: The smallest delay between two polls, so that ``initial_delay=0``
+            (poll at once) never turns into a tight loop.
+        check_first: Look at the job once at once, before the schedule starts, so that a
+            job already final (or missing) answers without waiting ``initial_delay``.
     """
 
     initial_delay: float = field(default=5.0, validator=_not_negative)
     max_delay: float = field(default=30.0, validator=_positive)
     multiplier: float = field(default=1.5, validator=validators.ge(1.0))
     jitter: float = field(default=0.1, validator=[_not_negative, validators.le(1.0)])
+    min_delay: float = field(default=0.1, validator=_positive)
+    check_first: bool = True
 
     def delay(self, poll: int) -> float:
         """The delay before poll number ``poll`` (0 for the first), without jitter."""
-        return float(min(self.max_delay, self.initial_delay * self.multiplier**poll))
+        if poll == 0:
+            return float(min(self.max_delay, self.initial_delay))
+        base = max(self.initial_delay, self.min_delay)
+        return float(min(self.max_delay, base * self.multiplier**poll))
 
     @classmethod
     def notification_fallback(cls) -> WaitPolicy:

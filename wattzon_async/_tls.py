@@ -63,6 +63,7 @@ _PrivateKey: TypeAlias = (
 _Source: TypeAlias = Path | tuple[Path, Path]
 
 _logger = logging.getLogger("wattzon_async")
+_EMAIL = re.compile(r"([^\s,=+@<>;\\\"])[^\s,=+@<>;\\\"]*@")
 _RENEW_HINT = "renew: make a CSR with `wattzon cert csr` and send it to WattzOn"
 _PEM_KEY = re.compile(rb"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL)
 _PKCS12_SUFFIXES = frozenset({".p12", ".pfx"})
@@ -106,6 +107,11 @@ class CertificateInfo:
             serial_number=certificate.serial_number,
             fingerprint_sha256=certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
         )
+
+    @property
+    def safe_subject(self) -> str:
+        """The subject with any email address masked, for logs and messages."""
+        return _EMAIL.sub(lambda m: m.group(1) + "***@", self.subject)
 
     @property
     def days_left(self) -> int:
@@ -261,7 +267,7 @@ class ClientIdentity:
         if self.info is None or self._source is None:
             return "<ClientIdentity user-provided ssl.SSLContext>"
         return (
-            f"<ClientIdentity subject={self.info.subject!r} "
+            f"<ClientIdentity subject={self.info.safe_subject!r} "
             f"not_after={self.info.not_after.isoformat()} files={_describe(self._source)}>"
         )
 
@@ -539,19 +545,19 @@ def _check_validity(info: CertificateInfo, path: Path) -> None:
     now = datetime.now(UTC)
     if now > info.not_after:
         raise CertificateError(
-            f"the certificate in {path} ({info.subject}) expired on "
+            f"the certificate in {path} ({info.safe_subject}) expired on "
             f"{info.not_after:%Y-%m-%d %H:%M} UTC; {_RENEW_HINT}"
         )
     if now < info.not_before:
         raise CertificateError(
-            f"the certificate in {path} ({info.subject}) is not valid until "
+            f"the certificate in {path} ({info.safe_subject}) is not valid until "
             f"{info.not_before:%Y-%m-%d %H:%M} UTC; check this machine's clock, or keep "
             "using the current certificate until then"
         )
     if info.days_left < WARN_DAYS:
         _logger.warning(
             "client certificate %s expires in %d days (%s UTC); %s",
-            info.subject,
+            info.safe_subject,
             info.days_left,
             f"{info.not_after:%Y-%m-%d %H:%M}",
             _RENEW_HINT,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from attrs import define, field, frozen
 
@@ -74,9 +74,10 @@ class _Batch:
     wait: bool
     notifications: NotificationConsumer | None
     timeout: float | None
+    results: Literal["raw", "transformed"]
     progress: BatchProgress
     on_progress: ProgressCallback | None
-    results: asyncio.Queue[SubmitOutcome] = field(factory=asyncio.Queue)
+    outcomes: asyncio.Queue[SubmitOutcome] = field(factory=asyncio.Queue)
 
     def report(self, outcome: SubmitOutcome | None = None) -> None:
         if outcome is not None:
@@ -84,7 +85,7 @@ class _Batch:
                 self.progress.done += 1
             else:
                 self.progress.failed += 1
-            self.results.put_nowait(outcome)
+            self.outcomes.put_nowait(outcome)
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
@@ -100,7 +101,10 @@ class _Batch:
                 self.report()
                 try:
                     job = await self.jobs.await_job(
-                        job.id, timeout=self.timeout, notifications=self.notifications
+                        job.id,
+                        timeout=self.timeout,
+                        notifications=self.notifications,
+                        results=self.results,
                     )
                 finally:
                     self.progress.processing -= 1
@@ -118,6 +122,7 @@ async def submit_many(
     wait: bool = False,
     notifications: NotificationConsumer | None = None,
     timeout: float | None = None,
+    results: Literal["raw", "transformed"] = "raw",
     on_progress: ProgressCallback | None = None,
 ) -> AsyncIterator[SubmitOutcome]:
     """Submit bills concurrently; yield a SubmitOutcome for each as it finishes.
@@ -129,6 +134,7 @@ async def submit_many(
         wait: Also wait for each job's final state (``await_job``).
         notifications: A running NotificationConsumer to race the waits against.
         timeout: The deadline of each wait, in seconds.
+        results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
         on_progress: Called with the running counts after every change.
 
     Raises:
@@ -139,7 +145,13 @@ async def submit_many(
             f"concurrency: must be a positive integer, not {concurrency!r}", field="concurrency"
         )
     items = list(submissions)
-    batch = _Batch(jobs, wait, notifications, timeout, BatchProgress(len(items)), on_progress)
+    if results not in ("raw", "transformed"):
+        raise ValidationError(
+            f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
+        )
+    batch = _Batch(
+        jobs, wait, notifications, timeout, results, BatchProgress(len(items)), on_progress
+    )
     ready: list[tuple[int, Submission, PreparedCreate]] = []
     for index, submission in enumerate(items):
         try:
@@ -150,7 +162,7 @@ async def submit_many(
     tasks = [asyncio.create_task(batch.run_one(i, s, p, slots)) for i, s, p in ready]
     try:
         for _ in range(len(items)):
-            yield await batch.results.get()
+            yield await batch.outcomes.get()
     finally:
         for task in tasks:
             task.cancel()

@@ -3,7 +3,8 @@
 How a wait works:
 
 * One poller per job (and per results form and consumer) in a client, shared by every
-  ``await_job`` for it. The poller sleeps ``WaitPolicy.initial_delay``, then polls
+  ``await_job`` for it. The poller looks at the job once at once (``check_first``: a job
+  already final, or missing, answers without delay), sleeps ``initial_delay``, then polls
   ``GET /jobs/<id>/`` with delays growing by ``multiplier`` up to ``max_delay``, each
   spread by ``jitter``. tenacity drives the schedule; it never shows in the API.
 * Every poll of every poller in a client takes a token from one bucket of
@@ -11,8 +12,9 @@ How a wait works:
 * A 429 while waiting slows the poller down (Retry-After is honoured); connection errors,
   timeouts and 5xx are retried. Other errors (404, 403, certificate) end the wait.
 * With ``notifications=consumer`` the sleep between polls races the consumer: a
-  notification for the job is a hint, confirmed by one GET; after it, polling stops.
-  Polling is then only the fallback, on a much sparser schedule.
+  notification for the job is a hint, confirmed by one GET (which does not wait for the
+  polling budget: there is one per job); after it, polling stops. Polling is then only
+  the fallback, on a much sparser schedule.
 * Each ``await_job`` has its own monotonic deadline. When it passes, that wait raises
   ``WaitTimeoutError`` with the last job seen; a poller nobody waits for any more is
   cancelled and awaited, so nothing is left running. Nothing is ever cancelled on the
@@ -80,6 +82,7 @@ class _Watch:
         self.last_job: Job | None = None
         self.waiters = 0
         self.polls = 0
+        self.confirming = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -177,7 +180,12 @@ class Waiter:
                 hint_used = True
                 if not hint.cancelled() and hint.exception() is None:
                     logger.debug("job %d: notification received, confirming", watch.job_id)
+                    watch.confirming = True
 
+        if watch.policy.check_first:
+            first = await self._first_look(watch)
+            if first is not None and first.is_final:
+                return first
         await sleep(_jittered(watch.policy.initial_delay, watch.policy.jitter))
         retrying = AsyncRetrying(
             retry=_retry_when,
@@ -189,8 +197,18 @@ class Waiter:
         job: Job = await retrying(self._poll, watch)
         return job
 
+    async def _first_look(self, watch: _Watch) -> Job | None:
+        try:
+            return await self._poll(watch)
+        except _TRANSIENT as exc:
+            logger.info("first look at job %d failed, waiting on: %s", watch.job_id, exc)
+            return None
+
     async def _poll(self, watch: _Watch) -> Job:
-        await self._budget.acquire(math.inf)
+        if watch.confirming:
+            watch.confirming = False
+        else:
+            await self._budget.acquire(math.inf)
         watch.polls += 1
         job = await self._jobs.get(watch.job_id, results=watch.results)
         watch.last_job = job

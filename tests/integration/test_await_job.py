@@ -25,7 +25,7 @@ from wattzon_async.emulator import Emulator
 BILL = b"%PDF-1.4\n% a small bill\n"
 JOB_GET = "GET /api/v1/jobs/{job_id}"
 #: So sparse that a wait that finishes quickly can only have been told by SQS.
-NEVER = WaitPolicy(initial_delay=300.0, max_delay=300.0)
+NEVER = WaitPolicy(initial_delay=300.0, max_delay=300.0, check_first=False)
 
 
 async def job_gets(emulator: Emulator) -> int:

@@ -167,3 +167,9 @@ async def test_concurrency_must_be_positive(make_client: MakeClient, router: Rou
     with pytest.raises(ValidationError, match="concurrency"):
         async for _ in client.jobs.submit_many([], concurrency=0):
             pass
+
+
+def test_wait_policy_never_spins() -> None:
+    policy = WaitPolicy(initial_delay=0.0, max_delay=5.0)
+    assert policy.delay(0) == 0.0
+    assert all(policy.delay(n) >= policy.min_delay for n in range(1, 10))

@@ -369,3 +369,20 @@ def test_import_does_not_load_aiobotocore() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == ""
+
+
+def test_consumer_from_env() -> None:
+    from wattzon_async import NotificationConsumer, ValidationError
+
+    consumer = NotificationConsumer.from_env(
+        {
+            "WATTZON_SQS_QUEUE_URL": "http://127.0.0.1:1/123/q",
+            "WATTZON_SQS_ENDPOINT_URL": "http://127.0.0.1:1",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        },
+        wait_time_seconds=2,
+    )
+    assert consumer.queue_url == "http://127.0.0.1:1/123/q"
+    assert not consumer.running
+    with pytest.raises(ValidationError, match="WATTZON_SQS_QUEUE_URL"):
+        NotificationConsumer.from_env({})

@@ -185,17 +185,16 @@ async def test_notification_is_confirmed_by_one_get(
 ) -> None:
     client = make_client(router, retry=FAST_RETRY)
     consumer = FakeConsumer()
-    router.add("GET", url(15), *statuses(15, "COMPLETE"))
+    router.add("GET", url(15), *statuses(15, "PROCESSING", "COMPLETE"))
     slow = WaitPolicy(initial_delay=30.0, max_delay=60.0)
     task = asyncio.create_task(
         client.await_job(15, timeout=10, notifications=consumer, policy=slow)  # type: ignore[arg-type]
     )
-    await asyncio.sleep(0.01)
-    assert router.count("GET", url(15)) == 0
+    await wait_until(lambda: router.count("GET", url(15)) == 1)
     consumer.deliver(15)
     job = await asyncio.wait_for(task, 5)
     assert job.is_final
-    assert router.count("GET", url(15)) == 1
+    assert router.count("GET", url(15)) == 2
 
 
 async def test_notification_that_came_first_is_used(
@@ -205,9 +204,26 @@ async def test_notification_that_came_first_is_used(
     consumer = FakeConsumer()
     consumer.deliver(16)
     router.add("GET", url(16), *statuses(16, "COMPLETE"))
-    job = await client.await_job(16, timeout=5, notifications=consumer)  # type: ignore[arg-type]
+    no_look = WaitPolicy(initial_delay=30.0, check_first=False)
+    job = await client.await_job(
+        16,
+        timeout=5,
+        notifications=consumer,  # type: ignore[arg-type]
+        policy=no_look,
+    )
     assert job.id == 16
     assert router.count("GET", url(16)) == 1
+
+
+async def test_a_final_job_answers_at_once(make_client: MakeClient, router: Router) -> None:
+    client = make_client(router, retry=FAST_RETRY)
+    router.add("GET", url(18), *statuses(18, "COMPLETE"))
+    router.add("GET", url(19), json_response({"error": "no such job"}, 404))
+    started = time.monotonic()
+    assert (await client.await_job(18, timeout=5)).is_final
+    with pytest.raises(NotFoundError):
+        await client.await_job(19, timeout=5)
+    assert time.monotonic() - started < 1.0
 
 
 async def test_polling_is_the_fallback_when_no_notification_comes(

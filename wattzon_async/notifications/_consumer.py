@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -156,6 +158,34 @@ class NotificationConsumer:
         self._stats = ConsumerStats()
         self._engine: Engine | None = None
         self._stop_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> NotificationConsumer:
+        """Build a consumer from the environment; keyword arguments take precedence.
+
+        Reads WATTZON_SQS_QUEUE_URL, WATTZON_SQS_ENDPOINT_URL (for a local SQS such as
+        the emulator's) and AWS_REGION or AWS_DEFAULT_REGION. Credentials come from
+        botocore's usual chain (AWS_ACCESS_KEY_ID and friends, profiles, roles).
+
+        Raises:
+            ValidationError: No queue URL is configured.
+        """
+        env = os.environ if environ is None else environ
+        settings: dict[str, Any] = {}
+        if env.get("WATTZON_SQS_ENDPOINT_URL"):
+            settings["endpoint_url"] = env["WATTZON_SQS_ENDPOINT_URL"]
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            settings["region_name"] = region
+        settings.update(overrides)
+        queue_url = settings.pop("queue_url", None) or env.get("WATTZON_SQS_QUEUE_URL")
+        if not queue_url:
+            raise ValidationError(
+                "no queue: set WATTZON_SQS_QUEUE_URL or pass queue_url=", field="queue_url"
+            )
+        return cls(queue_url, **settings)
 
     @property
     def queue_url(self) -> str:

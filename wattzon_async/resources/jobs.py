@@ -272,6 +272,7 @@ class Jobs(Resource):
         wait: bool = False,
         notifications: NotificationConsumer | None = None,
         timeout: float | None = None,
+        results: Literal["raw", "transformed"] = "raw",
         on_progress: ProgressCallback | None = None,
     ) -> AsyncIterator[SubmitOutcome]:
         """Submit many bills concurrently; yield each outcome as it finishes.
@@ -287,6 +288,7 @@ class Jobs(Resource):
             wait=wait,
             notifications=notifications,
             timeout=timeout,
+            results=results,
             on_progress=on_progress,
         )
 

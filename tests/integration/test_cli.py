@@ -1,0 +1,207 @@
+"""The ``wattzon`` command line end to end: the session emulator over real mTLS.
+
+Settings come from WATTZON_* variables (set with monkeypatch) exactly as a user's shell
+would give them; most runs are in-process through ``main``, one is a real subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from wattzon_async.cli import main
+from wattzon_async.emulator import Emulator, expected_results
+
+pytestmark = pytest.mark.integration
+
+BILLS = Path(__file__).resolve().parents[2] / "examples" / "bills"
+SAMPLES = (BILLS / "pge-2015-11.pdf", BILLS / "coned-2024-03.pdf")
+EMAIL = "user@example.com"
+FAST = ("--poll-interval", "0.05", "--timeout", "30")
+
+
+@attrs.frozen
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def environ(wattzon_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the WATTZON_* variables at the session emulator."""
+    emu = wattzon_emulator
+    values = {
+        "WATTZON_CERT": str(emu.client_cert),
+        "WATTZON_KEY": str(emu.client_key),
+        "WATTZON_CA_BUNDLE": str(emu.ca_cert),
+        "WATTZON_SNAP_URL": emu.snap_url,
+        "WATTZON_LINK_URL": emu.link_url,
+    }
+    monkeypatch.delenv("WATTZON_KEY_PASSWORD", raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def wattzon(environ: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Invoke:
+    def invoke(*argv: str) -> Result:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def tag() -> str:
+    return f"cli-{uuid.uuid4().hex[:12]}"
+
+
+def submit_samples(wattzon: Invoke, tag: str, out: Path) -> Result:
+    files = [str(path) for path in SAMPLES]
+    argv = ("submit", *files, "--provider", "4", "--email", EMAIL, "--tag", tag)
+    return wattzon(*argv, "--wait", *FAST, "--out", str(out))
+
+
+def test_submit_two_bills_and_read_them_back(wattzon: Invoke, tag: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    result = submit_samples(wattzon, tag, out)
+    assert result.code == 0, result.err
+    assert "2 succeeded, 0 failed" in result.out
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["file"] for row in rows] == [str(path) for path in SAMPLES]
+    assert [row["status"] for row in rows] == ["COMPLETE", "COMPLETE"]
+    for row, path in zip(rows, SAMPLES, strict=True):
+        expected = expected_results(path.read_bytes(), 4)
+        assert {name: row[name] for name in expected} == expected
+        assert row["error"] == ""
+
+    ids = sorted(int(row["job_id"]) for row in rows)
+    listed = wattzon("jobs", "list", "--tag", tag, "--json")
+    assert listed.code == 0
+    assert sorted(job["id"] for job in listed.json()) == ids
+
+    job = wattzon("jobs", "get", str(ids[0]), "--results", "transformed", "--json").json()
+    assert job["status"] == "COMPLETE"
+    assert tag in job["tags"]
+    by_id = {int(row["job_id"]): Path(row["file"]) for row in rows}
+    assert job["results"] == expected_results(by_id[ids[0]].read_bytes(), 4)
+
+    waited = wattzon("jobs", "wait", str(ids[1]), *FAST, "--json")
+    assert waited.code == 0
+    assert waited.json()["results"]["Name"]["content"]
+
+    table = wattzon("jobs", "get", str(ids[0]))
+    assert table.code == 0
+    assert "COMPLETE" in table.out
+
+
+def test_document_download(wattzon: Invoke, tag: str, tmp_path: Path) -> None:
+    result = submit_samples(wattzon, tag, tmp_path / "r.jsonl")
+    assert result.code == 0, result.err
+    first = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
+    dest = tmp_path / "downloads"
+    dest.mkdir()
+    done = wattzon("document", "download", str(first["job_id"]), "--dest", str(dest), "--json")
+    assert done.code == 0, done.err
+    saved = Path(done.json()["path"])
+    assert saved.parent == dest
+    assert saved.read_bytes() == SAMPLES[0].read_bytes()
+
+
+def test_failed_and_unsupported_bills_exit_1(wattzon: Invoke, tag: str) -> None:
+    failed = str(BILLS / "failed-blurry-scan.pdf")
+    argv = ("submit", failed, "--provider", "4", "--email", EMAIL, "--tag", tag, "--wait")
+    result = wattzon(*argv, *FAST, "--json")
+    assert result.code == 1
+    assert result.json()["results"][0]["status"] == "FAILED"
+
+    held = wattzon("submit", str(SAMPLES[0]), "--provider", "9999", "--email", EMAIL, "--json")
+    assert held.code == 1
+    job_id = held.json()["results"][0]["job_id"]
+    waited = wattzon("jobs", "wait", str(job_id), *FAST)
+    assert waited.code == 1
+    assert "UNSUPPORTED" in waited.err
+
+
+def test_link_lookups(wattzon: Invoke) -> None:
+    zipcode = wattzon("zips", "get", "94110", "--json")
+    assert zipcode.code == 0
+    assert zipcode.json()["state"] == "CA"
+    found = wattzon("utilities", "find", "--zipcode", "94110", "--type", "electric", "--json")
+    assert 4 in found.json()["provider_ids"]
+    utility = wattzon("utilities", "get", "4", "--json").json()
+    assert utility["id"] == 4
+    assert "electric" in utility["types"]
+    bills = wattzon("link", "bills", "1001", "--json")
+    assert bills.code == 0
+    assert bills.json()
+    assert all("pdf" in bill for bill in bills.json())
+    for argv in (("zips", "get", "94110"), ("utilities", "get", "4"), ("link", "bills", "1001")):
+        assert wattzon(*argv).code == 0
+
+
+def test_api_errors_exit_4(wattzon: Invoke, wattzon_emulator: Emulator, tag: str) -> None:
+    missing = wattzon("jobs", "get", "999999999")
+    assert missing.code == 4
+    assert missing.err.startswith("wattzon: error: 404")
+
+    created = wattzon("submit", str(SAMPLES[0]), "--provider", "4", "--email", EMAIL, "--json")
+    job_id = created.json()["results"][0]["job_id"]
+    cert, key = wattzon_emulator.issue_client_cert(f"other-{tag}")
+    other = wattzon("jobs", "get", str(job_id), "--cert", str(cert), "--key", str(key))
+    assert other.code == 4
+    assert other.err.startswith("wattzon: error: 403")
+
+
+def test_cert_check_on_the_client_certificate(wattzon: Invoke) -> None:
+    result = wattzon("cert", "check", "--json")
+    assert result.code == 0
+    assert result.json()["valid"] is True
+
+
+def test_subprocess_python_m(environ: dict[str, str], tag: str, tmp_path: Path) -> None:
+    env = {**os.environ, **environ}
+    command = [sys.executable, "-m", "wattzon_async"]
+    argv = ["submit", str(SAMPLES[1]), "--provider", "4", "--email", EMAIL, "--tag", tag]
+    done = subprocess.run(
+        [*command, *argv, "--wait", *FAST, "--out", str(tmp_path / "r.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("[1/1] ")  # not a terminal: plain progress lines
+    listed = subprocess.run(
+        [*command, "jobs", "list", "--tag", tag, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    [job] = json.loads(listed.stdout)
+    assert job["status"] == "COMPLETE"
+    assert job["document"]["name"] == SAMPLES[1].name

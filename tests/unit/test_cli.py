@@ -1,0 +1,738 @@
+"""The ``wattzon`` command line over MockTransport: parsing, dispatch, output, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from wattzon_async import Document, RetryPolicy, WattzOnClient, WattzOnError
+from wattzon_async.cli import ExitCode, main, run
+from wattzon_async.cli._context import scrub
+from wattzon_async.cli._output import to_jsonable
+from wattzon_async.emulator._pki import CertificateAuthority
+
+from .conftest import LINK, SNAP, Pki, json_response, seed
+
+FAST = RetryPolicy(attempts=1, timeout=5.0, wait_initial=0.001, wait_jitter=0)
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+class FakeApi:
+    """Snap and Link in memory. A job is COMPLETE on its first GET; ``failed*`` files FAIL."""
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(1000)
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.requests: list[httpx.Request] = []
+        self.stuck = False
+        self.offline = False
+        self.interrupt = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.offline:
+            raise httpx.ConnectError("connection refused", request=request)
+        url = str(request.url)
+        if url.startswith(SNAP):
+            return self.snap(request, url.removeprefix(SNAP).split("?")[0].strip("/").split("/"))
+        if url.startswith(LINK):
+            return self.link(url.removeprefix(LINK).split("?")[0].strip("/").split("/"), request)
+        raise AssertionError(f"unexpected request {request.method} {url}")
+
+    def snap(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
+        if parts == ["jobs"] and request.method == "POST":
+            return self.create(json.loads(request.read()))
+        if parts == ["jobs"]:
+            tag = request.url.params.get("tag")
+            jobs = [j for j in self.jobs.values() if tag is None or tag in j["tags"]]
+            return json_response(sorted(jobs, key=lambda j: -j["id"]))
+        job = self.jobs.get(int(parts[1]))
+        if job is None:
+            return json_response({"error": f"job {parts[1]} not found"}, 404)
+        if self.interrupt:
+            raise KeyboardInterrupt
+        if parts[2:] == ["document"]:
+            headers = {"content-disposition": f'attachment; filename="{job["document"]["name"]}"'}
+            return httpx.Response(200, content=PDF, headers=headers)
+        return json_response(self.finish(job, request.url.params.get("results")))
+
+    def create(self, body: dict[str, Any]) -> httpx.Response:
+        data = seed("create_response.json")
+        name = body["document"]["name"]
+        status = "UNSUPPORTED" if body["provider"] == 9999 else "ENQUEUED"
+        data.update(id=next(self.ids), tags=body["tags"], status=status, email=body["email"])
+        data["document"] = {"id": data["id"] + 5000, "name": name}
+        self.jobs[data["id"]] = data
+        return json_response(data, 201)
+
+    def finish(self, job: dict[str, Any], results: str | None) -> dict[str, Any]:
+        if job["status"] == "UNSUPPORTED":
+            return job
+        if self.stuck:
+            return dict(job, status="PROCESSING")
+        if job["document"]["name"].startswith("failed"):
+            return dict(job, status="FAILED")
+        form = "job_transformed.json" if results == "transformed" else "job_raw.json"
+        return dict(job, status="COMPLETE", results=seed(form)["results"])
+
+    def link(self, parts: list[str], request: httpx.Request) -> httpx.Response:
+        if parts == ["zips", "94110"]:
+            return json_response(
+                {"zipcode": "94110", "city": "San Francisco", "county": "San Francisco",
+                 "state": "CA", "latitude": 37.75, "longitude": -122.41, "timezone": "PST"}
+            )  # fmt: skip
+        if parts == ["utilities"]:
+            assert request.url.params.get("zipcode") == "94110"
+            return json_response({"provider_ids": [4, 305]})
+        if parts == ["utilities", "4"]:
+            return json_response(
+                {"name": "PG&E", "type": "electric,gas", "homepage_url": "https://www.pge.com"}
+            )
+        if parts == ["data", "bills", "p1"]:
+            bill = {"pdf": "https://x.test/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
+            return json_response({"data": [bill]})
+        return json_response({"error": "not found"}, 404)
+
+
+@attrs.define
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+def env(pki: Pki) -> dict[str, str]:
+    return {
+        "WATTZON_CERT": str(pki.cert),
+        "WATTZON_KEY": str(pki.key),
+        "WATTZON_CA_BUNDLE": str(pki.ca_path),
+        "WATTZON_SNAP_URL": SNAP,
+        "WATTZON_LINK_URL": LINK,
+    }
+
+
+@pytest.fixture
+def seen() -> list[dict[str, Any]]:
+    """The overrides each client of a run was made with."""
+    return []
+
+
+@pytest.fixture
+def cli(
+    api: FakeApi,
+    env: dict[str, str],
+    seen: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    def factory(environ: Mapping[str, str], overrides: dict[str, Any]) -> WattzOnClient:
+        seen.append(overrides)
+        transport = httpx.MockTransport(api)
+        return WattzOnClient.from_env(environ, transport=transport, retry=FAST, **overrides)
+
+    def invoke(*argv: str, environ: dict[str, str] | None = None) -> Result:
+        capsys.readouterr()
+        code = run(list(argv), environ=env if environ is None else environ, client_factory=factory)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+def bills(tmp_path: Path, *names: str) -> list[str]:
+    paths = []
+    for name in names:
+        path = tmp_path / name
+        path.write_bytes(PDF)
+        paths.append(str(path))
+    return paths
+
+
+def one_error_line(result: Result) -> str:
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("wattzon: error: ")
+    assert "Traceback" not in result.err
+    return lines[0]
+
+
+# -- parsing, help and usage errors ------------------------------------------------------
+
+
+def test_help_lists_commands_and_exit_codes(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.code == 0
+    for word in ("submit", "jobs", "document", "zips", "utilities", "link", "cert", "demo"):
+        assert word in result.out
+    assert "exit codes:" in result.out
+    assert "130  interrupted" in result.out
+
+
+def test_exit_codes_are_the_documented_ones() -> None:
+    assert {c.name: int(c) for c in ExitCode} == {
+        "OK": 0, "FAILED": 1, "USAGE": 2, "CERTIFICATE": 3, "API": 4, "TIMEOUT": 5,
+        "INTERRUPTED": 130,
+    }  # fmt: skip
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.code == 0
+    assert result.out.startswith("wattzon ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ((), "the following arguments are required: COMMAND"),
+        (("jobs", "get", "abc"), "jobs get: argument ID: not a whole number"),
+        (("jobs", "get", "0"), "must be positive"),
+        (("jobs", "frobnicate"), "invalid choice"),
+        (("submit", "x.pdf", "--email", "a@b.co"), "--provider"),
+        (("utilities", "find", "--type", "steam"), "invalid choice"),
+        (("jobs", "wait", "1", "--timeout", "soon"), "not a number of seconds"),
+        (("jobs", "wait", "1", "--poll-interval", "0"), "at least 0.01"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(
+    cli: Cli, argv: tuple[str, ...], fragment: str, api: FakeApi
+) -> None:
+    result = cli(*argv)
+    assert result.code == 2
+    assert fragment in one_error_line(result)
+    assert "usage:" not in result.err
+    assert api.requests == []
+
+
+def test_options_are_accepted_before_and_after_the_command(cli: Cli, api: FakeApi) -> None:
+    before = cli("--json", "jobs", "list")
+    after = cli("jobs", "list", "--json")
+    assert before.code == after.code == 0
+    assert before.json() == after.json() == []
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_flags_win_over_environment(
+    cli: Cli, env: dict[str, str], seen: list[dict[str, Any]], pki: Pki, tmp_path: Path
+) -> None:
+    combined = tmp_path / "combined.pem"
+    combined.write_bytes(pki.cert.read_bytes() + pki.key.read_bytes())
+    environ = dict(env, WATTZON_SNAP_URL="https://wrong.test/api/v1/")
+    argv = ("jobs", "list", "--json", "--snap-url", SNAP, "--cert", str(combined))
+    assert cli(*argv, environ=environ).code == 0
+    # --cert alone is a combined file: WATTZON_KEY of the environment is not paired with it
+    assert seen[-1] == {"snap_url": SNAP, "cert": str(combined)}
+
+
+def test_key_flag_pairs_with_the_environment_certificate(
+    cli: Cli, seen: list[dict[str, Any]], pki: Pki
+) -> None:
+    assert cli("jobs", "list", "--json", "--key", str(pki.key)).code == 0
+    assert seen[-1]["cert"] == (str(pki.cert), str(pki.key))
+
+
+def test_environment_alone_configures_the_client(cli: Cli, seen: list[dict[str, Any]]) -> None:
+    assert cli("jobs", "list", "--json").code == 0
+    assert seen[-1] == {}
+
+
+def test_no_certificate_is_a_usage_error(cli: Cli) -> None:
+    result = cli("jobs", "list", environ={})
+    assert result.code == ExitCode.USAGE
+    assert "WATTZON_CERT" in one_error_line(result)
+
+
+def test_expired_client_certificate_exits_3(
+    cli: Cli, env: dict[str, str], pki: Pki, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=400)
+    cert, key = pki.ca.issue("old", not_before=old, not_after=old + timedelta(days=365)).write(
+        tmp_path, "old"
+    )
+    result = cli("jobs", "list", environ=dict(env, WATTZON_CERT=str(cert), WATTZON_KEY=str(key)))
+    assert result.code == 3
+    assert "expired" in one_error_line(result)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def make_job(api: FakeApi, name: str = "bill.pdf", provider: int = 4) -> int:
+    response = api.create(
+        {"email": "user@example.com", "provider": provider, "tags": ["demo"],
+         "document": {"name": name}}
+    )  # fmt: skip
+    return int(response.json()["id"])
+
+
+def test_jobs_list_table_hides_idempotency_tags(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    api.jobs[job_id]["tags"] = ["demo", "idem:" + "0" * 32]
+    result = cli("jobs", "list")
+    assert result.code == 0
+    assert str(job_id) in result.out
+    assert "demo" in result.out
+    assert "idem:" not in result.out
+
+
+def test_jobs_list_json_shape_and_tag_filter(cli: Cli, api: FakeApi) -> None:
+    make_job(api)
+    api.jobs[make_job(api)]["tags"] = ["other"]
+    result = cli("jobs", "list", "--tag", "demo", "--json")
+    assert result.code == 0
+    data = result.json()
+    assert [j["tags"] for j in data] == [["demo"]]
+    job = data[0]
+    assert set(job) >= {"id", "created_at", "email", "provider", "status", "tags", "document"}
+    assert datetime.fromisoformat(job["created_at"]).tzinfo is not None
+    assert job["document"] == {"id": job["id"] + 5000, "name": "bill.pdf"}
+    assert api.requests[-1].url.params["tag"] == "demo"
+
+
+def test_jobs_get_raw_json_keeps_tokens(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    data = cli("jobs", "get", str(job_id), "--json").json()
+    assert data["status"] == "COMPLETE"
+    field = data["results"]["Previous_balance"]
+    assert field["content"] == "$65.04"
+    assert field["tokens"][0]["page_number"] == 1
+
+
+def test_jobs_get_transformed(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    result = cli("jobs", "get", str(job_id), "--results", "transformed", "--json")
+    assert result.json()["results"]["Name"] == "DAVE SMITH"
+    assert api.requests[-1].url.params["results"] == "transformed"
+    table = cli("jobs", "get", str(job_id))
+    assert "DAVE SMITH" in table.out
+    assert "COMPLETE" in table.out
+
+
+def test_not_found_is_an_api_error_line(cli: Cli) -> None:
+    result = cli("jobs", "get", "42")
+    assert result.code == 4
+    assert one_error_line(result) == "wattzon: error: 404: job 42 not found"
+    assert result.out == ""
+
+
+def test_unreachable_api_exits_4(cli: Cli, api: FakeApi) -> None:
+    api.offline = True
+    result = cli("jobs", "list")
+    assert result.code == ExitCode.API
+    one_error_line(result)
+
+
+def test_jobs_wait_complete(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    result = cli("jobs", "wait", str(job_id), "--poll-interval", "0.01", "--json")
+    assert result.code == 0
+    assert result.json()["status"] == "COMPLETE"
+
+
+def test_jobs_wait_on_a_finished_job_answers_at_once(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    started = time.monotonic()
+    result = cli("jobs", "wait", str(job_id))  # the default first poll delay is 5 s
+    assert result.code == 0
+    assert time.monotonic() - started < 3
+    assert cli("jobs", "wait", "424242").code == 4  # a missing job fails at once too
+
+
+def test_jobs_wait_failed_shows_the_job_and_exits_1(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api, name="failed-scan.pdf")
+    result = cli("jobs", "wait", str(job_id), "--poll-interval", "0.01", "--json")
+    assert result.code == 1
+    assert result.json()["status"] == "FAILED"
+    assert "FAILED" in one_error_line(result)
+
+
+def test_jobs_wait_timeout_exits_5(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    api.stuck = True
+    result = cli("jobs", "wait", str(job_id), "--timeout", "0.2", "--poll-interval", "0.05")
+    assert result.code == 5
+    assert "final state" in one_error_line(result)
+    assert "PROCESSING" in result.out
+
+
+# -- documents and Link ----------------------------------------------------------------------
+
+
+def test_document_download(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    job_id = make_job(api)
+    result = cli("document", "download", str(job_id), "--dest", str(tmp_path), "--json")
+    assert result.code == 0
+    data = result.json()
+    assert data == {"job_id": job_id, "path": str(tmp_path / "bill.pdf"), "size": len(PDF)}
+    assert (tmp_path / "bill.pdf").read_bytes() == PDF
+    assert "PDF-1.4" not in result.out
+
+
+def test_document_download_defaults_to_the_current_directory(
+    cli: Cli, api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("document", "download", str(make_job(api)))
+    assert result.code == 0
+    assert "bill.pdf" in result.out
+    assert (tmp_path / "bill.pdf").exists()
+
+
+def test_link_lookups_json(cli: Cli) -> None:
+    zipcode = cli("zips", "get", "94110", "--json").json()
+    assert zipcode["city"] == "San Francisco"
+    assert zipcode["timezone"] == "PST"  # a field the SDK does not know is kept
+    assert cli("utilities", "find", "--zipcode", "94110", "--json").json() == {
+        "provider_ids": [4, 305]
+    }
+    utility = cli("utilities", "get", "4", "--json").json()
+    assert utility["id"] == 4
+    assert utility["types"] == ["electric", "gas"]
+    assert cli("link", "bills", "p1", "--json").json() == [
+        {"pdf": "https://x.test/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
+    ]
+
+
+def test_link_lookups_tables(cli: Cli) -> None:
+    assert "San Francisco" in cli("zips", "get", "94110").out
+    assert "305" in cli("utilities", "find", "--zipcode", "94110").out
+    assert "PG&E" in cli("utilities", "get", "4").out
+    assert '{"kwh": 3}' in cli("link", "bills", "p1").out
+
+
+def test_utilities_find_needs_zipcode_or_name(cli: Cli) -> None:
+    result = cli("utilities", "find")
+    assert result.code == ExitCode.USAGE
+    assert "zipcode or name" in one_error_line(result)
+
+
+# -- submit ----------------------------------------------------------------------------------
+
+
+def test_submit_wait_writes_csv(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    files = bills(tmp_path, "a.pdf", "failed-b.pdf")
+    out = tmp_path / "results.csv"
+    result = cli(
+        "submit", *files, "--provider", "4", "--email", "user@example.com", "--tag", "t1",
+        "--wait", "--poll-interval", "0.01", "--out", str(out),
+    )  # fmt: skip
+    assert result.code == ExitCode.FAILED
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["file"] for r in rows] == files
+    assert [r["status"] for r in rows] == ["COMPLETE", "FAILED"]
+    assert list(rows[0])[:4] == ["file", "job_id", "status", "error"]
+    assert rows[0]["Previous_balance"] == "$65.04"
+    assert rows[1]["Previous_balance"] == ""
+    assert rows[1]["error"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "1 succeeded, 1 failed" in result.out
+    progress = result.err.splitlines()
+    assert len([line for line in progress if line.startswith("[")]) == 2
+
+
+def test_submit_jsonl_transformed_and_json_summary(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf")
+    out = tmp_path / "results.jsonl"
+    result = cli(
+        "submit", *files, "--provider", "4", "--email", "user@example.com", "--wait",
+        "--poll-interval", "0.01", "--results", "transformed", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.code == 0
+    summary = result.json()
+    assert (summary["total"], summary["succeeded"], summary["failed"]) == (2, 2, 0)
+    assert summary["results"][0]["values"]["Name"] == "DAVE SMITH"
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["file"] for line in lines] == files
+    assert lines[1]["results"]["Elec_Usage"] == "89"
+
+
+def test_submit_without_wait_and_an_unsupported_provider(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    files = bills(tmp_path, "a.pdf")
+    ok = cli("submit", *files, "--provider", "4", "--email", "user@example.com", "--json")
+    assert ok.code == 0
+    assert ok.json()["results"][0]["status"] == "ENQUEUED"
+    held = cli("submit", *files, "--provider", "9999", "--email", "user@example.com")
+    assert held.code == ExitCode.FAILED
+    assert "UNSUPPORTED" in held.out
+
+
+def test_interrupted_submit_still_writes_out(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    api.interrupt = True  # Ctrl+C while waiting for the first job
+    out = tmp_path / "results.csv"
+    argv = ("submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test")
+    result = cli(*argv, "--tag", "run 7", "--wait", "--poll-interval", "0.01", "--out", str(out))
+    assert result.code == 130
+    assert out.read_text().splitlines() == ["file,job_id,status,error"]
+    assert "1 job(s) were created" in result.err
+    assert "wattzon jobs list --tag 'run 7'" in result.err
+    assert result.err.rstrip().endswith("wattzon: interrupted")
+
+
+@pytest.mark.parametrize(
+    ("options", "more_files", "fragment"),
+    [
+        (("--email", "not-an-email"), (), "email"),
+        (("--email", "user@example.com", "--tag", "a,b"), (), "comma"),
+        (("--email", "user@example.com", "--out", "results.txt"), (), ".csv or .jsonl"),
+        (("--email", "user@example.com", "--out", "/no/such/dir/r.csv"), (), "no such directory"),
+        (("--email", "user@example.com"), ("missing.pdf",), "no such file: missing.pdf"),
+        (("--email", "user@example.com"), (".",), "not a file: ."),
+    ],
+)
+def test_submit_checks_everything_before_sending(
+    cli: Cli,
+    api: FakeApi,
+    tmp_path: Path,
+    options: tuple[str, ...],
+    more_files: tuple[str, ...],
+    fragment: str,
+) -> None:
+    files = bills(tmp_path, "a.pdf")
+    result = cli("submit", *files, *more_files, "--provider", "4", *options)
+    assert result.code == ExitCode.USAGE
+    assert fragment in one_error_line(result)
+    assert api.requests == []
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def failing_factory(exc: BaseException) -> Callable[[Mapping[str, str], dict[str, Any]], Any]:
+    def factory(environ: Mapping[str, str], overrides: dict[str, Any]) -> Any:
+        raise exc
+
+    return factory
+
+
+def test_unexpected_error_has_traceback_only_with_debug(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory = failing_factory(RuntimeError("boom"))
+    assert run(["jobs", "list"], environ=env, client_factory=factory) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "wattzon: error: unexpected RuntimeError: boom (run again with --debug for the traceback)"
+    )
+    assert run(["jobs", "list", "--debug"], environ=env, client_factory=factory) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1] == "wattzon: error: unexpected RuntimeError: boom"
+
+
+def test_errors_never_show_secrets(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+    message = f"cannot use hunter2 for jane.doe@example.com with {pem}"
+    factory = failing_factory(WattzOnError(message))
+    argv = ["jobs", "list", "--key-password", "hunter2"]
+    assert run(argv, environ=env, client_factory=factory) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert "jane.doe@" not in err
+    assert "MIIE" not in err
+    assert "j***@example.com" in err
+
+
+def test_interrupt_exits_130(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    factory = failing_factory(KeyboardInterrupt())
+    assert run(["jobs", "list"], environ=env, client_factory=factory) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_scrub_masks_addresses_and_passwords() -> None:
+    assert scrub("for user@example.com", ("pw",)) == "for u***@example.com"
+    assert scrub("the pw is pw", ("pw",)) == "the *** is ***"
+
+
+def test_missing_rich_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)
+    result = cli("jobs", "list")
+    assert result.code == ExitCode.FAILED
+    assert "pip install 'wattzon-async[cli]'" in one_error_line(result)
+    assert api.requests == []
+    assert cli("jobs", "list", "--json").code == 0  # JSON needs no rich
+
+
+# -- cert ------------------------------------------------------------------------------------
+
+
+def test_cert_csr_writes_a_private_key_and_refuses_to_overwrite(cli: Cli, tmp_path: Path) -> None:
+    key, csr = tmp_path / "client.key", tmp_path / "client.csr"
+    argv = ("cert", "csr", "--common-name", "acme", "--key", str(key), "--csr", str(csr))
+    result = cli(*argv, "--organization", "Acme", "--email", "ops@acme.test")
+    assert result.code == 0
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in key.read_bytes()
+    assert b"CERTIFICATE REQUEST" in csr.read_bytes()
+    assert "Send this file to WattzOn" in result.out
+    assert "Keep it secret" in result.out
+    assert "PRIVATE KEY" not in result.out + result.err
+    before = key.read_bytes()
+    again = cli(*argv)
+    assert again.code == ExitCode.USAGE
+    assert "--force" in one_error_line(again)
+    assert key.read_bytes() == before
+    assert cli(*argv, "--force").code == 0
+    assert key.read_bytes() != before
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.fixture(scope="module")
+def authority() -> CertificateAuthority:
+    return CertificateAuthority.create()
+
+
+def issue(ca: CertificateAuthority, folder: Path, start_days: int, end_days: int) -> Path:
+    now = datetime.now(UTC)
+    cert = ca.issue(
+        "acme-prod",
+        not_before=now + timedelta(days=start_days),
+        not_after=now + timedelta(days=end_days),
+    )
+    return cert.write(folder, f"c{start_days}_{end_days}")[0]
+
+
+def test_cert_check_valid(cli: Cli, authority: CertificateAuthority, tmp_path: Path) -> None:
+    path = issue(authority, tmp_path, -1, 200)
+    result = cli("cert", "check", str(path))
+    assert result.code == 0
+    assert "CN=acme-prod" in result.out
+    assert "WattzOn Emulator CA" in result.out
+    assert "199 days" in result.out
+    assert result.err == ""
+
+
+def test_cert_check_json_and_default_from_environment(
+    cli: Cli, authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    path = issue(authority, tmp_path, -1, 200)
+    result = cli("cert", "check", "--json", environ={"WATTZON_CERT": str(path)})
+    assert result.code == 0
+    data = result.json()
+    assert data["state"] == "valid"
+    assert data["valid"] is True
+    assert data["subject"] == "CN=acme-prod"
+    assert data["days_left"] == 199
+    datetime.fromisoformat(data["not_after"])
+
+
+def test_cert_check_warns_under_30_days(
+    cli: Cli, authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    result = cli("cert", "check", str(issue(authority, tmp_path, -300, 10)))
+    assert result.code == 0
+    assert result.err.startswith("wattzon: warning: the certificate expires in 9 days")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "state", "fragment"),
+    [(-400, -35, "expired", "expired on"), (5, 370, "not_yet_valid", "not valid until")],
+)
+def test_cert_check_invalid_exits_3(
+    cli: Cli,
+    authority: CertificateAuthority,
+    tmp_path: Path,
+    start: int,
+    end: int,
+    state: str,
+    fragment: str,
+) -> None:
+    result = cli("cert", "check", str(issue(authority, tmp_path, start, end)), "--json")
+    assert result.code == ExitCode.CERTIFICATE
+    assert result.json()["state"] == state
+    assert fragment in one_error_line(result)
+
+
+def test_cert_check_errors(cli: Cli, tmp_path: Path) -> None:
+    missing = cli("cert", "check", environ={})
+    assert missing.code == ExitCode.USAGE
+    assert "WATTZON_CERT" in one_error_line(missing)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    unreadable = cli("cert", "check", str(junk))
+    assert unreadable.code == ExitCode.CERTIFICATE
+    one_error_line(unreadable)
+
+
+# -- emulator, demo, packaging ------------------------------------------------------------------
+
+
+def test_emulator_command_serves(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wattzon_async.emulator.__main__ as emulator_main
+
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(emulator_main, "serve_forever", lambda *args: calls.append(args))
+    argv = ("emulator", "--dir", "d", "--port", "8443", "--no-sqs", "--processing-time", "0.5")
+    assert cli(*argv).code == 0
+    assert calls == [("d", 8443, False, 0.5)]
+    assert cli("emulator").code == 0
+    assert calls[-1] == (".wattzon-emulator", 0, True, 5.0)
+
+
+def test_demo_command_returns_the_demo_exit_code(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wattzon_async.emulator.demo as demo
+
+    async def fake_demo() -> int:
+        return 7
+
+    monkeypatch.setattr(demo, "run_demo", fake_demo)
+    assert cli("demo").code == 7
+
+
+def test_to_jsonable_never_renders_bytes() -> None:
+    document = Document(id=1, name="bill.pdf", content=b"\x00secret")
+    assert to_jsonable(document) == {"id": 1, "name": "bill.pdf", "content_size": 7}
+
+
+def test_main_defaults_to_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["wattzon", "--version"])
+    assert main() == 0
+
+
+def test_python_m_and_lazy_rich() -> None:
+    # httpx imports rich for its own command line when rich is installed: keep that out
+    code = (
+        "import sys; sys.modules['httpx._main'] = None;"
+        "import wattzon_async, wattzon_async.cli;"
+        "assert 'rich' not in sys.modules, 'rich imported';"
+        "assert 'wattzon_async.emulator' not in sys.modules, 'emulator imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "wattzon_async", "jobs", "get", "x"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WATTZON_CERT": ""},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("wattzon: error: jobs get: argument ID")

@@ -1,0 +1,43 @@
+"""The ``wattzon`` command line: submit bills, read jobs, look things up, manage certificates.
+
+The same SDK calls a script would make, packaged as commands for a shell, a cron job or
+a CI step. Output is a readable table (through ``rich``, the ``cli`` extra), or one JSON
+document on stdout with ``--json``. Settings come from flags or from the WATTZON_*
+variables (WATTZON_CERT, WATTZON_KEY, WATTZON_KEY_PASSWORD, WATTZON_CA_BUNDLE,
+WATTZON_SNAP_URL, WATTZON_LINK_URL); flags win.
+
+Commands::
+
+    wattzon submit FILES... --provider N --email E [--tag T ...] [--wait] [--out F]
+    wattzon jobs list|get|wait
+    wattzon document download ID [--dest PATH]
+    wattzon zips get ZIP
+    wattzon utilities find|get
+    wattzon link bills PROFILE_ID
+    wattzon cert csr|check
+    wattzon emulator
+    wattzon demo
+
+Exit codes:
+
+====  ==============================================================================
+code  meaning
+====  ==============================================================================
+0     success
+1     a job failed or is unsupported, some submissions failed, or another failure
+2     usage or validation error (bad arguments, missing or unwritable files)
+3     certificate error (unreadable, mismatched, expired or not yet valid)
+4     API error (an error status, or the API could not be reached)
+5     a wait timed out
+130   interrupted (Ctrl+C)
+====  ==============================================================================
+
+An error is one line on stderr, ``wattzon: error: <message>``; ``--debug`` adds the
+traceback. Key material, passwords and full email addresses never appear in errors.
+"""
+
+from __future__ import annotations
+
+from ._app import ClientFactory, ExitCode, main, run
+
+__all__ = ["ClientFactory", "ExitCode", "main", "run"]

@@ -1,0 +1,174 @@
+"""The read commands: jobs, documents and the Link look-ups, plus the emulator and the demo.
+
+Each command opens one client (``async with``), makes its SDK call, and hands the result
+to the output: a table, or the same data as JSON with ``--json``. Errors are not handled
+here; they travel up to the runner, which turns each kind into its exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from .._config import WaitPolicy
+from .._errors import JobError, WaitTimeoutError
+from ..waiting import final_job
+from ._context import Context, ExitCode
+from ._output import job_detail, jobs_table, record_table, rows_table
+
+__all__ = [
+    "demo",
+    "document_download",
+    "emulator",
+    "jobs_get",
+    "jobs_list",
+    "jobs_wait",
+    "link_bills",
+    "utilities_find",
+    "utilities_get",
+    "wait_settings",
+    "zips_get",
+]
+
+
+def wait_settings(ctx: Context) -> dict[str, Any]:
+    """The client's ``wait`` policy when ``--poll-interval`` sets the first poll's delay."""
+    first = ctx.option("poll_interval")
+    if first is None:
+        return {}
+    default = WaitPolicy()
+    return {"wait": WaitPolicy(initial_delay=first, max_delay=max(first, default.max_delay))}
+
+
+async def jobs_list(ctx: Context) -> int:
+    """``wattzon jobs list [--tag T]``: the most recent jobs."""
+    async with ctx.client() as client:
+        jobs = await client.jobs.list(tag=ctx.args.tag)
+    ctx.out.show(jobs, lambda: jobs_table(jobs))
+    return ExitCode.OK
+
+
+async def jobs_get(ctx: Context) -> int:
+    """``wattzon jobs get ID [--results raw|transformed]``: one job, with its results."""
+    async with ctx.client() as client:
+        job = await client.jobs.get(ctx.args.id, results=ctx.args.results)
+    ctx.out.show(job, lambda: job_detail(job))
+    return ExitCode.OK
+
+
+async def jobs_wait(ctx: Context) -> int:
+    """``wattzon jobs wait ID [--timeout S]``: wait for a final state, show the job.
+
+    A FAILED or UNSUPPORTED job, or a timeout, still shows the last state seen before
+    the error line and its exit code.
+    """
+    args = ctx.args
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    async with ctx.client(**wait_settings(ctx)) as client:
+        try:
+            # one look first: a finished (or missing) job answers now, not after a poll delay
+            job = await client.jobs.get(args.id, results=args.results, timeout=args.timeout)
+            if job.is_final:
+                job = final_job(job)
+            else:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                job = await client.await_job(args.id, timeout=left, results=args.results)
+        except (JobError, WaitTimeoutError) as exc:
+            last = exc.job
+            if last is not None:
+                ctx.out.show(last, lambda: job_detail(last))
+            raise
+    ctx.out.show(job, lambda: job_detail(job))
+    return ExitCode.OK
+
+
+async def document_download(ctx: Context) -> int:
+    """``wattzon document download ID [--dest PATH]``: save a job's document."""
+    dest = Path(ctx.args.dest)
+    async with ctx.client() as client:
+        path = await client.documents.download(ctx.args.id, dest)
+    size = path.stat().st_size
+    data = {"job_id": ctx.args.id, "path": path, "size": size}
+    ctx.out.show(
+        data, lambda: f"Saved the document of job {ctx.args.id} to {path} ({size:,} bytes)"
+    )
+    return ExitCode.OK
+
+
+async def zips_get(ctx: Context) -> int:
+    """``wattzon zips get ZIP``: where a zip code is."""
+    async with ctx.client() as client:
+        zipcode = await client.zips.get(ctx.args.zipcode)
+    pairs = [
+        ("Zip code", zipcode.zipcode),
+        ("City", zipcode.city),
+        ("County", zipcode.county),
+        ("State", zipcode.state),
+        ("Latitude", zipcode.latitude),
+        ("Longitude", zipcode.longitude),
+        *sorted((str(k), v) for k, v in zipcode.extra.items()),
+    ]
+    ctx.out.show(zipcode, lambda: record_table(pairs, title=f"Zip code {zipcode.zipcode}"))
+    return ExitCode.OK
+
+
+async def utilities_find(ctx: Context) -> int:
+    """``wattzon utilities find [--zipcode Z] [--name N] [--type T]``: provider ids."""
+    args = ctx.args
+    async with ctx.client() as client:
+        ids = await client.utilities.find(zipcode=args.zipcode, name=args.name, type=args.type)
+    data = {"provider_ids": ids}
+    ctx.out.show(data, lambda: rows_table(("Provider ID",), [(i,) for i in ids], "Providers"))
+    return ExitCode.OK
+
+
+async def utilities_get(ctx: Context) -> int:
+    """``wattzon utilities get ID``: one utility provider."""
+    async with ctx.client() as client:
+        utility = await client.utilities.get(ctx.args.id)
+    pairs = [
+        ("Provider ID", utility.id),
+        ("Name", utility.name),
+        ("Types", ", ".join(utility.types)),
+        ("LSE id", utility.lseid),
+        ("Home page", utility.homepage_url),
+        *sorted((str(k), v) for k, v in utility.extra.items()),
+    ]
+    ctx.out.show(utility, lambda: record_table(pairs, title=utility.name))
+    return ExitCode.OK
+
+
+async def link_bills(ctx: Context) -> int:
+    """``wattzon link bills PROFILE_ID``: the bills Link extracted for a profile."""
+    async with ctx.client() as client:
+        bills = await client.link.bills(ctx.args.profile_id)
+    rows = [{"pdf": bill.pdf, **{str(k): v for k, v in bill.extra.items()}} for bill in bills]
+
+    def render() -> list[Any]:
+        if not rows:
+            return [f"No bills for profile {ctx.args.profile_id}"]
+        return [
+            record_table(list(row.items()), title=f"Bill {n} of {len(rows)}")
+            for n, row in enumerate(rows, 1)
+        ]
+
+    ctx.out.show(rows, render)
+    return ExitCode.OK
+
+
+def emulator(ctx: Context) -> int:
+    """``wattzon emulator``: serve the local emulator until Ctrl+C, printing the exports."""
+    from ..emulator.__main__ import serve_forever
+
+    args = ctx.args
+    serve_forever(args.dir, args.port, args.sqs, args.processing_time)
+    return ExitCode.OK
+
+
+def demo(ctx: Context) -> int:
+    """``wattzon demo``: sample bills through a local emulator, fields printed."""
+    from ..emulator.demo import run_demo
+
+    return asyncio.run(run_demo())
