@@ -37,7 +37,7 @@ PROCESSING_TIME = 0.2
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 
 def _missing_pytest_asyncio(*args: Any, **kwargs: Any) -> Any:

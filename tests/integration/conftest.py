@@ -86,9 +86,7 @@ async def http(wattzon_emulator: Emulator) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def tenant_http(
-    wattzon_emulator: Emulator, tmp_path: Path
-) -> Callable[[str], httpx.AsyncClient]:
+def tenant_http(wattzon_emulator: Emulator, tmp_path: Path) -> Callable[[str], httpx.AsyncClient]:
     """Make an httpx client (to be closed by the caller) for a new tenant ``name``."""
 
     def make(name: str) -> httpx.AsyncClient:

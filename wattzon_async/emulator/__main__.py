@@ -97,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=".wattzon-emulator", help="certificate folder")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: free)")
     parser.add_argument("--no-sqs", action="store_true", help="do not start the SQS server")
-    parser.add_argument(
-        "--processing-time", type=float, default=5.0, help="seconds a job takes"
-    )
+    parser.add_argument("--processing-time", type=float, default=5.0, help="seconds a job takes")
     args = parser.parse_args(argv)
     serve_forever(args.dir, args.port, not args.no_sqs, args.processing_time)
     return 0

@@ -71,7 +71,10 @@ async def reset(request: Request) -> Response:
         return _bad("body is not JSON")
     store.reset()
     if isinstance(options, dict) and options.get("purge_queue") and store.publisher:
-        await store.publisher.purge()
+        try:
+            await store.publisher.purge()
+        except Exception as exc:
+            return JSONResponse({"error": f"could not purge the queue: {exc}"}, status_code=500)
     return JSONResponse({"reset": True})
 
 

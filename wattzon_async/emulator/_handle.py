@@ -9,7 +9,6 @@ methods talk to the server over the same mTLS as any client.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import ssl
 import tempfile
@@ -19,8 +18,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from ._control import (
+    ProcessingTime,
+    admin_request,
+    client_context,
+    make_certificates,
+    moto_child,
+    processing_json,
+    server_child,
+)
 from ._pki import CertificateAuthority
 from ._process import ChildProcess, EmulatorError
 from ._sqs import DUMMY_CREDENTIALS, REGION
@@ -33,14 +39,6 @@ __all__ = ["DEFAULT_TENANT", "Emulator"]
 
 #: The common name of the default client certificate (the default tenant).
 DEFAULT_TENANT = "emulator-client"
-ProcessingTime = float | tuple[float, float]
-
-
-def _processing_json(value: ProcessingTime) -> float | list[float]:
-    if isinstance(value, tuple | list):
-        low, high = value
-        return [float(low), float(high)]
-    return float(value)
 
 
 class Emulator:
@@ -71,13 +69,13 @@ class Emulator:
         queue_name: str = "wattzon-snap-notifications",
         startup_timeout: float = 60.0,
     ) -> None:
-        self._lifecycle = {
-            "processing_time": _processing_json(processing_time),
+        self._lifecycle: dict[str, Any] = {
+            "processing_time": processing_json(processing_time),
             "failing_providers": sorted(failing_providers),
             "unsupported_providers": sorted(unsupported_providers),
         }
         self._sqs = sqs
-        self._requested_state_dir = Path(state_dir) if state_dir is not None else None
+        self._requested_state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self._port = port
         self._queue_name = queue_name
         self._startup_timeout = startup_timeout
@@ -128,56 +126,24 @@ class Emulator:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         run = self._tmp / "run"
         run.mkdir()
-        await asyncio.to_thread(self._make_certificates)
+        self._ca = await asyncio.to_thread(make_certificates, self.state_dir, DEFAULT_TENANT)
         deadline = time.monotonic() + self._startup_timeout
         settings: dict[str, Any] = {
-            "host": "127.0.0.1",
             "port": self._port,
-            "certfile": str(self.state_dir / "server.crt"),
-            "keyfile": str(self.state_dir / "server.key"),
-            "ca_certs": str(self.state_dir / "ca.crt"),
-            "ready_file": str(run / "server.ready"),
             "lifecycle": self._lifecycle,
             "queue_name": self._queue_name,
             "startup_timeout": self._startup_timeout,
         }
         if self._sqs:
-            moto = ChildProcess(
-                "SQS server (moto)",
-                "wattzon_async.emulator._moto",
-                run / "moto.ready",
-                run / "moto.ready",
-                run / "moto.log",
-            )
-            self._children.append(moto)
-            moto.start()
-            settings["moto_ready_file"] = str(run / "moto.ready")
-        (run / "server.json").write_text(json.dumps(settings))
-        server = ChildProcess(
-            "emulator server",
-            "wattzon_async.emulator._server",
-            run / "server.json",
-            run / "server.ready",
-            run / "server.log",
-        )
+            self._children.append(moto_child(run))
+            settings["moto_ready_file"] = str(self._children[0].ready_file)
+        server = server_child(self.state_dir, run, settings)
         self._children.append(server)
-        server.start()
+        for child in self._children:
+            child.start()
         for child in self._children:
             await child.wait_ready(deadline)
         self._ready = await server.wait_ready(deadline)
-
-    def _make_certificates(self) -> None:
-        state = self.state_dir
-        if (state / "ca.crt").exists() and (state / "ca.key").exists():
-            self._ca = CertificateAuthority.load(state / "ca.crt", state / "ca.key")
-        else:
-            self._ca = CertificateAuthority.create("WattzOn Emulator CA")
-            self._ca.save(state / "ca.crt", state / "ca.key")
-        server = self._ca.issue("localhost", server_names=("127.0.0.1", "localhost"), client=False)
-        server.write(state, "server")
-        if not ((state / "client.crt").exists() and (state / "client.key").exists()):
-            self._ca.issue(DEFAULT_TENANT).write(state, "client")
-        (state / "tenants").mkdir(exist_ok=True)
 
     async def stop(self) -> None:
         """Stop the processes and remove the temporary files; safe to call twice."""
@@ -196,6 +162,11 @@ class Emulator:
         if self._ready is None:
             raise EmulatorError("the emulator is not running; use `async with Emulator()`")
         return self._ready
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the running child processes (server, and moto with SQS)."""
+        return [child.pid for child in self._children if child.pid is not None]
 
     @property
     def port(self) -> int:
@@ -249,25 +220,40 @@ class Emulator:
     def client(self, **overrides: Any) -> WattzOnClient:
         """A ``WattzOnClient`` for the default tenant, configured for this emulator.
 
+        Its default polling schedule (``wait``) is scaled to the emulator's processing
+        time rather than to the real API's 30 seconds.
+
         Args:
-            **overrides: Any ``WattzOnClient`` argument, e.g. ``cert=`` for another tenant.
+            **overrides: Any ``WattzOnClient`` argument, e.g. ``cert=`` for another tenant
+                (with a ready ``ssl.SSLContext``, ``ca_bundle`` is left out).
 
         Returns:
             The client (use it with ``async with``).
         """
         from .._client import WattzOnClient
+        from .._config import WaitPolicy
 
+        spec = self._lifecycle["processing_time"]
+        longest = max(spec) if isinstance(spec, list) else float(spec)
         kwargs: dict[str, Any] = {
             "cert": (str(self.client_cert), str(self.client_key)),
             "ca_bundle": str(self.ca_cert),
             "snap_url": self.snap_url,
             "link_url": self.link_url,
+            "wait": WaitPolicy(
+                initial_delay=min(longest, 1.0) / 2, max_delay=max(1.0, longest), jitter=0.1
+            ),
         }
         kwargs.update(overrides)
+        if isinstance(kwargs["cert"], ssl.SSLContext) and "ca_bundle" not in overrides:
+            del kwargs["ca_bundle"]
         return WattzOnClient(**kwargs)
 
     def consumer(self, **overrides: Any) -> NotificationConsumer:
         """A ``NotificationConsumer`` on this emulator's queue, with dummy credentials.
+
+        Its long poll is 1 second (not 20), so that leaving ``async with``, which lets
+        the receive in flight finish, is quick.
 
         Args:
             **overrides: Any ``NotificationConsumer`` argument.
@@ -283,6 +269,7 @@ class Emulator:
         if not self.queue_url:
             raise EmulatorError("start the emulator with sqs=True to get a consumer")
         kwargs: dict[str, Any] = {
+            "wait_time_seconds": 1,
             "region_name": REGION,
             "endpoint_url": self.sqs_endpoint_url,
             **DUMMY_CREDENTIALS,
@@ -325,20 +312,10 @@ class Emulator:
 
     # -- admin API -------------------------------------------------------------------------
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            context = ssl.create_default_context(cafile=str(self.ca_cert))
-            context.load_cert_chain(str(self.client_cert), str(self.client_key))
-            self._ssl = context
-        return self._ssl
-
     async def _admin(self, method: str, path: str, body: Any = None) -> Any:
-        url = f"{self.base_url}/_emulator/{path}"
-        async with httpx.AsyncClient(verify=self._ssl_context(), timeout=30) as http:
-            response = await http.request(method, url, json=body)
-        if response.status_code >= 400:
-            raise EmulatorError(f"admin {path}: {response.status_code} {response.text}")
-        return response.json()
+        if self._ssl is None:
+            self._ssl = client_context(self.ca_cert, self.client_cert, self.client_key)
+        return await admin_request(self._ssl, f"{self.base_url}/_emulator/{path}", method, body)
 
     async def set_faults(
         self,
@@ -395,7 +372,7 @@ class Emulator:
             The lifecycle settings now in force.
         """
         if "processing_time" in settings:
-            settings["processing_time"] = _processing_json(settings["processing_time"])
+            settings["processing_time"] = processing_json(settings["processing_time"])
         for name in ("failing_providers", "unsupported_providers"):
             if name in settings:
                 settings[name] = sorted(settings[name])

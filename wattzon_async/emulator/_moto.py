@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.server_address[:2]
     threading.Thread(target=watch_stdin, daemon=True).start()
     write_ready_file(Path(args[0]), {"host": host, "port": port, "pid": os.getpid()})
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         pass
     server.shutdown()
     thread.join(timeout=5)

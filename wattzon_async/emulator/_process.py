@@ -61,6 +61,11 @@ class ChildProcess:
         self._log: IO[bytes] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> None:
         """Start the child (it is not ready yet)."""
         self._log = self.log_path.open("wb")

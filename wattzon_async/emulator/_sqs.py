@@ -49,8 +49,25 @@ class SqsPublisher:
         await self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
     async def purge(self) -> None:
-        """Delete every message in the queue."""
-        await self._client.purge_queue(QueueUrl=self.queue_url)
+        """Delete every visible message in the queue.
+
+        Receives and deletes in batches rather than calling PurgeQueue, which SQS (and
+        moto) allow only once a minute.
+        """
+        while True:
+            reply = await self._client.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = reply.get("Messages", [])
+            if not messages:
+                return
+            await self._client.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
 
     async def close(self) -> None:
         """Close the client."""

@@ -89,14 +89,17 @@ def _print_table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         table.add_column(header)
     for row in rows:
         table.add_row(*row)
-    Console(file=out).print(table)
+    Console(file=out, width=None if out.isatty() else 160).print(table)
 
 
-async def run_demo(out: TextIO | None = None) -> int:
+async def run_demo(
+    out: TextIO | None = None, *, processing_time: tuple[float, float] = (1.0, 2.5)
+) -> int:
     """Run the demo end to end.
 
     Args:
         out: Where to print (default: stdout).
+        processing_time: The range of seconds each job takes.
 
     Returns:
         0 when every bill reached its expected final state, 1 otherwise.
@@ -106,28 +109,24 @@ async def run_demo(out: TextIO | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="wattzon-demo-") as scratch:
         bills = _sample_bills(Path(scratch))
         print("Starting the WattzOn emulator (mutual TLS + SQS)...", file=out, flush=True)
-        async with Emulator(processing_time=(1.0, 2.5), sqs=True) as emu:
-            async with emu.client() as client, emu.consumer() as consumer:
-                zipcode = await client.zips.get("94110")
-                ids = await client.utilities.find(zipcode="94110", type="electric")
-                utility = await client.utilities.get(ids[0])
-                print(
-                    f"Zip {zipcode.zipcode} is {zipcode.city}, {zipcode.state}; "
-                    f"electric utility: {utility.name} (provider {utility.id})",
-                    file=out,
-                )
-                print(f"Submitting {len(bills)} bills...", file=out, flush=True)
-                try:
-                    rows = await asyncio.gather(
-                        *(_process(client, consumer, path) for path in bills)
-                    )
-                except WattzOnError as exc:
-                    print(f"Demo failed: {exc}", file=out)
-                    return 1
+        emu = Emulator(processing_time=processing_time, sqs=True)
+        async with emu, emu.client() as client, emu.consumer() as consumer:
+            zipcode = await client.zips.get("94110")
+            ids = await client.utilities.find(zipcode="94110", type="electric")
+            utility = await client.utilities.get(ids[0])
+            print(
+                f"Zip {zipcode.zipcode} is {zipcode.city}, {zipcode.state}; "
+                f"electric utility: {utility.name} (provider {utility.id})",
+                file=out,
+            )
+            print(f"Submitting {len(bills)} bills...", file=out, flush=True)
+            try:
+                rows = await asyncio.gather(*(_process(client, consumer, path) for path in bills))
+            except WattzOnError as exc:
+                print(f"Demo failed: {exc}", file=out)
+                return 1
     _print_table(list(rows), out)
-    ok = all(
-        row[2] == ("FAILED" if row[0].startswith("failed") else "COMPLETE") for row in rows
-    )
+    ok = all(row[2] == ("FAILED" if row[0].startswith("failed") else "COMPLETE") for row in rows)
     print(f"Done in {time.monotonic() - started:.1f} s.", file=out)
     return 0 if ok else 1
 

@@ -1,0 +1,117 @@
+"""Helpers of the ``Emulator`` handle: its certificates and its calls to the admin API.
+
+Kept apart from the handle so that the handle reads as what it offers: start, stop,
+URLs, clients and fault settings.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._pki import CertificateAuthority
+from ._process import ChildProcess, EmulatorError
+
+__all__ = [
+    "ProcessingTime",
+    "admin_request",
+    "client_context",
+    "make_certificates",
+    "moto_child",
+    "processing_json",
+    "server_child",
+]
+
+#: Seconds a job takes: one value, or a ``(min, max)`` range each job draws from.
+ProcessingTime = float | tuple[float, float]
+
+
+def processing_json(value: ProcessingTime | list[float]) -> float | list[float]:
+    """A processing time as the admin API takes it: a number or a ``[min, max]`` list."""
+    if isinstance(value, tuple | list):
+        low, high = value
+        return [float(low), float(high)]
+    return float(value)
+
+
+def make_certificates(state: Path, tenant: str) -> CertificateAuthority:
+    """Load (or make and save) the CA in ``state``, and issue the server certificate.
+
+    Also issues the default client certificate (common name ``tenant``) when ``state``
+    has none yet, so a folder reused across runs keeps its client certificate.
+
+    Args:
+        state: The folder for ``ca.*``, ``server.*``, ``client.*`` and ``tenants/``.
+        tenant: The common name of the default client certificate.
+
+    Returns:
+        The certificate authority.
+    """
+    if (state / "ca.crt").exists() and (state / "ca.key").exists():
+        authority = CertificateAuthority.load(state / "ca.crt", state / "ca.key")
+    else:
+        authority = CertificateAuthority.create("WattzOn Emulator CA")
+        authority.save(state / "ca.crt", state / "ca.key")
+    server = authority.issue("localhost", server_names=("127.0.0.1", "localhost"), client=False)
+    server.write(state, "server")
+    if not ((state / "client.crt").exists() and (state / "client.key").exists()):
+        authority.issue(tenant).write(state, "client")
+    (state / "tenants").mkdir(exist_ok=True)
+    return authority
+
+
+def client_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """An SSL context that trusts ``ca`` and presents ``cert``/``key``."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+async def admin_request(context: ssl.SSLContext, url: str, method: str, body: Any) -> Any:
+    """One call to the admin API, on a connection of its own (so any event loop works).
+
+    Raises:
+        EmulatorError: The admin API answered with an error.
+    """
+    async with httpx.AsyncClient(verify=context, timeout=30) as http:
+        response = await http.request(method, url, json=body)
+    if response.status_code >= 400:
+        raise EmulatorError(f"admin {url}: {response.status_code} {response.text}")
+    return response.json()
+
+
+def moto_child(run: Path) -> ChildProcess:
+    """The moto SQS server process (not started), with its files in ``run``."""
+    ready = run / "moto.ready"
+    return ChildProcess("SQS server (moto)", f"{__package__}._moto", ready, ready, run / "moto.log")
+
+
+def server_child(state: Path, run: Path, settings: dict[str, Any]) -> ChildProcess:
+    """The server process (not started): writes its settings file into ``run``.
+
+    Args:
+        state: The folder with the certificates.
+        run: The folder for the settings, ready and log files.
+        settings: ``port``, ``lifecycle``, ``queue_name``, ``startup_timeout`` and, with
+            SQS, ``moto_ready_file``.
+    """
+    full = {
+        **settings,
+        "host": "127.0.0.1",
+        "certfile": str(state / "server.crt"),
+        "keyfile": str(state / "server.key"),
+        "ca_certs": str(state / "ca.crt"),
+        "ready_file": str(run / "server.ready"),
+    }
+    (run / "server.json").write_text(json.dumps(full))
+    return ChildProcess(
+        "emulator server",
+        f"{__package__}._server",
+        run / "server.json",
+        run / "server.ready",
+        run / "server.log",
+    )
