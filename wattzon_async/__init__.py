@@ -9,6 +9,8 @@ notification, or both raced), and read the extracted fields::
         print(done.values())
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import WattzOnClient
 from ._config import (
     DEFAULT_LINK_URL,
@@ -28,6 +30,8 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     CertificateError,
+    ConsumerError,
+    ConsumerNotRunningError,
     DocumentTooLargeError,
     InternalServerError,
     JobError,
@@ -59,12 +63,9 @@ from .models import (
     Utility,
     ZipCode,
 )
-from .notifications import (
-    ConsumerError,
-    ConsumerNotRunningError,
-    NotificationConsumer,
-    parse_notification,
-)
+
+if TYPE_CHECKING:
+    from .notifications import NotificationConsumer, parse_notification
 
 __version__ = "0.1.0"
 
@@ -120,3 +121,24 @@ __all__ = [
     "__version__",
     "parse_notification",
 ]
+
+#: Names imported on first use, so that ``import wattzon_async`` stays cheap.
+_LAZY = {
+    "NotificationConsumer": "wattzon_async.notifications",
+    "parse_notification": "wattzon_async.notifications",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wattzon_async' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -13,6 +13,7 @@ depends on what a repeat could do on the server:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import logging
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState
 
-from ._config import ClientConfig
+from ._config import ClientConfig, RetryPolicy
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -94,6 +95,13 @@ def translate_transport_error(exc: httpx.TransportError) -> APIError | Certifica
     if isinstance(exc, httpx.ConnectError):
         return APIConnectionError(f"could not connect ({text})", request_sent=False)
     return APIConnectionError(f"the connection failed ({text})", request_sent=None)
+
+
+def _delay_after(exc: BaseException | None, policy: RetryPolicy, attempt: int) -> float:
+    """The wait after failed attempt number ``attempt``: Retry-After wins over backoff."""
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        return exc.retry_after
+    return policy.backoff(attempt) + random.uniform(0, policy.wait_jitter)
 
 
 def _retryable(exc: BaseException, mode: Retry) -> bool:
@@ -246,18 +254,29 @@ class Sender:
         deadline: float,
         what: str,
     ) -> T:
-        """Run ``attempt`` until it succeeds, fails for good, or the policy gives up."""
+        """Run ``attempt`` until it succeeds, fails for good, or the policy gives up.
+
+        The first attempt runs bare (most calls succeed at once); tenacity takes over only
+        after a failure that may be retried.
+        """
         policy = self.config.retry
+        try:
+            return await attempt()
+        except (APIError, CertificateError) as exc:
+            if policy.attempts < 2 or not _retryable(exc, retry):
+                raise
+            first = _delay_after(exc, policy, 1)
+            if time.monotonic() + first >= deadline:
+                raise
+            logger.info("retrying %s in %.2fs (attempt 1 failed: %s)", what, first, exc)
+        await asyncio.sleep(first)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            backoff = policy.backoff(state.attempt_number) + random.uniform(0, policy.wait_jitter)
-            if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-                return exc.retry_after
-            return backoff
+            return _delay_after(exc, policy, state.attempt_number + 1)
 
         def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= policy.attempts:
+            if state.attempt_number + 1 >= policy.attempts:
                 return True
             return time.monotonic() + state.upcoming_sleep >= deadline
 
@@ -271,7 +290,7 @@ class Sender:
                 "retrying %s in %.2fs (attempt %d failed: %s)",
                 what,
                 state.upcoming_sleep,
-                state.attempt_number,
+                state.attempt_number + 1,
                 exc,
             )
 

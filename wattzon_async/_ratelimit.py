@@ -40,6 +40,7 @@ class AdaptiveRateLimiter:
         self._paused_until = 0.0
         self._last_decrease = 0.0
         self._last_increase = 0.0
+        self._first_sent: float | None = None
         self._sent: collections.deque[float] = collections.deque()
 
     @property
@@ -69,15 +70,19 @@ class AdaptiveRateLimiter:
 
     def _record_send(self) -> None:
         now = time.monotonic()
+        if self._first_sent is None:
+            self._first_sent = now
         self._sent.append(now)
         while self._sent and self._sent[0] < now - _WINDOW:
             self._sent.popleft()
 
     def observed_rate(self) -> float:
-        """Requests per second started over the last two seconds."""
+        """Requests per second started over the last two seconds (or since the first)."""
+        if self._first_sent is None:
+            return 0.0
         now = time.monotonic()
-        recent = [t for t in self._sent if t >= now - _WINDOW]
-        return len(recent) / _WINDOW
+        recent = sum(1 for t in self._sent if t >= now - _WINDOW)
+        return recent / min(_WINDOW, max(0.25, now - self._first_sent))
 
     def observe(self, status_code: int, retry_after: str | None = None) -> None:
         """Learn from a response: back off on 429, recover a little on success."""

@@ -113,6 +113,20 @@ def _tag_text(item: object) -> str:
     return str(item)
 
 
+_TOKEN_KEYS = frozenset(("page_number", "x1", "y1", "x2", "y2", "index"))
+
+
+def _token(value: object) -> Token:
+    """A token box: the documented six ints on a fast path, anything else via the converter."""
+    if (
+        isinstance(value, dict)
+        and value.keys() == _TOKEN_KEYS
+        and all(type(v) is int for v in value.values())
+    ):
+        return Token(**value)
+    return converter.structure(value, Token)
+
+
 def _structure_result(value: object) -> ExtractedField | str:
     if isinstance(value, str):
         return value
@@ -124,7 +138,7 @@ def _structure_result(value: object) -> ExtractedField | str:
             content = tokens.get("content")
             return ExtractedField(
                 content="" if content is None else str(content),
-                tokens=tuple(converter.structure(t, Token) for t in tokens.get("raw") or ()),
+                tokens=tuple(_token(t) for t in tokens.get("raw") or ()),
                 extra={**rest, **inner_rest},
             )
         if "content" in value:

@@ -25,17 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tenacity import AsyncRetrying, RetryCallState, stop_never
 
 from ._config import ClientConfig, RateLimitPolicy, WaitPolicy
 from ._errors import (
     APIConnectionError,
+    ConsumerNotRunningError,
     InternalServerError,
     JobFailedError,
     JobUnsupportedError,
@@ -46,7 +48,7 @@ from ._errors import (
 )
 from ._ratelimit import AdaptiveRateLimiter
 from ._validation import check_job_id
-from .models import Job, JobStatus
+from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
     from .notifications import NotificationConsumer
@@ -82,8 +84,24 @@ class _Watch:
         self.last_job: Job | None = None
         self.waiters = 0
         self.polls = 0
-        self.confirming = False
         self.task: asyncio.Task[None] | None = None
+        #: The consumer's wait for this job's notification (None without a consumer).
+        self.hint: asyncio.Task[SnapNotification] | None = None
+        self.hint_used = False
+        #: A notification came: the next GET confirms it without waiting for the budget.
+        self.confirming = False
+
+    def take_hint(self) -> None:
+        """Note a notification that has come (or a consumer that has stopped)."""
+        hint = self.hint
+        if hint is None or self.hint_used or not hint.done():
+            return
+        self.hint_used = True
+        if not hint.cancelled() and hint.exception() is None:
+            logger.debug("job %d: notification received, confirming", self.job_id)
+            self.confirming = True
+        else:
+            logger.debug("job %d: notification wait ended without one: %s", self.job_id, hint)
 
 
 class Waiter:
@@ -115,8 +133,6 @@ class Waiter:
         if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
             raise ValidationError(f"timeout: must be >= 0 seconds, not {timeout}", field="timeout")
         if notifications is not None and not notifications.running:
-            from .notifications import ConsumerNotRunningError
-
             raise ConsumerNotRunningError(
                 "notifications= needs a running consumer: use 'async with consumer:' first"
             )
@@ -149,11 +165,10 @@ class Waiter:
         return final_job(job)
 
     async def _run(self, watch: _Watch, notifications: NotificationConsumer | None) -> None:
-        hint: asyncio.Task[object] | None = None
         if notifications is not None:
-            hint = asyncio.create_task(notifications.wait_for(watch.job_id))
+            watch.hint = asyncio.create_task(notifications.wait_for(watch.job_id))
         try:
-            job = await self._poll_until_final(watch, hint)
+            job = await self._poll_until_final(watch)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -161,41 +176,31 @@ class Waiter:
         else:
             watch.future.set_result(job)
         finally:
-            if hint is not None:
-                hint.cancel()
-                await asyncio.wait({hint})
-                if not hint.cancelled() and hint.exception() is not None:
-                    logger.debug("notification wait for job %d ended: %s", watch.job_id, hint)
+            await _cancel(watch.hint)
 
-    async def _poll_until_final(self, watch: _Watch, hint: asyncio.Task[object] | None) -> Job:
-        hint_used = False
-
-        async def sleep(seconds: float) -> None:
-            nonlocal hint_used
-            if hint is None or hint_used:
-                await asyncio.sleep(seconds)
-                return
-            await asyncio.wait({hint}, timeout=seconds)
-            if hint.done():
-                hint_used = True
-                if not hint.cancelled() and hint.exception() is None:
-                    logger.debug("job %d: notification received, confirming", watch.job_id)
-                    watch.confirming = True
-
+    async def _poll_until_final(self, watch: _Watch) -> Job:
         if watch.policy.check_first:
             first = await self._first_look(watch)
             if first is not None and first.is_final:
                 return first
-        await sleep(_jittered(watch.policy.initial_delay, watch.policy.jitter))
+        await self._sleep(watch, _jittered(watch.policy.initial_delay, watch.policy.jitter))
         retrying = AsyncRetrying(
             retry=_retry_when,
             wait=_wait_for(watch.policy),
             stop=stop_never,
-            sleep=sleep,
+            sleep=functools.partial(self._sleep, watch),
             reraise=True,
         )
         job: Job = await retrying(self._poll, watch)
         return job
+
+    async def _sleep(self, watch: _Watch, seconds: float) -> None:
+        """Sleep between polls, cut short by the job's notification."""
+        if watch.hint is None or watch.hint_used:
+            await asyncio.sleep(seconds)
+            return
+        await asyncio.wait({watch.hint}, timeout=seconds)
+        watch.take_hint()
 
     async def _first_look(self, watch: _Watch) -> Job | None:
         try:
@@ -205,14 +210,28 @@ class Waiter:
             return None
 
     async def _poll(self, watch: _Watch) -> Job:
-        if watch.confirming:
-            watch.confirming = False
-        else:
-            await self._budget.acquire(math.inf)
+        if not watch.confirming:
+            await self._budget_turn(watch)
+        watch.confirming = False
         watch.polls += 1
         job = await self._jobs.get(watch.job_id, results=watch.results)
         watch.last_job = job
         return job
+
+    async def _budget_turn(self, watch: _Watch) -> None:
+        """Wait for a turn in the polling budget; a notification meanwhile skips the queue."""
+        hint = watch.hint
+        if hint is None or watch.hint_used:
+            await self._budget.acquire(math.inf)
+            return
+        turn = asyncio.create_task(self._budget.acquire(math.inf))
+        try:
+            await asyncio.wait({turn, hint}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await _cancel(turn)
+        watch.take_hint()
+        if not watch.confirming and turn.cancelled():
+            await self._budget.acquire(math.inf)
 
     async def aclose(self) -> None:
         """Cancel every poller and wait for them to end."""
@@ -220,6 +239,13 @@ class Waiter:
         self._watches.clear()
         for watch in watches:
             await _finish(watch)
+
+
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task})
 
 
 async def _finish(watch: _Watch) -> None:

@@ -247,3 +247,31 @@ async def test_a_stopped_consumer_is_refused(client: WattzOnClient) -> None:
     consumer.running = False
     with pytest.raises(ConsumerNotRunningError, match="async with"):
         await client.await_job(1, notifications=consumer)  # type: ignore[arg-type]
+
+
+async def test_notifications_skip_the_polling_queue(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(router, retry=FAST_RETRY, rate_limit=RateLimitPolicy(poll_rate=1.0))
+    consumer = FakeConsumer()
+    ids = range(200, 220)
+
+    def by_state(request: httpx.Request) -> httpx.Response:
+        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
+        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
+
+    for job_id in ids:
+        router.add("GET", url(job_id), by_state)
+    waits = [
+        asyncio.create_task(client.await_job(i, timeout=30, notifications=consumer))  # type: ignore[arg-type]
+        for i in ids
+    ]
+    await wait_until(lambda: len(router.requests) >= 1)
+    started = time.monotonic()
+    for job_id in ids:
+        consumer.deliver(job_id)
+    jobs = await asyncio.gather(*waits)
+    assert all(j.is_final for j in jobs)
+    assert time.monotonic() - started < 3.0
+    assert len(router.requests) <= 2 + len(ids)

@@ -1,0 +1,113 @@
+"""1. Request overhead: ``client.jobs.get`` against a bare httpx.AsyncClient.
+
+The same COMPLETE job (with its raw results) is read over and over, sequentially and at
+concurrency 32. The baseline is an httpx.AsyncClient with the SDK client's SSLContext and
+pool limits that sends the same GET and decodes the JSON; the SDK also builds the model.
+The calls run in blocks, the two sides alternating A B B A, and the figure is the median
+over block pairs of SDK time / baseline time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from wattzon_async import WaitPolicy
+from wattzon_async.emulator import Emulator
+
+from ._common import (
+    EMAIL,
+    PROVIDER,
+    BenchResult,
+    Row,
+    Settings,
+    document,
+    median,
+    raw_client,
+    run_concurrently,
+    side_order,
+)
+
+__all__ = ["run"]
+
+NAME = "1. Request overhead"
+_TARGET = 1.05
+
+
+async def run(emu: Emulator, settings: Settings) -> BenchResult:
+    """Measure the SDK's per-request overhead; see the module docstring."""
+    result = BenchResult(NAME)
+    await emu.configure(processing_time=0.0)
+    async with emu.client() as client, raw_client(client) as raw:
+        job = await client.jobs.create(
+            email=EMAIL, provider=PROVIDER, document=document(20_000, 1), name="bill.pdf"
+        )
+        await emu.configure(processing_time=3600.0)
+        await client.await_job(job.id, timeout=30, policy=WaitPolicy(initial_delay=0.05))
+        url = f"{emu.snap_url}jobs/{job.id}/"
+        headers = {"Accept": "application/json"}
+
+        async def sdk_call() -> None:
+            await client.jobs.get(job.id)
+
+        async def raw_call() -> None:
+            response = await raw.get(url, headers=headers)
+            response.raise_for_status()
+            response.json()
+
+        for label, concurrency in (
+            ("sequential", 1),
+            ("concurrency", settings.overhead_concurrency),
+        ):
+            ratios, sdk_times, raw_times = await _alternate(
+                sdk_call, raw_call, settings, concurrency
+            )
+            calls = settings.overhead_calls
+            result.details[label] = {
+                "concurrency": concurrency,
+                "calls_per_side": calls,
+                "block": settings.overhead_block,
+                "sdk_block_seconds": sdk_times,
+                "raw_block_seconds": raw_times,
+                "pair_ratios": ratios,
+            }
+            sdk_total, raw_total = sum(sdk_times), sum(raw_times)
+            result.rows.append(
+                Row(
+                    NAME,
+                    f"SDK / raw httpx time, {calls} GETs, {label} "
+                    f"{concurrency if concurrency > 1 else ''}".rstrip(),
+                    median(ratios),
+                    limit=_TARGET,
+                    detail=(
+                        f"SDK {sdk_total:.2f} s ({sdk_total / calls * 1e3:.2f} ms/call), "
+                        f"raw {raw_total:.2f} s; median of {len(ratios)} block pairs"
+                    ),
+                )
+            )
+    return result
+
+
+async def _alternate(
+    sdk_call: Callable[[], Awaitable[None]],
+    raw_call: Callable[[], Awaitable[None]],
+    settings: Settings,
+    concurrency: int,
+) -> tuple[list[float], list[float], list[float]]:
+    block = settings.overhead_block
+    blocks = max(1, settings.overhead_calls // block)
+    warm_up = max(concurrency * 2, 20)
+    await run_concurrently(sdk_call, warm_up, concurrency)
+    await run_concurrently(raw_call, warm_up, concurrency)
+    ratios: list[float] = []
+    sdk_times: list[float] = []
+    raw_times: list[float] = []
+    for index in range(blocks):
+        sdk_first, _ = side_order(index)
+        order = ((sdk_call, sdk_times), (raw_call, raw_times))
+        for call, times in order if sdk_first else reversed(order):
+            started = time.perf_counter()
+            await run_concurrently(call, block, concurrency)
+            times.append(time.perf_counter() - started)
+        ratios.append(sdk_times[-1] / raw_times[-1])
+    return ratios, sdk_times, raw_times
