@@ -7,6 +7,8 @@ import logging
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -699,3 +701,30 @@ def test_environment_is_untouched(ca: CertificateAuthority, ca_file: Path, tmp_p
     before = dict(os.environ)
     _load(_pair(ca, tmp_path, "c"), ca_file)
     assert dict(os.environ) == before
+
+
+# --- cryptography is imported only when a certificate is loaded ----------------------------
+
+_IMPORT_PROBE = """
+import asyncio, sys
+import wattzon_async
+print("cryptography" in sys.modules)
+client = wattzon_async.WattzOnClient(cert=(sys.argv[1], sys.argv[2]), ca_bundle=sys.argv[3])
+print("cryptography" in sys.modules)
+asyncio.run(client.aclose())
+"""
+
+
+def test_cryptography_is_imported_lazily(
+    ca: CertificateAuthority, ca_file: Path, tmp_path: Path
+) -> None:
+    cert, key = _pair(ca, tmp_path, "c")
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, str(cert), str(key), str(ca_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
