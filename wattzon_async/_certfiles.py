@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ._errors import CertificateError
+from ._errors import CertificateError, ValidationError
 from ._tls import WARN_DAYS, CertificateInfo, _describe, _password_bytes, _Source
 
 __all__ = [
@@ -356,6 +356,12 @@ def new_context(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext:
     if ca_bundle is None:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     else:
+        if not isinstance(ca_bundle, str | os.PathLike) or not str(ca_bundle).strip():
+            raise ValidationError(
+                f"ca_bundle: must be the path of a CA file, not {ca_bundle!r} "
+                "(server verification cannot be turned off)",
+                field="ca_bundle",
+            )
         path = Path(os.fspath(ca_bundle)).expanduser()
         data = _read(path, "CA bundle")
         try:

@@ -259,7 +259,7 @@ def _error_message(body: bytes, reason: str) -> str:
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict) and "error" in data:
         message = data["error"]
@@ -295,7 +295,7 @@ def decode_response(
             return None
         try:
             return json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UnexpectedResponseError(
                 f"{status_code} response is not JSON: {body[:80]!r}"
             ) from exc

@@ -74,7 +74,9 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def translate_transport_error(exc: httpx.TransportError) -> APIError | CertificateError:
+def translate_transport_error(
+    exc: httpx.TransportError | ssl.SSLError,
+) -> APIError | CertificateError:
     """Map an httpx transport exception to the SDK's exception, with a hint where useful."""
     tls = _ssl_error(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
@@ -194,7 +196,7 @@ class Sender:
         started = time.monotonic()
         try:
             response = await self.http.send(request, stream=True)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:
             error = translate_transport_error(exc)
             logger.debug("%s %s failed: %s", method, request.url.path, error)
             raise error from exc
@@ -217,7 +219,7 @@ class Sender:
                     response=response,
                 )
             yield response
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, ssl.SSLError) as exc:
             raise translate_transport_error(exc) from exc
         finally:
             await response.aclose()

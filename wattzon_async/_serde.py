@@ -110,6 +110,11 @@ def _literal_list(text: str) -> list[object]:
 def _tag_text(item: object) -> str:
     if isinstance(item, bool) or not isinstance(item, str | int | float):
         raise TypeError(f"a tag must be a string or a number, not {type(item).__name__}")
+    if isinstance(item, str):
+        try:  # join surrogate pairs from \u escapes; a lone surrogate is an error
+            return item.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeError as exc:
+            raise ValueError(f"a tag holds an unpaired surrogate: {item!r}") from exc
     return str(item)
 
 
@@ -289,7 +294,7 @@ def structure_utility(provider_id: int, data: Any) -> Utility:
         raise UnexpectedResponseError(f"utility is not an object: {type(data).__name__}")
     raw_type = data.get("type")
     if isinstance(raw_type, list):
-        types = tuple(str(t).strip() for t in raw_type if str(t).strip())
+        types = tuple(t.strip() for t in raw_type if isinstance(t, str) and t.strip())
     elif isinstance(raw_type, str):
         types = tuple(t.strip() for t in raw_type.split(",") if t.strip())
     else:
@@ -302,11 +307,15 @@ def structure_utility(provider_id: int, data: Any) -> Utility:
             name=_structure_str(data.get("name", ""), str),
             types=types,
             lseid=None if lseid in (None, "") else str(lseid),
-            homepage_url=data.get("homepage_url") or None,
+            homepage_url=_optional_str(data.get("homepage_url")),
             extra={k: v for k, v in data.items() if k not in known},
         )
     except TypeError as exc:
         raise UnexpectedResponseError(f"utility is not as documented: {exc}") from exc
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value in (None, "") else _structure_str(value, str)
 
 
 def structure_provider_ids(data: Any) -> list[int]:

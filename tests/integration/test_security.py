@@ -242,11 +242,6 @@ def test_no_ca_bundle_value_turns_verification_off(wattzon_emulator: Emulator, v
         WattzOnClient(cert=(emu.client_cert, emu.client_key), ca_bundle=value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="ca_bundle=False/True raises TypeError from os.fspath, not a ValidationError",
-)
 @pytest.mark.parametrize("value", [False, True])
 def test_boolean_ca_bundle_is_a_validation_error(wattzon_emulator: Emulator, value: Any) -> None:
     emu = wattzon_emulator
@@ -335,12 +330,6 @@ def refused_identities(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ssl.SSLError,
-    reason="the server's TLS alert arrives as a raw ssl.SSLError (httpcore does not wrap it) "
-    "and escapes Sender.streaming, which catches only httpx.TransportError",
-)
 @pytest.mark.parametrize("case", ["expired", "wrong CA", "no certificate"])
 async def test_refused_client_certificate_is_a_clear_error(
     wattzon_emulator: Emulator,
@@ -381,11 +370,6 @@ async def test_emulator_refusal_is_a_clear_error(
 
 # -- downloads stay in their destination ---------------------------------------------------
 
-_EMULATOR_HEADER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="the emulator puts control characters of a document name into its "
-    "Content-Disposition header, which h11 refuses: the connection drops",
-)
 HOSTILE_NAMES: list[Any] = [
     "../../escaped.pdf",
     "..\\..\\escaped.pdf",
@@ -396,8 +380,8 @@ HOSTILE_NAMES: list[Any] = [
     "...",
     "\uff0e\uff0e\uff0fescaped.pdf",  # fullwidth "../", NFKC-normalised to a path
     "\u2025/escaped.pdf",
-    pytest.param("a\x00b.pdf", marks=_EMULATOR_HEADER_BUG),
-    pytest.param("escaped.pdf\n", marks=_EMULATOR_HEADER_BUG),
+    "a\x00b.pdf",
+    "escaped.pdf\n",
     "C:\\Windows\\escaped.pdf",
     "%2e%2e%2fescaped.pdf",
     " ",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -134,7 +135,7 @@ async def get_document(request: Request) -> Response:
 
 def _file_response(content: bytes, name: str) -> Response:
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    ascii_name = re.sub(r'[\x00-\x1f\x7f"\\?]', "_", name.encode("ascii", "replace").decode())
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
     return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
 
