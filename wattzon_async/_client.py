@@ -68,6 +68,9 @@ class WattzOnClient:
         rate_limit: The client-wide request rate and the polling budget.
         max_document_size: The largest document accepted before sending (bytes).
         max_connections: The size of the connection pool.
+        certificate_check_interval: How often (seconds, at most) a request checks whether
+            the certificate files changed on disk, and switches to a renewal written over
+            them; None turns that off (``reload_certificate()`` still works).
         transport: An httpx transport to use instead of the network (for tests).
 
     Raises:
@@ -89,6 +92,7 @@ class WattzOnClient:
         rate_limit: RateLimitPolicy | None = None,
         max_document_size: int = MAX_DOCUMENT_SIZE,
         max_connections: int = 100,
+        certificate_check_interval: float | None = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = ClientConfig(
@@ -113,7 +117,19 @@ class WattzOnClient:
             follow_redirects=False,
             transport=transport,
         )
-        self._sender = Sender(self._http, self.config, AdaptiveRateLimiter(self.config.rate_limit))
+        before_send = None
+        if certificate_check_interval is not None:
+            interval = certificate_check_interval
+
+            def before_send() -> None:
+                self._identity.reload_if_changed(interval=interval)
+
+        self._sender = Sender(
+            self._http,
+            self.config,
+            AdaptiveRateLimiter(self.config.rate_limit),
+            before_send=before_send,
+        )
         self.jobs = Jobs(self._sender)
         self.documents = Documents(self._sender)
         self.zips = Zips(self._sender)

@@ -122,10 +122,13 @@ class Sender:
         http: httpx.AsyncClient,
         config: ClientConfig,
         limiter: AdaptiveRateLimiter,
+        *,
+        before_send: Callable[[], object] | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.limiter = limiter
+        self.before_send = before_send
 
     def deadline(self, timeout: float | None) -> float:
         """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""
@@ -192,6 +195,8 @@ class Sender:
         Transport errors while the body is read inside the block are translated too.
         """
         await self.limiter.acquire(deadline)
+        if self.before_send is not None:
+            self.before_send()
         request = self._build(method, url, params, body, deadline, read_timeout)
         started = time.monotonic()
         try:

@@ -21,10 +21,12 @@ verification is always on: nothing here can turn off certificate or host name ch
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import ssl
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -48,6 +50,7 @@ CertSpec: TypeAlias = (
 )
 
 _Source: TypeAlias = Path | tuple[Path, Path]
+_logger = logging.getLogger("wattzon_async")
 
 _EMAIL = re.compile(r"([^\s,=+@<>;\\\"])[^\s,=+@<>;\\\"]*@")
 
@@ -144,6 +147,9 @@ class ClientIdentity:
         self._key_password = key_password
         self._key_type = key_type
         self._lock = threading.Lock()
+        self._files_state = _files_state(source)
+        self._refused_state: _FilesState | None = None
+        self._checked_at = time.monotonic()
 
     @classmethod
     def load(
@@ -230,6 +236,7 @@ class ClientIdentity:
         with self._lock:
             source = self._source if cert is None else _normalize(cert)
             password = self._key_password if key_password is None else _password_bytes(key_password)
+            state = _files_state(source)
             identity = _certfiles.load_identity(source, password)
             _certfiles.check_same_key_type(self._key_type, identity.key, identity.describe())
             _certfiles.install(
@@ -237,7 +244,38 @@ class ClientIdentity:
             )
             self.info, self._source, self._key_password = identity.info, source, password
             self._key_type = _certfiles.key_type(identity.key)
+            self._files_state = state
         return identity.info
+
+    def reload_if_changed(self, *, interval: float) -> CertificateInfo | None:
+        """Reload when the certificate files changed on disk; checked at most every ``interval``.
+
+        A renewal written over the old files is picked up by the next request. Files that
+        cannot be used (a renewal half written, a key that does not match yet) leave the
+        current certificate in force, with one warning per state of the files.
+
+        Returns:
+            The new certificate when one was loaded, else None.
+        """
+        now = time.monotonic()
+        if self._source is None or now - self._checked_at < interval:
+            return None
+        self._checked_at = now
+        state = _files_state(self._source)
+        if state is None or state in (self._files_state, self._refused_state):
+            return None
+        try:
+            info = self.reload()
+        except CertificateError as exc:
+            self._refused_state = state
+            _logger.warning(
+                "the client certificate files changed but cannot be used; keeping the "
+                "current certificate: %s",
+                exc,
+            )
+            return None
+        _logger.info("client certificate files changed: now %s", info.safe_subject)
+        return info
 
     def __repr__(self) -> str:
         if self.info is None or self._source is None:
@@ -267,6 +305,21 @@ def read_certificate_info(
     from ._certfiles import read_info
 
     return read_info(Path(os.fspath(path)), key_password)
+
+
+_FilesState = tuple[tuple[int, int, int], ...]
+
+
+def _files_state(source: _Source | None) -> _FilesState | None:
+    """What identifies the files' contents cheaply (inode, size, mtime); None if unreadable."""
+    if source is None:
+        return None
+    paths = source if isinstance(source, tuple) else (source,)
+    try:
+        stats = [os.stat(path) for path in paths]
+    except OSError:
+        return None
+    return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats)
 
 
 def _normalize(cert: CertSpec) -> _Source:

@@ -7,7 +7,7 @@
   by new paths, by files replaced in place, and by the vendor's CSR flow.
 * A renewal that cannot be used is refused and the old certificate stays in force.
 * A certificate with fewer than 30 days left logs a warning when loaded.
-* Automatic reload when the files change is not implemented (strict xfail).
+* Automatic reload when the files change: the next request after a renewal is written.
 """
 
 from __future__ import annotations
@@ -197,10 +197,6 @@ async def test_reload_to_a_certificate_near_expiry_warns(
     assert any("expires in 4 days" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no automatic reload: a client keeps its certificate until reload_certificate()",
-)
 async def test_certificate_files_changing_are_picked_up_automatically(
     emulator: Emulator, tmp_path: Path
 ) -> None:

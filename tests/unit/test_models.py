@@ -216,3 +216,30 @@ def test_near_expiry_warns(pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFi
         client = WattzOnClient(cert=(cert, key))
     assert any("day" in r.getMessage() for r in caplog.records)
     asyncio.run(client.aclose())
+
+
+def test_half_written_renewal_keeps_the_old_certificate(
+    pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    from wattzon_async._tls import ClientIdentity
+
+    cert, key = pki.ca.issue("renewing").write(tmp_path, "client")
+    identity = ClientIdentity.load((cert, key))
+    old = identity.info
+    assert identity.reload_if_changed(interval=0) is None
+    (tmp_path / "next").mkdir()
+    new_cert, new_key = pki.ca.issue("renewing").write(tmp_path / "next", "client")
+    shutil.copy(new_cert, cert)
+    with caplog.at_level(logging.WARNING, logger="wattzon_async"):
+        assert identity.reload_if_changed(interval=0) is None
+        assert identity.reload_if_changed(interval=0) is None
+    assert identity.info == old
+    assert len([r for r in caplog.records if "cannot be used" in r.getMessage()]) == 1
+    shutil.copy(new_key, key)
+    info = identity.reload_if_changed(interval=0)
+    assert info is not None
+    assert old is not None
+    assert info.serial_number != old.serial_number
+    assert identity.reload_if_changed(interval=3600) is None
