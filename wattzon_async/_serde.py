@@ -118,17 +118,20 @@ def _tag_text(item: object) -> str:
     return str(item)
 
 
-_TOKEN_KEYS = frozenset(("page_number", "x1", "y1", "x2", "y2", "index"))
-
-
 def _token(value: object) -> Token:
     """A token box: the documented six ints on a fast path, anything else via the converter."""
-    if (
-        isinstance(value, dict)
-        and value.keys() == _TOKEN_KEYS
-        and all(type(v) is int for v in value.values())
-    ):
-        return Token(**value)
+    if type(value) is dict and len(value) == 6:
+        page, x1, y1 = value.get("page_number"), value.get("x1"), value.get("y1")
+        x2, y2, index = value.get("x2"), value.get("y2"), value.get("index")
+        if (
+            type(page) is int
+            and type(x1) is int
+            and type(y1) is int
+            and type(x2) is int
+            and type(y2) is int
+            and type(index) is int
+        ):
+            return Token(page, x1, y1, x2, y2, index)
     return converter.structure(value, Token)
 
 
@@ -138,13 +141,14 @@ def _structure_result(value: object) -> ExtractedField | str:
     if isinstance(value, Mapping):
         tokens = value.get("tokens")
         if isinstance(tokens, Mapping):
-            rest = {k: v for k, v in value.items() if k != "tokens"}
-            inner_rest = {k: v for k, v in tokens.items() if k not in ("raw", "content")}
+            extra = {k: v for k, v in value.items() if k != "tokens"} if len(value) > 1 else {}
+            if len(tokens) > 2 or not tokens.keys() <= {"raw", "content"}:
+                extra.update((k, v) for k, v in tokens.items() if k not in ("raw", "content"))
             content = tokens.get("content")
             return ExtractedField(
-                content="" if content is None else str(content),
-                tokens=tuple(_token(t) for t in tokens.get("raw") or ()),
-                extra={**rest, **inner_rest},
+                "" if content is None else str(content),
+                tuple([_token(t) for t in tokens.get("raw") or ()]),
+                extra,
             )
         if "content" in value:
             return ExtractedField(
