@@ -338,3 +338,45 @@ async def _outage_run(outage: Outage, recorder: Recorder, total: int) -> None:
     # Messages whose deletion was cut off come back and are handled or deduplicated later.
     attributes = remaining["Attributes"]
     assert int(attributes["ApproximateNumberOfMessages"]) == 0
+
+
+async def test_notifications_survive_an_outage_of_the_emulators_sqs() -> None:
+    async with Emulator(processing_time=0.2, sqs=True) as emulator, emulator.client() as client:
+        handled: Counter[int] = Counter()
+
+        async def handle(notification: SnapNotification | LinkNotification) -> None:
+            if isinstance(notification, SnapNotification):
+                handled[notification.job_id] += 1
+
+        async def create(count: int) -> list[int]:
+            return [
+                (
+                    await client.jobs.create(
+                        email="user@example.com", provider=4, document=PDF, name=f"outage-{i}.pdf"
+                    )
+                ).id
+                for i in range(count)
+            ]
+
+        consumer = emulator.consumer(receive_backoff_max=0.5)
+        worker = asyncio.create_task(consumer.run(handle))
+        before = await create(5)
+        await _until(lambda: set(before) <= set(handled), 20, "notifications before the outage")
+
+        await emulator.stop_sqs()
+        during = await create(5)
+
+        async def all_final() -> bool:
+            jobs = await asyncio.gather(*(client.jobs.get(i) for i in during))
+            return all(job.is_final for job in jobs)
+
+        async with asyncio.timeout(20):
+            while not await all_final():  # noqa: ASYNC110 - a condition with a deadline
+                await asyncio.sleep(0.05)
+        await emulator.start_sqs()
+        await _until(lambda: set(during) <= set(handled), 30, "notifications after the outage")
+        await consumer.stop()
+        await worker
+        stats = await emulator.stats()
+    assert stats["notification_errors"] == 0
+    assert set(handled) == set(before) | set(during)

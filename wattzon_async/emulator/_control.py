@@ -84,10 +84,23 @@ async def admin_request(context: ssl.SSLContext, url: str, method: str, body: An
     return response.json()
 
 
-def moto_child(run: Path) -> ChildProcess:
-    """The moto SQS server process (not started), with its files in ``run``."""
+def moto_child(run: Path, port: int = 0) -> ChildProcess:
+    """The moto SQS server process (not started), with its files in ``run``.
+
+    Args:
+        run: The folder for its ready and log files.
+        port: The port to listen on (0: a free one; a port again to restart in place).
+    """
     ready = run / "moto.ready"
-    return ChildProcess("SQS server (moto)", f"{__package__}._moto", ready, ready, run / "moto.log")
+    ready.unlink(missing_ok=True)
+    return ChildProcess(
+        "SQS server (moto)",
+        f"{__package__}._moto",
+        ready,
+        ready,
+        run / "moto.log",
+        extra=(str(port),),
+    )
 
 
 def server_child(state: Path, run: Path, settings: dict[str, Any]) -> ChildProcess:

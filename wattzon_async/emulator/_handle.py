@@ -145,6 +145,48 @@ class Emulator:
             await child.wait_ready(deadline)
         self._ready = await server.wait_ready(deadline)
 
+    async def stop_sqs(self) -> None:
+        """Stop the moto SQS server, as in an SQS outage.
+
+        Notifications of jobs that finish meanwhile are retried by the server, as WattzOn
+        would, and reach the queue once ``start_sqs()`` has brought it back.
+
+        Raises:
+            EmulatorError: The emulator runs without SQS.
+        """
+        await self._moto().stop()
+
+    async def start_sqs(self) -> None:
+        """Start the moto SQS server again, on the same port and with the same queue URL.
+
+        A restarted moto server has lost its messages and its queue; the queue is made
+        again (empty) before this returns.
+
+        Raises:
+            EmulatorError: The emulator runs without SQS, or moto did not start in time.
+        """
+        child = self._moto()
+        if child.pid is not None:
+            return
+        endpoint = self.sqs_endpoint_url or ""
+        assert self._tmp is not None
+        fresh = moto_child(self._tmp / "run", port=int(endpoint.rsplit(":", 1)[-1]))
+        fresh.start()
+        self._children[self._children.index(child)] = fresh
+        await fresh.wait_ready(time.monotonic() + self._startup_timeout)
+        from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+        async with get_session().create_client(
+            "sqs", region_name=REGION, endpoint_url=endpoint, **DUMMY_CREDENTIALS
+        ) as sqs:
+            await sqs.create_queue(QueueName=self._queue_name)
+
+    def _moto(self) -> ChildProcess:
+        for child in self._children:
+            if child.module.endswith("._moto"):
+                return child
+        raise EmulatorError("the emulator runs without SQS (start it with sqs=True)")
+
     async def stop(self) -> None:
         """Stop the processes and remove the temporary files; safe to call twice."""
         self._ready = None

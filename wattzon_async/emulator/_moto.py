@@ -21,8 +21,8 @@ from ._ready import write_ready_file
 __all__ = ["main"]
 
 
-def _serve_sqs() -> tuple[Any, threading.Thread]:
-    """The moto server app on a free port, with a handler that sends one Server header.
+def _serve_sqs(port: int = 0) -> tuple[Any, threading.Thread]:
+    """The moto server app on ``port`` (0: a free one), sending one Server header.
 
     werkzeug's handler writes ``Server`` and moto adds its own; aiohttp's strict parser
     (used by aiobotocore in Python's dev mode) rejects such a response.
@@ -41,17 +41,17 @@ def _serve_sqs() -> tuple[Any, threading.Thread]:
             self.send_header("Date", self.date_time_string())
 
     app = DomainDispatcherApplication(create_backend_app)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Handler)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve SQS on a free port until stdin closes or a stop signal arrives."""
+    """Serve SQS on a port (default: a free one) until stdin closes or a signal arrives."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m wattzon_async.emulator._moto READY_FILE", file=sys.stderr)
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
+        print("usage: python -m wattzon_async.emulator._moto READY_FILE [PORT]", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server, thread = _serve_sqs()
+    server, thread = _serve_sqs(int(args[1]) if len(args) == 2 else 0)
     host, port = server.server_address[:2]
     threading.Thread(target=watch_stdin, daemon=True).start()
     write_ready_file(Path(args[0]), {"host": host, "port": port, "pid": os.getpid()})

@@ -52,10 +52,20 @@ def child_environment() -> dict[str, str]:
 class ChildProcess:
     """One child: ``python -m <module> <argument>``, with its log and ready file."""
 
-    def __init__(self, name: str, module: str, argument: Path, ready_file: Path, log: Path):
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        argument: Path,
+        ready_file: Path,
+        log: Path,
+        *,
+        extra: tuple[str, ...] = (),
+    ):
         self.name = name
         self.module = module
         self.argument = argument
+        self.extra = extra
         self.ready_file = ready_file
         self.log_path = log
         self._log: IO[bytes] | None = None
@@ -70,7 +80,7 @@ class ChildProcess:
         """Start the child (it is not ready yet)."""
         self._log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", self.module, str(self.argument)],
+            [sys.executable, "-m", self.module, str(self.argument), *self.extra],
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -6,7 +6,9 @@ AWS account, no ``~/.aws`` and no network beyond 127.0.0.1 are involved.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from typing import Any
 
 __all__ = ["DUMMY_CREDENTIALS", "REGION", "SqsPublisher"]
@@ -25,6 +27,8 @@ class SqsPublisher:
         self.queue_url = ""
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        #: Sends that failed and were tried again.
+        self.retries = 0
 
     async def start(self) -> str:
         """Open the client and create the queue.
@@ -44,9 +48,27 @@ class SqsPublisher:
         self.queue_url = str(reply["QueueUrl"])
         return self.queue_url
 
-    async def send(self, body: str) -> None:
-        """Send one message body to the queue."""
-        await self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+    async def send(self, body: str, *, give_up_after: float = 300.0) -> None:
+        """Send one message body, retrying while SQS is unreachable, as WattzOn would.
+
+        Backs off exponentially (capped at 2 s) and makes the queue again when it is gone
+        (a restarted moto server forgets its queues). Gives up, raising the last error,
+        only after ``give_up_after`` seconds.
+        """
+        deadline = time.monotonic() + give_up_after
+        delay = 0.05
+        while True:
+            try:
+                await self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+                return
+            except Exception:
+                if time.monotonic() + delay > deadline:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+                with contextlib.suppress(Exception):
+                    await self._client.create_queue(QueueName=self.queue_name)
 
     async def purge(self) -> None:
         """Delete every visible message in the queue.
