@@ -99,11 +99,18 @@ def _literal_list(text: str) -> list[object]:
         raise ValueError(f"not a list literal: {text[:60]!r}")
     items: list[object] = []
     for element in node.elts:
-        if not isinstance(element, ast.Constant) or not isinstance(
-            element.value, str | int | float
-        ):
+        sign = 1
+        if isinstance(element, ast.UnaryOp) and isinstance(element.op, ast.USub):
+            sign, element = -1, element.operand
+        if not isinstance(element, ast.Constant) or isinstance(element.value, bool):
             raise ValueError(f"tag literal holds something other than strings: {text[:60]!r}")
-        items.append(element.value)
+        value = element.value
+        if isinstance(value, int | float):
+            items.append(sign * value)
+        elif isinstance(value, str) and sign == 1:
+            items.append(value)
+        else:
+            raise ValueError(f"tag literal holds something other than strings: {text[:60]!r}")
     return items
 
 
