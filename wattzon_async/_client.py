@@ -117,18 +117,12 @@ class WattzOnClient:
             follow_redirects=False,
             transport=transport,
         )
-        before_send = None
-        if certificate_check_interval is not None:
-            interval = certificate_check_interval
-
-            def before_send() -> None:
-                self._identity.reload_if_changed(interval=interval)
-
+        self._check_interval = certificate_check_interval
         self._sender = Sender(
             self._http,
             self.config,
             AdaptiveRateLimiter(self.config.rate_limit),
-            before_send=before_send,
+            before_send=None if certificate_check_interval is None else self._check_files,
         )
         self.jobs = Jobs(self._sender)
         self.documents = Documents(self._sender)
@@ -137,6 +131,10 @@ class WattzOnClient:
         self.link = Link(self._sender)
         self._waiter = Waiter(self.jobs, self.config)
         self.jobs.bind_waiter(self._waiter)
+
+    def _check_files(self) -> None:
+        assert self._check_interval is not None
+        self._identity.reload_if_changed(interval=self._check_interval)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
