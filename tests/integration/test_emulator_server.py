@@ -41,7 +41,7 @@ async def final_job(http: httpx.AsyncClient, job_id: int, query: str = "") -> di
 async def test_refuses_a_client_without_a_certificate(wattzon_emulator: Emulator) -> None:
     context = mtls_context(wattzon_emulator.ca_cert)
     async with httpx.AsyncClient(verify=context) as client:
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
             await client.get(wattzon_emulator.snap_url + "jobs/")
 
 
@@ -55,7 +55,7 @@ async def test_refuses_a_certificate_from_another_ca(
     )
     context = mtls_context(wattzon_emulator.ca_cert, cert, key)
     async with httpx.AsyncClient(verify=context) as client:
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
             await client.get(wattzon_emulator.snap_url + "jobs/")
 
 

@@ -99,6 +99,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _send_tls_alerts() -> None:
+    """Make asyncio send the TLS alert of a failed handshake before it closes.
+
+    asyncio's SSL protocol closes the connection on a handshake error without flushing
+    what OpenSSL wrote for the peer, so a client whose certificate is refused sees a bare
+    disconnect instead of "certificate required" or "unknown CA". A TLS server such as
+    nginx sends the alert; this makes the emulator do the same. Only the emulator's own
+    server process calls this.
+    """
+    from asyncio import sslproto
+
+    def do_handshake(self: sslproto.SSLProtocol) -> None:
+        try:
+            self._sslobj.do_handshake()  # type: ignore[attr-defined]
+        except sslproto.SSLAgainErrors:
+            self._process_outgoing()  # type: ignore[attr-defined]
+        except ssl.SSLError as exc:
+            self._process_outgoing()  # type: ignore[attr-defined]
+            self._on_handshake_complete(exc)
+        else:
+            self._on_handshake_complete(None)
+
+    sslproto.SSLProtocol._do_handshake = do_handshake  # type: ignore[attr-defined]
+
+
 def serve(settings: dict[str, Any]) -> None:
     """Serve until told to stop.
 
@@ -107,6 +132,7 @@ def serve(settings: dict[str, Any]) -> None:
             ``ready_file``, ``lifecycle`` (as the admin API's config), and optionally
             ``moto_ready_file``, ``queue_name`` and ``startup_timeout``.
     """
+    _send_tls_alerts()
     lifecycle = lifecycle_from_json(settings.get("lifecycle", {}), Lifecycle())
     store = Store(lifecycle)
     info: dict[str, Any] = {"queue_url": None, "sqs_endpoint_url": None}
