@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from wattzon_async import (
-    APIConnectionError,
     BadRequestError,
+    CertificateError,
     ExtractedField,
     JobFailedError,
     JobStatus,
@@ -166,7 +166,7 @@ async def test_client_without_certificate_is_refused(wattzon_emulator: Emulator)
     context = ssl.create_default_context(cafile=str(wattzon_emulator.ca_cert))
     fast = RetryPolicy(attempts=1, timeout=10)
     async with wattzon_emulator.client(cert=context, retry=fast) as client:
-        with pytest.raises(APIConnectionError):
+        with pytest.raises(CertificateError, match="refused the client certificate"):
             await client.zips.get("94110")
 
 
@@ -176,7 +176,7 @@ async def test_certificate_from_another_ca_is_refused(
     cert, key = CertificateAuthority.create("Other CA").issue("x").write(tmp_path, "x")
     fast = RetryPolicy(attempts=1, timeout=10)
     async with wattzon_emulator.client(cert=(str(cert), str(key)), retry=fast) as client:
-        with pytest.raises(APIConnectionError):
+        with pytest.raises(CertificateError, match="signed by WattzOn"):
             await client.zips.get("94110")
 
 
