@@ -177,7 +177,7 @@ async def test_deadline_and_cancellation(fresh: Emulator, wattzon_client: WattzO
         started = time.monotonic()
         with pytest.raises(WaitTimeoutError) as caught:
             await wattzon_client.await_job(job_id, timeout=0.5, policy=quick)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 10.0
         assert caught.value.job is not None
         assert not caught.value.job.is_final
 

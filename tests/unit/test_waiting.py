@@ -87,7 +87,7 @@ async def test_deadline_raises_with_the_last_job_seen(
     started = time.monotonic()
     with pytest.raises(WaitTimeoutError) as caught:
         await client.await_job(9, timeout=0.2)
-    assert 0.2 <= time.monotonic() - started < 1.0
+    assert 0.2 <= time.monotonic() - started < 5.0
     assert caught.value.job is not None
     assert caught.value.job.status is JobStatus.PROCESSING
     assert isinstance(caught.value, TimeoutError)
@@ -219,11 +219,11 @@ async def test_a_final_job_answers_at_once(make_client: MakeClient, router: Rout
     client = make_client(router, retry=FAST_RETRY)
     router.add("GET", url(18), *statuses(18, "COMPLETE"))
     router.add("GET", url(19), json_response({"error": "no such job"}, 404))
-    started = time.monotonic()
-    assert (await client.await_job(18, timeout=5)).is_final
+    later = WaitPolicy(initial_delay=300.0, max_delay=300.0)
+    assert (await client.await_job(18, timeout=5, policy=later)).is_final
     with pytest.raises(NotFoundError):
-        await client.await_job(19, timeout=5)
-    assert time.monotonic() - started < 1.0
+        await client.await_job(19, timeout=5, policy=later)
+    assert router.count("GET", url(18)) == 1
 
 
 async def test_polling_is_the_fallback_when_no_notification_comes(
@@ -264,14 +264,12 @@ async def test_notifications_skip_the_polling_queue(
     for job_id in ids:
         router.add("GET", url(job_id), by_state)
     waits = [
-        asyncio.create_task(client.await_job(i, timeout=30, notifications=consumer))  # type: ignore[arg-type]
+        asyncio.create_task(client.await_job(i, timeout=8, notifications=consumer))  # type: ignore[arg-type]
         for i in ids
     ]
     await wait_until(lambda: len(router.requests) >= 1)
-    started = time.monotonic()
     for job_id in ids:
         consumer.deliver(job_id)
-    jobs = await asyncio.gather(*waits)
+    jobs = await asyncio.gather(*waits)  # through the 1/s budget they would time out
     assert all(j.is_final for j in jobs)
-    assert time.monotonic() - started < 3.0
     assert len(router.requests) <= 2 + len(ids)
