@@ -129,6 +129,9 @@ class Sender:
         self.config = config
         self.limiter = limiter
         self.before_send = before_send
+        t = config.timeouts
+        self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+        self._longest = max(t.connect, t.read, t.write, t.pool)
 
     def deadline(self, timeout: float | None) -> float:
         """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""
@@ -140,6 +143,8 @@ class Sender:
         if remaining <= 0:
             raise APITimeoutError("the call's deadline passed", request_sent=False)
         t = self.config.timeouts
+        if read is None and remaining >= self._longest:
+            return self._configured
         return httpx.Timeout(
             connect=min(t.connect, remaining),
             read=min(read or t.read, remaining),
@@ -194,7 +199,10 @@ class Sender:
 
         Transport errors while the body is read inside the block are translated too.
         """
-        await self.limiter.acquire(deadline)
+        if not self.limiter.is_free:
+            await self.limiter.acquire(deadline)
+        else:
+            self.limiter.record_send()
         if self.before_send is not None:
             self.before_send()
         request = self._build(method, url, params, body, deadline, read_timeout)
@@ -205,13 +213,14 @@ class Sender:
             error = translate_transport_error(exc)
             logger.debug("%s %s failed: %s", method, request.url.path, error)
             raise error from exc
-        logger.debug(
-            "%s %s -> %d in %.3fs",
-            method,
-            request.url.path,
-            response.status_code,
-            time.monotonic() - started,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.3fs",
+                method,
+                request.url.path,
+                response.status_code,
+                time.monotonic() - started,
+            )
         try:
             self.limiter.observe(response.status_code, response.headers.get("retry-after"))
             if not 200 <= response.status_code < 300:

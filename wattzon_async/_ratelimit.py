@@ -44,6 +44,15 @@ class AdaptiveRateLimiter:
         self._sent: collections.deque[float] = collections.deque()
 
     @property
+    def is_free(self) -> bool:
+        """True when a request may start at once: no rate of our own and no pause."""
+        return self.rate is None and self._paused_until <= time.monotonic()
+
+    def record_send(self) -> None:
+        """Count a request that started without waiting (see ``is_free``)."""
+        self._record_send()
+
+    @property
     def paused_for(self) -> float:
         """Seconds until a Retry-After pause ends (0 when not paused)."""
         return max(0.0, self._paused_until - time.monotonic())

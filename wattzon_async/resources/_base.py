@@ -23,5 +23,11 @@ class Resource:
 
 
 def _join(base: str, segments: tuple[object, ...], slash: bool) -> str:
-    path = "/".join(quote(str(s), safe="") for s in segments)
+    path = "/".join(_segment(s) for s in segments)
     return base + path + ("/" if slash and path else "")
+
+
+def _segment(value: object) -> str:
+    if type(value) is int:
+        return str(value)
+    return quote(str(value), safe="")
