@@ -229,7 +229,7 @@ async def run(
             timeout=timeout,
             on_progress=ProgressPrinter(progress) if progress is not None else None,
         ):
-            if outcome.job is not None:
+            if outcome.ok and outcome.job is not None:
                 fetches.create_task(fetch_transformed(outcome.index, outcome.job.id))
             else:
                 rows[outcome.index] = _error_row(bills[outcome.index], outcome)

@@ -34,7 +34,6 @@ MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
 _positive = validators.gt(0.0)
 _not_negative = validators.ge(0.0)
 _positive_int = validators.gt(0)
-_not_negative_int = validators.ge(0)
 
 
 @frozen
@@ -147,7 +146,6 @@ class ClientConfig:
     rate_limit: RateLimitPolicy = RateLimitPolicy()
     max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive_int)
     max_connections: int = field(default=100, validator=_positive_int)
-    max_keepalive_connections: int = field(default=20, validator=_not_negative_int)
 
 
 _ENV = {

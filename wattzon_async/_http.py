@@ -34,6 +34,7 @@ from ._errors import (
     CertificateError,
     InternalServerError,
     RateLimitError,
+    UnexpectedResponseError,
     decode_response,
 )
 from ._ratelimit import AdaptiveRateLimiter
@@ -75,7 +76,7 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
 
 
 def translate_transport_error(
-    exc: httpx.TransportError | ssl.SSLError,
+    exc: httpx.HTTPError | ssl.SSLError,
 ) -> APIError | CertificateError:
     """Map an httpx transport exception to the SDK's exception, with a hint where useful."""
     tls = _ssl_error(exc)
@@ -90,6 +91,8 @@ def translate_transport_error(
             "the certificate was signed by WattzOn for this client and has not expired"
         )
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.DecodingError):
+        return UnexpectedResponseError(f"the response body could not be decoded ({text})")
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return APITimeoutError(f"could not connect in time ({text})", request_sent=False)
     if isinstance(exc, httpx.TimeoutException):
@@ -97,6 +100,22 @@ def translate_transport_error(
     if isinstance(exc, httpx.ConnectError):
         return APIConnectionError(f"could not connect ({text})", request_sent=False)
     return APIConnectionError(f"the connection failed ({text})", request_sent=None)
+
+
+async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
+    """Run one attempt, cut off at the monotonic ``deadline``.
+
+    httpx's own timeouts bound each operation (connect, one write, one read), not the
+    whole exchange; this bounds connect, upload and response together.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
+            return await attempt()
+    except TimeoutError as exc:
+        raise APITimeoutError(
+            "the call's deadline passed before the API had answered", request_sent=None
+        ) from exc
 
 
 def _delay_after(exc: BaseException | None, policy: RetryPolicy, attempt: int) -> float:
@@ -199,6 +218,8 @@ class Sender:
 
         Transport errors while the body is read inside the block are translated too.
         """
+        if self.http.is_closed:
+            raise APIConnectionError("the client is closed", request_sent=False)
         if not self.limiter.is_free:
             await self.limiter.acquire(deadline)
         else:
@@ -209,7 +230,7 @@ class Sender:
         started = time.monotonic()
         try:
             response = await self.http.send(request, stream=True)
-        except (httpx.TransportError, ssl.SSLError) as exc:
+        except (httpx.HTTPError, ssl.SSLError) as exc:
             error = translate_transport_error(exc)
             logger.debug("%s %s failed: %s", method, request.url.path, error)
             raise error from exc
@@ -233,7 +254,7 @@ class Sender:
                     response=response,
                 )
             yield response
-        except (httpx.TransportError, ssl.SSLError) as exc:
+        except (httpx.HTTPError, ssl.SSLError) as exc:
             raise translate_transport_error(exc) from exc
         finally:
             await response.aclose()
@@ -277,7 +298,7 @@ class Sender:
         """
         policy = self.config.retry
         try:
-            return await attempt()
+            return await _within(attempt, deadline)
         except (APIError, CertificateError) as exc:
             if policy.attempts < 2 or not _retryable(exc, retry):
                 raise
@@ -313,4 +334,4 @@ class Sender:
         retrying = AsyncRetrying(
             stop=stop, wait=wait, retry=should_retry, before_sleep=log_retry, reraise=True
         )
-        return await retrying(attempt)
+        return await retrying(_within, attempt, deadline)

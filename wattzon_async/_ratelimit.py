@@ -64,13 +64,14 @@ class AdaptiveRateLimiter:
             slot = max(now, self._paused_until)
             if self.rate is not None:
                 slot = max(slot, self._next)
-                self._next = slot + 1.0 / self.rate
             if slot > deadline:
                 raise APITimeoutError(
                     "the call's deadline passes before the client-wide rate limit allows "
                     "another request",
                     request_sent=False,
                 )
+            if self.rate is not None:
+                self._next = slot + 1.0 / self.rate
             if slot > now:
                 await asyncio.sleep(slot - now)
             if self._paused_until <= time.monotonic():

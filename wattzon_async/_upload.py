@@ -107,6 +107,16 @@ class DocumentSource:
             )
 
     def _raw_chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._read()
+        except OSError as exc:
+            raise ValidationError(
+                f"document: {self.name} could not be read while it was being uploaded "
+                f"({exc.strerror or exc})",
+                field="document",
+            ) from exc
+
+    def _read(self) -> Iterator[bytes]:
         if self.data is not None:
             view = memoryview(self.data)
             for start in range(0, self.size, CHUNK):

@@ -12,12 +12,13 @@ only when every task has ended.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
 from attrs import define, field, frozen
 
-from ._errors import ValidationError, WattzOnError
+from ._errors import ValidationError
 from .models import Job, Submission
 
 if TYPE_CHECKING:
@@ -26,15 +27,20 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchProgress", "ProgressCallback", "SubmitOutcome", "submit_many"]
 
+logger = logging.getLogger("wattzon_async")
+
 
 @frozen
 class SubmitOutcome:
     """What became of one submission: ``job`` on success, else ``error``.
 
+    When the job was created but waiting for it failed (a deadline, a FAILED job), both
+    are set: ``job`` is the job as created, so its id is never lost.
+
     Attributes:
         index: The position of the submission in the input.
         submission: The submission itself.
-        job: The created job (COMPLETE when the batch waited), or None.
+        job: The created job (COMPLETE when the batch waited), or None if none was made.
         error: The error that stopped this submission, or None.
     """
 
@@ -87,31 +93,38 @@ class _Batch:
                 self.progress.failed += 1
             self.outcomes.put_nowait(outcome)
         if self.on_progress is not None:
-            self.on_progress(self.progress)
+            try:
+                self.on_progress(self.progress)
+            except Exception:
+                logger.exception("on_progress raised; the batch goes on")
 
     async def run_one(
         self, index: int, submission: Submission, prepared: PreparedCreate, slots: asyncio.Semaphore
     ) -> None:
+        job: Job | None = None
         try:
             async with slots:
                 job = await self.jobs.send(prepared)
             self.progress.submitted += 1
             if self.wait:
-                self.progress.processing += 1
-                self.report()
-                try:
-                    job = await self.jobs.await_job(
-                        job.id,
-                        timeout=self.timeout,
-                        notifications=self.notifications,
-                        results=self.results,
-                    )
-                finally:
-                    self.progress.processing -= 1
-        except (WattzOnError, OSError) as exc:
-            self.report(SubmitOutcome(index, submission, error=exc))
+                job = await self._wait(job)
+        except Exception as exc:  # every outcome is reported, whatever went wrong
+            self.report(SubmitOutcome(index, submission, job=job, error=exc))
         else:
             self.report(SubmitOutcome(index, submission, job=job))
+
+    async def _wait(self, job: Job) -> Job:
+        self.progress.processing += 1
+        self.report()
+        try:
+            return await self.jobs.await_job(
+                job.id,
+                timeout=self.timeout,
+                notifications=self.notifications,
+                results=self.results,
+            )
+        finally:
+            self.progress.processing -= 1
 
 
 async def submit_many(

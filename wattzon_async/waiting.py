@@ -24,7 +24,6 @@ How a wait works:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -110,7 +109,7 @@ class Waiter:
     def __init__(self, jobs: Jobs, config: ClientConfig) -> None:
         self._jobs = jobs
         self._config = config
-        self._watches: dict[tuple[int, str, int], _Watch] = {}
+        self._watches: dict[tuple[int, str, object, WaitPolicy], _Watch] = {}
         self._budget = AdaptiveRateLimiter(
             RateLimitPolicy(max_rate=config.rate_limit.poll_rate), adaptive=False
         )
@@ -138,7 +137,7 @@ class Waiter:
             )
         if policy is None:
             policy = WaitPolicy.notification_fallback() if notifications else self._config.wait
-        key = (jid, results, id(notifications) if notifications is not None else 0)
+        key = (jid, results, notifications, policy)
         watch = self._watches.get(key)
         if watch is None or watch.future.done():
             watch = _Watch(jid, results, policy)
@@ -177,6 +176,8 @@ class Waiter:
             watch.future.set_result(job)
         finally:
             await _cancel(watch.hint)
+            if watch.hint is not None and watch.hint.done() and not watch.hint.cancelled():
+                watch.hint.exception()  # retrieved: a consumer that stopped is no error here
 
     async def _poll_until_final(self, watch: _Watch) -> Job:
         if watch.policy.check_first:
@@ -234,26 +235,26 @@ class Waiter:
             await self._budget.acquire(math.inf)
 
     async def aclose(self) -> None:
-        """Cancel every poller and wait for them to end."""
+        """Stop every poller; waits still running fail with APIConnectionError."""
         watches = list(self._watches.values())
         self._watches.clear()
         for watch in watches:
-            await _finish(watch)
+            await _finish(watch, closing=True)
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
     if task is not None and not task.done():
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({task})
+        await asyncio.wait({task})
 
 
-async def _finish(watch: _Watch) -> None:
-    task = watch.task
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({task})
+async def _finish(watch: _Watch, *, closing: bool = False) -> None:
+    """Stop a poller; with ``closing``, waits still on it fail with APIConnectionError."""
+    if closing and not watch.future.done():
+        watch.future.set_exception(
+            APIConnectionError("the client was closed while waiting", request_sent=False)
+        )
+    await _cancel(watch.task)
     if watch.future.done() and not watch.future.cancelled():
         watch.future.exception()  # retrieved: no "never retrieved" warning
     else:

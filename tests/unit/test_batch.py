@@ -173,3 +173,35 @@ def test_wait_policy_never_spins() -> None:
     policy = WaitPolicy(initial_delay=0.0, max_delay=5.0)
     assert policy.delay(0) == 0.0
     assert all(policy.delay(n) >= policy.min_delay for n in range(1, 10))
+
+
+async def test_a_raising_progress_callback_never_stalls_the_batch(
+    make_client: MakeClient, router: Router, tmp_path: Path
+) -> None:
+    snap = FakeSnap()
+    client = make_client(
+        router,
+        retry=FAST,
+        wait=WaitPolicy(initial_delay=0.0, max_delay=0.01),
+        transport=SlowTransport(snap),
+    )
+
+    def broken(progress: BatchProgress) -> None:
+        raise KeyError("oops")
+
+    outcomes = [
+        o async for o in client.jobs.submit_many(subs(tmp_path, 4), wait=True, on_progress=broken)
+    ]
+    assert len(outcomes) == 4
+    assert all(o.ok for o in outcomes)
+
+
+async def test_a_failed_wait_keeps_the_created_job(
+    make_client: MakeClient, router: Router, tmp_path: Path
+) -> None:
+    snap = FakeSnap()
+    snap.job = lambda request: json_response({"error": "gone"}, 404)  # type: ignore[method-assign]
+    client = make_client(router, retry=FAST, transport=SlowTransport(snap))
+    outcomes = [o async for o in client.jobs.submit_many(subs(tmp_path, 2), wait=True)]
+    assert all(not o.ok and o.job is not None for o in outcomes)
+    assert {o.job.id for o in outcomes if o.job} == set(snap.jobs)

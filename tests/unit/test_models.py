@@ -243,3 +243,23 @@ def test_half_written_renewal_keeps_the_old_certificate(
     assert old is not None
     assert info.serial_number != old.serial_number
     assert identity.reload_if_changed(interval=3600) is None
+
+
+async def test_a_refused_request_books_no_slot() -> None:
+    limiter = AdaptiveRateLimiter(RateLimitPolicy(max_rate=1.0))
+    await limiter.acquire(math.inf)
+    for _ in range(5):
+        with pytest.raises(Exception, match="deadline"):
+            await limiter.acquire(time.monotonic() + 0.01)
+    started = time.monotonic()
+    await limiter.acquire(math.inf)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_document_that_vanishes_before_upload_is_a_validation_error(tmp_path: Path) -> None:
+    path = tmp_path / "bill.pdf"
+    path.write_bytes(b"x" * 10)
+    source = DocumentSource.of(path, name=None, limit=100)
+    path.unlink()
+    with pytest.raises(ValidationError, match="could not be read"):
+        list(source.chunks())

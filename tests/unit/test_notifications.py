@@ -386,3 +386,23 @@ def test_consumer_from_env() -> None:
     assert not consumer.running
     with pytest.raises(ValidationError, match="WATTZON_SQS_QUEUE_URL"):
         NotificationConsumer.from_env({})
+
+
+async def test_a_consumer_without_the_sqs_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+
+    from wattzon_async import ConsumerError, NotificationConsumer
+
+    real_import = builtins.__import__
+
+    def no_aiobotocore(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("aiobotocore"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_aiobotocore)
+    consumer = NotificationConsumer("http://127.0.0.1:9/123/q", region_name="us-east-1")
+    with pytest.raises(ConsumerError, match=r"wattzon-async\[sqs\]"):
+        await consumer.start()

@@ -239,3 +239,65 @@ async def test_connection_refused_everywhere(fast_client: WattzOnClient, router:
         await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
     assert caught.value.request_sent is False
     assert router.count("POST", SNAP + "jobs/") == FAST.attempts
+
+
+class SlowCreate(httpx.AsyncBaseTransport):
+    """Creates the job, then answers far too late; lists jobs by tag at once."""
+
+    def __init__(self, answer: bytes | None = None) -> None:
+        self.created: list[dict[str, object]] = []
+        self.answer = answer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import asyncio
+        import json
+
+        if request.method == "POST":
+            job = seed("create_response.json")
+            job["tags"] = json.loads(await request.aread())["tags"]
+            self.created.append(job)
+            if self.answer is not None:
+                return httpx.Response(201, content=self.answer)
+            await asyncio.sleep(30)
+        tag = request.url.params["tag"]
+        return json_response([j for j in self.created if tag in j["tags"]])  # type: ignore[operator]
+
+
+async def test_a_create_cut_at_its_deadline_is_still_looked_up(make_client: MakeClient) -> None:
+    from wattzon_async import Timeouts
+
+    transport = SlowCreate()
+    client = make_client(
+        transport, retry=FAST, timeouts=Timeouts(read=0.4, upload=10), transport=transport
+    )
+    started = time.monotonic()
+    job = await client.jobs.create(
+        email="a@b.co", provider=4, document=b"x", name="b.pdf", timeout=1.0
+    )
+    assert job.id == 513
+    assert len(transport.created) == 1
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("answer", [b"<html>oops</html>", b'{"id": "not a job"}'])
+async def test_a_created_job_with_an_unreadable_answer_is_read_back(
+    make_client: MakeClient, answer: bytes
+) -> None:
+    transport = SlowCreate(answer)
+    client = make_client(transport, retry=FAST, transport=transport)
+    job = await client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    assert job.id == 513
+    assert len(transport.created) == 1
+
+
+async def test_an_undecodable_body_is_an_unexpected_response(
+    fast_client: WattzOnClient, router: Router
+) -> None:
+    from wattzon_async import UnexpectedResponseError
+
+    def garbled(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
+
+    router.add("GET", JOB, garbled)
+    with pytest.raises(UnexpectedResponseError, match="decoded"):
+        await fast_client.jobs.get(578)

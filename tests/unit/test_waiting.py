@@ -273,3 +273,46 @@ async def test_notifications_skip_the_polling_queue(
     jobs = await asyncio.gather(*waits)  # through the 1/s budget they would time out
     assert all(j.is_final for j in jobs)
     assert len(router.requests) <= 2 + len(ids)
+
+
+async def test_closing_the_client_fails_waits_with_a_wattzon_error(
+    make_client: MakeClient, router: Router
+) -> None:
+    from wattzon_async import APIConnectionError
+
+    client = make_client(router, wait=QUICK, retry=FAST_RETRY)
+    router.add("GET", url(30), *statuses(30, "PROCESSING"))
+    task = asyncio.create_task(client.await_job(30))
+    await wait_until(lambda: router.count("GET", url(30)) >= 2)
+    await client.aclose()
+    with pytest.raises(APIConnectionError, match="closed"):
+        await task
+    assert not task.cancelled()
+    with pytest.raises(APIConnectionError, match="closed"):
+        await client.jobs.get(30)
+
+
+async def test_a_second_policy_gets_its_own_poller(make_client: MakeClient, router: Router) -> None:
+    client = make_client(router, retry=FAST_RETRY)
+    router.add("GET", url(31), *statuses(31, "PROCESSING", "PROCESSING", "COMPLETE"))
+    slow = WaitPolicy(initial_delay=300.0, max_delay=300.0)
+    slow_wait = asyncio.create_task(client.await_job(31, timeout=10, policy=slow))
+    job = await client.await_job(31, timeout=10, policy=QUICK)
+    assert job.is_final
+    slow_wait.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow_wait
+
+
+async def test_cancelling_while_a_poller_stops_is_not_swallowed(
+    client: WattzOnClient, router: Router
+) -> None:
+    router.add("GET", url(32), *statuses(32, "PROCESSING"))
+    task = asyncio.create_task(client.await_job(32, timeout=10))
+    await wait_until(lambda: router.count("GET", url(32)) >= 1)
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()

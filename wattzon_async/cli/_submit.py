@@ -63,7 +63,7 @@ class Row:
         if outcome.error is not None:
             row.error = scrub(str(outcome.error), secrets)
             if isinstance(outcome.error, JobError | WaitTimeoutError):
-                job = outcome.error.job
+                job = outcome.error.job or outcome.job
             row.status = "TIMEOUT" if isinstance(outcome.error, WaitTimeoutError) else "ERROR"
         if job is not None:
             row.job_id = job.id

@@ -27,6 +27,7 @@ logger = logging.getLogger("wattzon_async.notifications")
 #: AWS error codes that no retry will cure: a wrong queue, wrong credentials, no access.
 PERMANENT_CODES = frozenset(
     {
+        "MissingDependency",
         "AWS.SimpleQueueService.NonExistentQueue",
         "QueueDoesNotExist",
         "AccessDenied",
@@ -88,8 +89,15 @@ class SQSQueue:
 
     async def open(self) -> None:
         """Create the client (importing aiobotocore now, not before)."""
-        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-        from aiobotocore.session import get_session
+        try:
+            from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+            from aiobotocore.session import get_session
+        except ImportError as exc:
+            raise SQSCallError(
+                "CreateClient",
+                "MissingDependency",
+                "aiobotocore is not installed: pip install 'wattzon-async[sqs]'",
+            ) from exc
 
         session = self._session if self._session is not None else get_session()
         config = AioConfig(

@@ -27,6 +27,7 @@ from .._errors import (
     APIConnectionError,
     APIError,
     InternalServerError,
+    UnexpectedResponseError,
     ValidationError,
 )
 from .._http import Retry
@@ -140,10 +141,16 @@ class Jobs(Resource):
         return await self.send(prepared, timeout=timeout)
 
     async def send(self, prepared: PreparedCreate, *, timeout: float | None = None) -> Job:
-        """Send a checked create (see ``prepare``), recovering ambiguous failures by its key."""
+        """Send a checked create (see ``prepare``), recovering ambiguous failures by its key.
+
+        A part of the deadline (the read timeout, at most a quarter) is kept back from the
+        POST so that a create that timed out can still be looked up.
+        """
         config = self._sender.config
-        deadline = time.monotonic() + (config.timeouts.upload if timeout is None else timeout)
+        total = config.timeouts.upload if timeout is None else timeout
+        deadline = time.monotonic() + total
         key = prepared.idempotency_key
+        reserve = min(config.timeouts.read, total / 4) if key is not None else 0.0
         attempts = 0
         while True:
             attempts += 1
@@ -153,26 +160,38 @@ class Jobs(Resource):
                     self._snap("jobs"),
                     body=prepared.body,
                     retry=Retry.UNSENT,
-                    deadline=deadline,
+                    deadline=deadline - reserve,
                     read_timeout=config.timeouts.upload,
                 )
-                return structure_job(data)
             except (APIConnectionError, InternalServerError) as exc:
                 if getattr(exc, "request_sent", None) is False:
                     raise
-                if key is None:
-                    raise AmbiguousSubmitError(
-                        f"a create may have reached the server ({exc}) and, sent without an "
-                        "idempotency key, it cannot be looked up",
-                        idempotency_key=None,
-                    ) from exc
-                logger.info("create may have reached the server (%s); looking up %s", exc, key)
-                found = await self._recover(key, deadline, exc)
+                found = await self._recover(key, deadline, reserve, exc)
                 if found is not None:
                     return found
-                if attempts >= config.retry.attempts or time.monotonic() >= deadline:
+                if attempts >= config.retry.attempts or time.monotonic() >= deadline - reserve:
                     raise
-                await _sleep_within(config.retry.backoff(attempts), deadline)
+                await _sleep_within(config.retry.backoff(attempts), deadline - reserve)
+                continue
+            except UnexpectedResponseError as exc:
+                return await self._created_but_unreadable(key, deadline, reserve, exc)
+            try:
+                return structure_job(data)
+            except UnexpectedResponseError as exc:
+                return await self._created_but_unreadable(key, deadline, reserve, exc)
+
+    async def _created_but_unreadable(
+        self, key: str | None, deadline: float, reserve: float, cause: APIError
+    ) -> Job:
+        """A 2xx whose body is not a job: the job exists; read it back by its key."""
+        found = await self._recover(key, deadline, reserve, cause)
+        if found is None:
+            raise AmbiguousSubmitError(
+                f"the create succeeded but its answer was unreadable ({cause}), and the job "
+                f"is not listed by its idempotency key {key} yet",
+                idempotency_key=key,
+            ) from cause
+        return found
 
     def prepare(
         self,
@@ -210,10 +229,19 @@ class Jobs(Resource):
         )
         return PreparedCreate(source=source, idempotency_key=key, envelope=envelope)
 
-    async def _recover(self, key: str, deadline: float, cause: APIError) -> Job | None:
+    async def _recover(
+        self, key: str | None, deadline: float, reserve: float, cause: APIError
+    ) -> Job | None:
         """Look a create up by its key: the job, None when surely absent, or raise."""
+        if key is None:
+            raise AmbiguousSubmitError(
+                f"a create may have reached the server ({cause}) and, sent without an "
+                "idempotency key, it cannot be looked up",
+                idempotency_key=None,
+            ) from cause
+        logger.info("create may have reached the server (%s); looking up %s", cause, key)
         try:
-            jobs = await self.list(tag=key, timeout=max(0.001, deadline - time.monotonic()))
+            jobs = await self.list(tag=key, timeout=max(deadline - time.monotonic(), reserve))
         except APIError as exc:
             raise AmbiguousSubmitError(
                 f"a create may have reached the server ({cause}) and the look-up by its "
