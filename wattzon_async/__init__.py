@@ -21,6 +21,7 @@ from ._config import (
     Timeouts,
     WaitPolicy,
 )
+from ._create import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
 from ._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -97,6 +98,7 @@ __all__ = [
     "LinkBill",
     "LinkNotification",
     "MAX_DOCUMENT_SIZE",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "NotFoundError",
     "Notification",
     "NotificationConsumer",
@@ -119,6 +121,7 @@ __all__ = [
     "WattzOnError",
     "ZipCode",
     "__version__",
+    "idempotency_tag",
     "parse_notification",
 ]
 

@@ -195,4 +195,5 @@ def _prepare(jobs: Jobs, submission: Submission) -> PreparedCreate:
         document=submission.document,
         tags=submission.tags,
         name=submission.name,
+        idempotency_key=submission.idempotency_key,
     )

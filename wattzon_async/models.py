@@ -244,7 +244,10 @@ class Submission:
     """One bill to submit with ``jobs.submit_many``: the arguments of ``jobs.create``.
 
     ``document`` is a path, raw bytes or a binary file; ``name`` overrides the file name
-    sent (required for bytes and for files without a name).
+    sent (required for bytes and for files without a name). ``idempotency_key`` is the
+    ``idempotency_key`` of ``jobs.create``: any non-empty string you already have (an
+    order id); None lets the SDK make a fresh one. It is checked with the rest of the
+    submission, before anything is sent.
     """
 
     email: str = field(repr=mask_email)
@@ -252,3 +255,4 @@ class Submission:
     document: Path | str | bytes | BinaryIO = field(repr=_document_repr)
     tags: tuple[str | int | float, ...] = field(default=(), converter=_tag_tuple)
     name: str | None = None
+    idempotency_key: str | None = None

@@ -49,7 +49,15 @@ def bill(tmp_path: Path) -> Path:
         ({"document": b"data"}, "name", "file name"),
         ({"document": 42}, "document", "path, bytes"),
         ({"name": "../evil.pdf"}, "name", "not a path"),
-        ({"idempotency_key": "mine"}, "idempotency_key", "32"),
+        ({"idempotency_key": ""}, "idempotency_key", "empty"),
+        ({"idempotency_key": "  "}, "idempotency_key", "blank"),
+        ({"idempotency_key": 77}, "idempotency_key", "must be a string"),
+        ({"idempotency_key": b"order-77"}, "idempotency_key", "must be a string"),
+        ({"idempotency_key": "k" * 256}, "idempotency_key", "256 characters"),
+        ({"idempotency_key": "order\n77"}, "idempotency_key", "control character"),
+        ({"idempotency_key": "order\x0077"}, "idempotency_key", "control character"),
+        ({"idempotency_key": "order\x8577"}, "idempotency_key", "control character"),
+        ({"idempotency_key": "order\ud80077"}, "idempotency_key", "control character"),
     ],
 )
 async def test_create_refuses(

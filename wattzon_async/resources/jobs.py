@@ -14,14 +14,13 @@ import asyncio
 import builtins
 import logging
 import random
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Literal
 
 from attrs import field, frozen
 
+from .._create import IDEMPOTENCY_PREFIX, idempotency_tag, new_idempotency_key
 from .._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -48,10 +47,6 @@ __all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"
 
 logger = logging.getLogger("wattzon_async")
 
-#: Tags that start with this are the SDK's idempotency keys.
-IDEMPOTENCY_PREFIX = "idem:"
-_KEY = re.compile(r"^idem:[0-9a-f]{32}$")
-
 
 @frozen
 class PreparedCreate:
@@ -64,11 +59,6 @@ class PreparedCreate:
     def body(self) -> tuple[int, AsyncIterator[bytes]]:
         """A fresh streamed request body and its length."""
         return self.source.body(*self.envelope)
-
-
-def new_idempotency_key() -> str:
-    """A fresh idempotency tag: ``idem:`` and 32 hex digits."""
-    return IDEMPOTENCY_PREFIX + uuid.uuid4().hex
 
 
 class Jobs(Resource):
@@ -120,9 +110,12 @@ class Jobs(Resource):
             document: A path, bytes, or a binary file (read from its current position).
             tags: Up to 255 characters each, no commas; numbers become strings.
             name: The file name sent; defaults to the path's or file's name.
-            idempotency_key: The tag that makes a retried create safe; None makes a new
-                one (``idem:<32 hex>``); False sends no key, and then a create whose
-                outcome is unknown raises instead of being recovered.
+            idempotency_key: What makes a retried create safe: any non-empty string of at
+                most 255 characters that you already have (an order id); the job carries
+                the tag derived from it (``idempotency_tag(key)``; a key that already is
+                ``idem:<32 hex>`` is used as it is). None makes a fresh key; False sends
+                no key, and then a create whose outcome is unknown raises instead of
+                being recovered.
             timeout: Overall deadline in seconds, retries included (default: the upload
                 timeout).
 
@@ -216,12 +209,7 @@ class Jobs(Resource):
         if idempotency_key is None:
             key = new_idempotency_key()
         elif idempotency_key is not False:
-            if not isinstance(idempotency_key, str) or not _KEY.match(idempotency_key):
-                raise ValidationError(
-                    "idempotency_key: must be 'idem:' followed by 32 lowercase hex digits",
-                    field="idempotency_key",
-                )
-            key = idempotency_key
+            key = idempotency_tag(idempotency_key)
         if key is not None and key not in checked_tags:
             checked_tags = (*checked_tags, key)
         envelope = create_job_envelope(
