@@ -11,6 +11,7 @@ notification, or both raced), and read the extracted fields::
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch import BatchProgress, SubmitOutcome
 from ._client import WattzOnClient
 from ._config import (
     DEFAULT_LINK_URL,
@@ -48,7 +49,6 @@ from ._errors import (
     WattzOnError,
 )
 from ._tls import CertificateInfo
-from .batch import BatchProgress, SubmitOutcome
 from .models import (
     Document,
     DocumentRef,

@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ._certinfo import WARN_DAYS, CertificateInfo, CertSource, describe_source, password_bytes
 from ._errors import CertificateError, ValidationError
-from ._tls import WARN_DAYS, CertificateInfo, _describe, _password_bytes, _Source
 
 __all__ = [
     "Identity",
@@ -68,12 +68,12 @@ class Identity:
     leaf: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     key: _PrivateKey
-    source: _Source
+    source: CertSource
     info: CertificateInfo
 
     def describe(self) -> str:
         """The file names, for messages."""
-        return _describe(self.source)
+        return describe_source(self.source)
 
 
 def read_info(file: Path, key_password: str | bytes | None) -> CertificateInfo:
@@ -91,7 +91,7 @@ def read_info(file: Path, key_password: str | bytes | None) -> CertificateInfo:
         CertificateError: The file is missing, unreadable or holds no certificate.
     """
     data = _read(file, "certificate file")
-    password = _password_bytes(key_password)
+    password = password_bytes(key_password)
     if _is_pkcs12(file, data):
         key, certs = _load_pkcs12(data, file, password)
         return CertificateInfo.from_certificate(_pick_leaf(certs, key, file, file))
@@ -124,7 +124,7 @@ def _read(path: Path, label: str) -> bytes:
         raise CertificateError(f"cannot read {label} {path}: {exc.strerror}") from None
 
 
-def load_identity(source: _Source, password: bytes | None) -> Identity:
+def load_identity(source: CertSource, password: bytes | None) -> Identity:
     """Read, match and check the certificate and key of a source."""
     if isinstance(source, tuple):
         cert_path, key_path = source

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
+from ._batch import submit_many
 from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
@@ -26,11 +27,12 @@ from ._errors import ValidationError
 from ._http import Sender
 from ._ratelimit import AdaptiveRateLimiter
 from ._tls import CertificateInfo, CertSpec, ClientIdentity
+from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
-from .waiting import Waiter
 
 if TYPE_CHECKING:
-    from .models import Job
+    from ._batch import SubmitOutcome
+    from .models import Job, Submission
     from .notifications import NotificationConsumer
 
 __all__ = ["WattzOnClient"]
@@ -124,13 +126,12 @@ class WattzOnClient:
             AdaptiveRateLimiter(self.config.rate_limit),
             before_send=None if certificate_check_interval is None else self._check_files,
         )
-        self.jobs = Jobs(self._sender)
+        self.jobs = Jobs(self._sender, await_job=self.await_job, submit_many=self._submit_many)
         self.documents = Documents(self._sender)
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-        self._waiter = Waiter(self.jobs, self.config)
-        self.jobs.bind_waiter(self._waiter)
+        self._waiter = Waiter(self.jobs.get, self.config)
 
     def _check_files(self) -> None:
         assert self._check_interval is not None
@@ -198,8 +199,8 @@ class WattzOnClient:
     ) -> Job:
         """Wait until a job reaches a final state, and return it COMPLETE with results.
 
-        See ``wattzon_async.waiting`` for the schedule, the deadline and the race with
-        SQS notifications.
+        The API reference ("How await_job waits") describes the schedule, the deadline
+        and the race with SQS notifications.
 
         Args:
             job_id: The job to wait for.
@@ -216,6 +217,18 @@ class WattzOnClient:
         """
         return await self._waiter.await_job(
             job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
+        )
+
+    def _submit_many(
+        self, submissions: Iterable[Submission], **options: Any
+    ) -> AsyncIterator[SubmitOutcome]:
+        """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
+        return submit_many(
+            submissions,
+            prepare=self.jobs.prepare,
+            send=self.jobs.send,
+            await_job=self.await_job,
+            **options,
         )
 
     async def aclose(self) -> None:

@@ -23,25 +23,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import ssl
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-from attrs import frozen
-
+from ._certinfo import WARN_DAYS, CertificateInfo, CertSource, describe_source, password_bytes
 from ._errors import CertificateError, ValidationError
 
-if TYPE_CHECKING:
-    from cryptography import x509
-
 __all__ = ["WARN_DAYS", "CertSpec", "CertificateInfo", "ClientIdentity", "read_certificate_info"]
-
-#: A certificate with fewer days left than this logs a warning when it is loaded.
-WARN_DAYS = 30
 
 #: What ``cert=`` accepts: a combined PEM or PKCS#12 path, a (cert, key) pair of paths, or a
 #: ready ``ssl.SSLContext`` that is used as it is.
@@ -49,75 +40,7 @@ CertSpec: TypeAlias = (
     str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]] | ssl.SSLContext
 )
 
-_Source: TypeAlias = Path | tuple[Path, Path]
 _logger = logging.getLogger("wattzon_async")
-
-_EMAIL = re.compile(r"([^\s,=+@<>;\\\"])[^\s,=+@<>;\\\"]*@")
-
-
-@frozen
-class CertificateInfo:
-    """What a certificate says about itself, for expiry checks and display.
-
-    Attributes:
-        subject: The subject as an RFC 4514 string, e.g. ``CN=acme-prod``.
-        issuer: The issuer as an RFC 4514 string.
-        not_before: Start of validity, aware UTC.
-        not_after: End of validity, aware UTC.
-        serial_number: The serial number.
-        fingerprint_sha256: SHA-256 of the DER certificate, colon-separated hex pairs.
-    """
-
-    subject: str
-    issuer: str
-    not_before: datetime
-    not_after: datetime
-    serial_number: int
-    fingerprint_sha256: str
-
-    @classmethod
-    def from_certificate(cls, certificate: x509.Certificate) -> CertificateInfo:
-        """Describe a ``cryptography`` certificate.
-
-        Args:
-            certificate: The certificate.
-
-        Returns:
-            Its description.
-        """
-        from cryptography.hazmat.primitives import hashes
-
-        return cls(
-            subject=certificate.subject.rfc4514_string(),
-            issuer=certificate.issuer.rfc4514_string(),
-            not_before=certificate.not_valid_before_utc,
-            not_after=certificate.not_valid_after_utc,
-            serial_number=certificate.serial_number,
-            fingerprint_sha256=certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
-        )
-
-    @property
-    def safe_subject(self) -> str:
-        """The subject with any email address masked, for logs and messages."""
-        return _EMAIL.sub(lambda m: m.group(1) + "***@", self.subject)
-
-    @property
-    def days_left(self) -> int:
-        """Whole days until the certificate expires (negative once it has)."""
-        return (self.not_after - datetime.now(UTC)).days
-
-    def is_valid_at(self, when: datetime) -> bool:
-        """Whether the certificate is within its validity period at ``when``.
-
-        Args:
-            when: The moment to check; a naive datetime is read as UTC.
-
-        Returns:
-            True when ``not_before <= when <= not_after``.
-        """
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return self.not_before <= when <= self.not_after
 
 
 class ClientIdentity:
@@ -137,7 +60,7 @@ class ClientIdentity:
         ssl_context: ssl.SSLContext,
         *,
         info: CertificateInfo | None = None,
-        source: _Source | None = None,
+        source: CertSource | None = None,
         key_password: bytes | None = None,
         key_type: str | None = None,
     ) -> None:
@@ -188,7 +111,7 @@ class ClientIdentity:
             return cls(cert)
         from . import _certfiles
 
-        password = _password_bytes(key_password)
+        password = password_bytes(key_password)
         identity = _certfiles.load_identity(_normalize(cert), password)
         context = _certfiles.new_context(ca_bundle)
         _certfiles.install(identity, [context])
@@ -235,7 +158,7 @@ class ClientIdentity:
 
         with self._lock:
             source = self._source if cert is None else _normalize(cert)
-            password = self._key_password if key_password is None else _password_bytes(key_password)
+            password = self._key_password if key_password is None else password_bytes(key_password)
             state = _files_state(source)
             identity = _certfiles.load_identity(source, password)
             _certfiles.check_same_key_type(self._key_type, identity.key, identity.describe())
@@ -282,7 +205,7 @@ class ClientIdentity:
             return "<ClientIdentity user-provided ssl.SSLContext>"
         return (
             f"<ClientIdentity subject={self.info.safe_subject!r} "
-            f"not_after={self.info.not_after.isoformat()} files={_describe(self._source)}>"
+            f"not_after={self.info.not_after.isoformat()} files={describe_source(self._source)}>"
         )
 
 
@@ -310,7 +233,7 @@ def read_certificate_info(
 _FilesState = tuple[tuple[int, int, int], ...]
 
 
-def _files_state(source: _Source | None) -> _FilesState | None:
+def _files_state(source: CertSource | None) -> _FilesState | None:
     """What identifies the files' contents cheaply (inode, size, mtime); None if unreadable."""
     if source is None:
         return None
@@ -322,7 +245,7 @@ def _files_state(source: _Source | None) -> _FilesState | None:
     return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats)
 
 
-def _normalize(cert: CertSpec) -> _Source:
+def _normalize(cert: CertSpec) -> CertSource:
     """Turn a ``cert=`` value into one path or a pair of paths."""
     if isinstance(cert, tuple | list):
         if len(cert) != 2:
@@ -344,17 +267,3 @@ def _as_path(value: object) -> Path:
         f"not {type(value).__name__}",
         field="cert",
     )
-
-
-def _password_bytes(password: str | bytes | None) -> bytes | None:
-    """The password as bytes (UTF-8 for str), None when not given or empty."""
-    if password is None or password in ("", b""):
-        return None
-    return password.encode("utf-8") if isinstance(password, str) else bytes(password)
-
-
-def _describe(source: _Source) -> str:
-    """The file names of a source, for messages and repr."""
-    if isinstance(source, tuple):
-        return f"({str(source[0])!r}, {str(source[1])!r})"
-    return repr(str(source))

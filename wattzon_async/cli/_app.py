@@ -26,7 +26,8 @@ from .._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
-from ._context import ClientFactory, CliError, Context, ExitCode, default_client_factory, scrub
+from ._context import ClientFactory, Context, default_client_factory, scrub
+from ._errors import CliError, ExitCode
 from ._output import Output, require_rich
 from ._parser import UsageError, build_parser
 

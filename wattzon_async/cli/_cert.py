@@ -14,7 +14,8 @@ from typing import Any
 
 from .._tls import WARN_DAYS, CertificateInfo
 from ..certs import inspect_certificate, write_csr
-from ._context import CliError, Context, ExitCode
+from ._context import Context
+from ._errors import CliError, ExitCode
 from ._output import record_table
 
 __all__ = ["cert_check", "cert_csr", "certificate_state"]

@@ -14,8 +14,9 @@ from typing import Any
 
 from .._config import WaitPolicy
 from .._errors import JobError, WaitTimeoutError
-from ..waiting import final_job
-from ._context import Context, ExitCode
+from .._waiting import final_job
+from ._context import Context
+from ._errors import ExitCode
 from ._output import job_detail, jobs_table, record_table, rows_table
 
 __all__ = [

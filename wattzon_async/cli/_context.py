@@ -8,7 +8,6 @@ tests can hand the commands a client on an ``httpx.MockTransport``.
 from __future__ import annotations
 
 import argparse
-import enum
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,19 +15,13 @@ from typing import TYPE_CHECKING, Any
 from attrs import define
 
 from .._errors import ValidationError
+from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
     from .._client import WattzOnClient
     from ._output import Output
 
-__all__ = [
-    "ClientFactory",
-    "CliError",
-    "Context",
-    "ExitCode",
-    "default_client_factory",
-    "scrub",
-]
+__all__ = ["ClientFactory", "Context", "default_client_factory", "scrub"]
 
 #: Makes a client from the environment and the overrides the flags ask for.
 ClientFactory = Callable[[Mapping[str, str], dict[str, Any]], "WattzOnClient"]
@@ -36,26 +29,6 @@ ClientFactory = Callable[[Mapping[str, str], dict[str, Any]], "WattzOnClient"]
 _FLAG_SETTINGS = ("key_password", "ca_bundle", "snap_url", "link_url")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.DOTALL)
-
-
-class ExitCode(enum.IntEnum):
-    """The exit codes of ``wattzon`` (see the package docstring)."""
-
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    CERTIFICATE = 3
-    API = 4
-    TIMEOUT = 5
-    INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A failure the command line reports as one line, with its own exit code."""
-
-    def __init__(self, message: str, code: ExitCode = ExitCode.FAILED) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def default_client_factory(environ: Mapping[str, str], overrides: dict[str, Any]) -> WattzOnClient:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._context import CliError, ExitCode
+from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console

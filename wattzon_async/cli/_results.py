@@ -15,15 +15,28 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, Protocol, TextIO
 
-if TYPE_CHECKING:
-    from ._submit import Row
-
-__all__ = ["CSV_COLUMNS", "write_results"]
+__all__ = ["CSV_COLUMNS", "Row", "write_results"]
 
 #: The columns every CSV results file starts with.
 CSV_COLUMNS = ("file", "job_id", "status", "error")
+
+
+class Row(Protocol):
+    """What the results file reads of a row (``_submit.Row`` is the one written)."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def job_id(self) -> int | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str: ...
+    @property
+    def values(self) -> dict[str, str]: ...
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 def write_results(path: Path, rows: Sequence[Row]) -> None:

@@ -19,19 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
+from .._batch import BatchProgress
 from .._errors import JobError, ValidationError, WaitTimeoutError
-from ..batch import BatchProgress
 from ..models import Submission
 from ._commands import wait_settings
-from ._context import CliError, Context, ExitCode, scrub
+from ._context import Context, scrub
+from ._errors import CliError, ExitCode
 from ._output import Output, rows_table, status_text, to_jsonable
 from ._results import write_results
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from .._batch import SubmitOutcome
     from .._client import WattzOnClient
-    from ..batch import SubmitOutcome
 
 __all__ = ["Row", "submit"]
 

@@ -15,7 +15,7 @@ import builtins
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
 from attrs import field, frozen
@@ -37,11 +37,10 @@ from ..models import Job, Submission
 from ._base import Resource
 
 if TYPE_CHECKING:
+    from .._batch import ProgressCallback, SubmitOutcome
     from .._config import WaitPolicy
     from .._http import Sender
-    from ..batch import ProgressCallback, SubmitOutcome
     from ..notifications import NotificationConsumer
-    from ..waiting import Waiter
 
 __all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"]
 
@@ -62,15 +61,22 @@ class PreparedCreate:
 
 
 class Jobs(Resource):
-    """``client.jobs``: submit bills and read their jobs."""
+    """``client.jobs``: submit bills and read their jobs.
 
-    def __init__(self, sender: Sender) -> None:
+    The client makes it, and hands it the two things it delegates: waiting for a job
+    (``await_job``) and submitting many (``submit_many``).
+    """
+
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        await_job: Callable[..., Awaitable[Job]],
+        submit_many: Callable[..., AsyncIterator[SubmitOutcome]],
+    ) -> None:
         super().__init__(sender)
-        self._waiter: Waiter | None = None
-
-    def bind_waiter(self, waiter: Waiter) -> None:
-        """Attach the client's Waiter, which ``await_job`` and ``submit_many`` use."""
-        self._waiter = waiter
+        self._await_job = await_job
+        self._submit_many = submit_many
 
     async def await_job(
         self,
@@ -82,9 +88,7 @@ class Jobs(Resource):
         policy: WaitPolicy | None = None,
     ) -> Job:
         """The same as ``WattzOnClient.await_job``."""
-        if self._waiter is None:
-            raise RuntimeError("this Jobs resource belongs to no client")
-        return await self._waiter.await_job(
+        return await self._await_job(
             job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
         )
 
@@ -293,12 +297,24 @@ class Jobs(Resource):
     ) -> AsyncIterator[SubmitOutcome]:
         """Submit many bills concurrently; yield each outcome as it finishes.
 
-        See ``wattzon_async.batch.submit_many``.
-        """
-        from ..batch import submit_many
+        Every submission is checked before any upload starts; a bad one becomes an outcome
+        with its ValidationError, and the rest go on. Outcomes come out in the order they
+        finish; closing or cancelling the iterator cancels what is still running (locally:
+        nothing on the server).
 
-        return submit_many(
-            self,
+        Args:
+            submissions: The bills to submit.
+            concurrency: Uploads in flight at once.
+            wait: Also wait for each job's final state (``await_job``).
+            notifications: A running NotificationConsumer to race the waits against.
+            timeout: The deadline of each wait, in seconds.
+            results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
+            on_progress: Called with the running counts after every change.
+
+        Raises:
+            ValidationError: ``concurrency`` is not a positive integer.
+        """
+        return self._submit_many(
             submissions,
             concurrency=concurrency,
             wait=wait,

@@ -28,8 +28,8 @@ import functools
 import logging
 import math
 import random
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, stop_never
 
@@ -51,14 +51,21 @@ from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
     from .notifications import NotificationConsumer
-    from .resources.jobs import Jobs
 
-__all__ = ["Waiter", "final_job"]
+__all__ = ["GetJob", "Waiter", "final_job"]
 
 logger = logging.getLogger("wattzon_async")
 
 Results = Literal["raw", "transformed"]
 _TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError, UnexpectedResponseError)
+
+
+class GetJob(Protocol):
+    """Reads a job once (``client.jobs.get``): what a poll does."""
+
+    def __call__(self, job_id: int, *, results: Results) -> Awaitable[Job]:
+        """The job as it is now, with results in the given form when COMPLETE."""
+        ...
 
 
 def final_job(job: Job) -> Job:
@@ -104,10 +111,15 @@ class _Watch:
 
 
 class Waiter:
-    """The waits of one client: its pollers, keyed by job, and its polling budget."""
+    """The waits of one client: its pollers, keyed by job, and its polling budget.
 
-    def __init__(self, jobs: Jobs, config: ClientConfig) -> None:
-        self._jobs = jobs
+    Args:
+        get_job: How a poll reads the job (the client passes ``client.jobs.get``).
+        config: The client's configuration (the default schedule, the polling rate).
+    """
+
+    def __init__(self, get_job: GetJob, config: ClientConfig) -> None:
+        self._get_job = get_job
         self._config = config
         self._watches: dict[tuple[int, str, object, WaitPolicy], _Watch] = {}
         self._budget = AdaptiveRateLimiter(
@@ -215,7 +227,7 @@ class Waiter:
             await self._budget_turn(watch)
         watch.confirming = False
         watch.polls += 1
-        job = await self._jobs.get(watch.job_id, results=watch.results)
+        job = await self._get_job(watch.job_id, results=watch.results)
         watch.last_job = job
         return job
 

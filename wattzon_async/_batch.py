@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from attrs import define, field, frozen
 
@@ -23,11 +23,13 @@ from .models import Job, Submission
 
 if TYPE_CHECKING:
     from .notifications import NotificationConsumer
-    from .resources.jobs import Jobs, PreparedCreate
 
 __all__ = ["BatchProgress", "ProgressCallback", "SubmitOutcome", "submit_many"]
 
 logger = logging.getLogger("wattzon_async")
+
+#: A checked create, ready to send (``client.jobs.prepare`` makes it); opaque here.
+P = TypeVar("P")
 
 
 @frozen
@@ -75,8 +77,9 @@ ProgressCallback = Callable[[BatchProgress], None]
 
 
 @define
-class _Batch:
-    jobs: Jobs
+class _Batch(Generic[P]):
+    send: Callable[[P], Awaitable[Job]]
+    await_job: Callable[..., Awaitable[Job]]
     wait: bool
     notifications: NotificationConsumer | None
     timeout: float | None
@@ -99,12 +102,12 @@ class _Batch:
                 logger.exception("on_progress raised; the batch goes on")
 
     async def run_one(
-        self, index: int, submission: Submission, prepared: PreparedCreate, slots: asyncio.Semaphore
+        self, index: int, submission: Submission, prepared: P, slots: asyncio.Semaphore
     ) -> None:
         job: Job | None = None
         try:
             async with slots:
-                job = await self.jobs.send(prepared)
+                job = await self.send(prepared)
             self.progress.submitted += 1
             if self.wait:
                 job = await self._wait(job)
@@ -117,7 +120,7 @@ class _Batch:
         self.progress.processing += 1
         self.report()
         try:
-            return await self.jobs.await_job(
+            return await self.await_job(
                 job.id,
                 timeout=self.timeout,
                 notifications=self.notifications,
@@ -128,9 +131,11 @@ class _Batch:
 
 
 async def submit_many(
-    jobs: Jobs,
     submissions: Iterable[Submission],
     *,
+    prepare: Callable[..., P],
+    send: Callable[[P], Awaitable[Job]],
+    await_job: Callable[..., Awaitable[Job]],
     concurrency: int = 8,
     wait: bool = False,
     notifications: NotificationConsumer | None = None,
@@ -140,18 +145,17 @@ async def submit_many(
 ) -> AsyncIterator[SubmitOutcome]:
     """Submit bills concurrently; yield a SubmitOutcome for each as it finishes.
 
-    Args:
-        jobs: ``client.jobs``.
-        submissions: The bills to submit.
-        concurrency: Uploads in flight at once.
-        wait: Also wait for each job's final state (``await_job``).
-        notifications: A running NotificationConsumer to race the waits against.
-        timeout: The deadline of each wait, in seconds.
-        results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
-        on_progress: Called with the running counts after every change.
+    The client wires it (``client.jobs.submit_many``): this module knows nothing of the
+    resource or the waiter, only the three callables it is given.
 
-    Raises:
-        ValidationError: ``concurrency`` is not a positive integer.
+    The options (``concurrency`` to ``on_progress``) are those ``Jobs.submit_many``
+    documents.
+
+    Args:
+        submissions: The bills to submit.
+        prepare: Checks one create's arguments (``client.jobs.prepare``).
+        send: Sends a checked create (``client.jobs.send``).
+        await_job: Waits for a job (``client.await_job``).
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError(
@@ -162,13 +166,12 @@ async def submit_many(
         raise ValidationError(
             f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
         )
-    batch = _Batch(
-        jobs, wait, notifications, timeout, results, BatchProgress(len(items)), on_progress
-    )
-    ready: list[tuple[int, Submission, PreparedCreate]] = []
+    progress = BatchProgress(len(items))
+    batch = _Batch(send, await_job, wait, notifications, timeout, results, progress, on_progress)
+    ready: list[tuple[int, Submission, P]] = []
     for index, submission in enumerate(items):
         try:
-            ready.append((index, submission, _prepare(jobs, submission)))
+            ready.append((index, submission, _prepare(prepare, submission)))
         except ValidationError as exc:
             batch.report(SubmitOutcome(index, submission, error=exc))
     slots = asyncio.Semaphore(concurrency)
@@ -183,13 +186,13 @@ async def submit_many(
             await asyncio.wait(tasks)
 
 
-def _prepare(jobs: Jobs, submission: Submission) -> PreparedCreate:
+def _prepare(prepare: Callable[..., P], submission: Submission) -> P:
     if not isinstance(submission, Submission):
         raise ValidationError(
             f"submissions: each item must be a Submission, not {type(submission).__name__}",
             field="submissions",
         )
-    return jobs.prepare(
+    return prepare(
         email=submission.email,
         provider=submission.provider,
         document=submission.document,
