@@ -148,14 +148,20 @@ async def submit_many(
     The client wires it (``client.jobs.submit_many``): this module knows nothing of the
     resource or the waiter, only the three callables it is given.
 
-    The options (``concurrency`` to ``on_progress``) are those ``Jobs.submit_many``
-    documents.
-
     Args:
         submissions: The bills to submit.
         prepare: Checks one create's arguments (``client.jobs.prepare``).
         send: Sends a checked create (``client.jobs.send``).
         await_job: Waits for a job (``client.await_job``).
+        concurrency: Uploads in flight at once.
+        wait: Also wait for each job's final state (``await_job``).
+        notifications: A running NotificationConsumer to race the waits against.
+        timeout: The deadline of each wait, in seconds.
+        results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
+        on_progress: Called with the running counts after every change.
+
+    Raises:
+        ValidationError: ``concurrency`` is not a positive integer.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError(
