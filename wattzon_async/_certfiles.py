@@ -141,8 +141,8 @@ def load_identity(source: CertSource, password: bytes | None) -> Identity:
             key_block = _PEM_KEY.search(data)
             if key_block is None:
                 raise CertificateError(
-                    f"{source} holds a certificate but no private key; pass "
-                    "cert=(cert_path, key_path), or a combined PEM file with both, or a .p12"
+                    f"{source} holds a certificate but no private key",
+                    hint="pass {cert_pair}, or a combined PEM file with both, or a .p12",
                 )
             key = _load_key(key_block.group(0), source, password)
     leaf = _pick_leaf(certs, key, cert_path, key_path)
@@ -179,11 +179,11 @@ def _load_certificates(data: bytes, path: Path) -> list[x509.Certificate]:
     except ValueError:
         pass
     if _looks_like_pkcs12(data):
-        hint = "it looks like PKCS#12: pass its path alone as cert= (renamed to .p12 if need be)"
+        hint = "it looks like PKCS#12: pass its path as {cert_alone} (renamed to .p12 if need be)"
     else:
         hint = "pass the client certificate WattzOn issued (client.crt)"
     raise CertificateError(
-        f"{path} does not contain a certificate (expected PEM, DER or PKCS#12); {hint}"
+        f"{path} does not contain a certificate (expected PEM, DER or PKCS#12)", hint=hint
     )
 
 
@@ -206,15 +206,14 @@ def _load_key(data: bytes, path: Path, password: bytes | None) -> _PrivateKey:
     except TypeError:
         if password is None:
             raise CertificateError(
-                f"the private key in {path} is encrypted and no password was given; "
-                "pass key_password= (or set WATTZON_KEY_PASSWORD)"
+                f"the private key in {path} is encrypted and no password was given",
+                hint="pass {key_password}",
             ) from None
         try:
             key = load(data, password=password)
         except ValueError:
             raise CertificateError(
-                f"wrong password for the private key in {path}; check key_password "
-                "(or WATTZON_KEY_PASSWORD)"
+                f"wrong password for the private key in {path}", hint="check {key_password}"
             ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise not_a_key from None
@@ -242,17 +241,16 @@ def _load_pkcs12(
         return _pkcs12_contents(key, cert, list(extra), path)
     if not _looks_like_pkcs12(data):
         raise CertificateError(
-            f"{path} is not a PKCS#12 file; pass a .p12/.pfx, or PEM files as "
-            "cert=(cert_path, key_path)"
+            f"{path} is not a PKCS#12 file", hint="pass a .p12/.pfx, or PEM files as {cert_pair}"
         )
     if password is None:
         raise CertificateError(
-            f"the PKCS#12 file {path} is encrypted and no password was given; "
-            "pass key_password= (or set WATTZON_KEY_PASSWORD)"
+            f"the PKCS#12 file {path} is encrypted and no password was given",
+            hint="pass {key_password}",
         )
     raise CertificateError(
-        f"wrong password for the PKCS#12 file {path} (or the file is damaged); check "
-        "key_password (or WATTZON_KEY_PASSWORD)"
+        f"wrong password for the PKCS#12 file {path} (or the file is damaged)",
+        hint="check {key_password}",
     )
 
 

@@ -9,11 +9,13 @@ module lets ``_tls`` import ``_certfiles`` (lazily) without ``_certfiles`` impor
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from attrs import frozen
+
+from ._errors import ValidationError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -77,8 +79,26 @@ class CertificateInfo:
 
     @property
     def days_left(self) -> int:
-        """Whole days until the certificate expires (negative once it has)."""
-        return (self.not_after - datetime.now(UTC)).days
+        """Whole days until expiry, now (see :meth:`days_left_at`)."""
+        return self.days_left_at(datetime.now(UTC))
+
+    def days_left_at(self, when: datetime) -> int:
+        """Whole days from ``when`` to expiry; minus the whole days since, once expired.
+
+        Before expiry: the full days still left (23 hours left is 0). After: minus the
+        full days gone by (expired 26 hours ago is -1, 2 hours ago is 0).
+
+        Args:
+            when: The moment to count from; a naive datetime is read as UTC.
+
+        Returns:
+            The number of days, truncated towards zero.
+        """
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        left = self.not_after - when
+        day = timedelta(days=1)
+        return left // day if left >= timedelta(0) else -(-left // day)
 
     def is_valid_at(self, when: datetime) -> bool:
         """Whether the certificate is within its validity period at ``when``.
@@ -95,10 +115,24 @@ class CertificateInfo:
 
 
 def password_bytes(password: str | bytes | None) -> bytes | None:
-    """The password as bytes (UTF-8 for str), None when not given or empty."""
+    """The password as bytes, None when not given or empty.
+
+    A str is encoded as UTF-8, with undecodable bytes from a command line or environment
+    given back as they were (``surrogateescape``), so no encoding error can quote it.
+
+    Raises:
+        ValidationError: The password is neither str nor bytes (named by its type only).
+    """
     if password is None or password in ("", b""):
         return None
-    return password.encode("utf-8") if isinstance(password, str) else bytes(password)
+    if isinstance(password, str):
+        return password.encode("utf-8", "surrogateescape")
+    if not isinstance(password, bytes | bytearray):
+        raise ValidationError(
+            f"key_password: must be a str or bytes, not {type(password).__name__}",
+            field="key_password",
+        )
+    return bytes(password)
 
 
 def describe_source(source: CertSource) -> str:

@@ -26,6 +26,11 @@ escapes the SDK. The tree::
      ├── NotificationError: an SQS message that is not a valid notification
      └── ConsumerError: the notification consumer could not start or was misused
           └── ConsumerNotRunningError (also a RuntimeError)
+
+Advice that names settings (``pass key_password=``) is kept apart from the problem as a
+``hint``: a template whose ``{fields}`` are setting names. ``str(error)`` spells them as a
+Python caller writes them (:data:`PYTHON_SETTINGS`); the command line renders the same
+hint with its flags through :meth:`WattzOnError.render`.
 """
 
 from __future__ import annotations
@@ -68,18 +73,58 @@ __all__ = [
     "WattzOnError",
     "decode_response",
     "parse_retry_after",
+    "seconds_text",
 ]
+
+#: How a hint names each setting to a Python caller (keys are the hint template fields).
+PYTHON_SETTINGS: Mapping[str, str] = {
+    "cert": "cert=",
+    "cert_pair": "cert=(cert_path, key_path)",
+    "cert_alone": "cert= alone (one path, no key)",
+    "key_password": "key_password= (or WATTZON_KEY_PASSWORD)",
+    "ca_bundle": "ca_bundle= (or WATTZON_CA_BUNDLE)",
+    "snap_url": "snap_url= (or WATTZON_SNAP_URL)",
+    "link_url": "link_url= (or WATTZON_LINK_URL)",
+    "force": "force=True",
+    "overwrite": "overwrite=True",
+}
 
 
 class WattzOnError(Exception):
-    """Base class of every exception the SDK raises."""
+    """Base class of every exception the SDK raises.
+
+    Attributes:
+        problem: What went wrong, without the advice.
+        hint: The advice, a template naming settings as ``{key_password}`` and the like
+            (see :data:`PYTHON_SETTINGS`), or None.
+    """
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        self.problem = str(args[0]) if args else ""
+        self.hint = hint
+        if hint is not None:
+            args = (f"{self.problem}; {hint.format_map(PYTHON_SETTINGS)}", *args[1:])
+        super().__init__(*args)
+
+    def render(self, settings: Mapping[str, str]) -> str:
+        """The message with the hint's settings named from ``settings``.
+
+        Args:
+            settings: How to spell each setting, e.g. ``{"force": "--force", ...}``.
+
+        Returns:
+            The problem and the advice; ``str(error)`` when there is no hint.
+        """
+        if self.hint is None:
+            return str(self)
+        return f"{self.problem}; {self.hint.format_map(settings)}"
 
 
 class ValidationError(WattzOnError, ValueError):
     """Bad input, caught before anything was sent."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.field = field
 
 
@@ -113,8 +158,11 @@ class APIStatusError(APIError):
         *,
         status_code: int,
         response: httpx.Response | None = None,
+        where: str | None = None,
+        hint: str | None = None,
     ) -> None:
-        super().__init__(f"{status_code}: {message}")
+        text = f"{status_code}: {message}" + (f" at {where}" if where else "")
+        super().__init__(text, hint=hint)
         self.status_code = status_code
         self.message = message
         self.response = response
@@ -158,8 +206,10 @@ class InternalServerError(APIStatusError):
 class APIConnectionError(APIError):
     """The API could not be reached, or the connection broke."""
 
-    def __init__(self, message: str, *, request_sent: bool | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, request_sent: bool | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         #: False when the request certainly never left; None when unknown.
         self.request_sent = request_sent
 
@@ -232,6 +282,30 @@ _STATUS_TABLE: Mapping[int, type[APIStatusError]] = {
 _MESSAGE_LIMIT = 500
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for people: ``0.5 s``, ``2 s``, ``45 s``, ``2 min 5 s``, ``1 h 30 min``.
+
+    Args:
+        seconds: The duration (a negative one reads as 0).
+
+    Returns:
+        At most two units, rounded: hundredths of a second under 1 s, tenths under
+        10 s, else whole seconds
+        under a minute, whole seconds with minutes, whole minutes with hours.
+    """
+    seconds = max(0.0, float(seconds)) if math.isfinite(seconds) else 0.0
+    if seconds < 10:
+        return f"{round(seconds, 2 if seconds < 1 else 1):g} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Read a Retry-After header: delta-seconds or an HTTP date, as seconds from now.
 
@@ -255,20 +329,23 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _error_message(body: bytes, reason: str) -> str:
+def _error_message(body: bytes, reason: str) -> tuple[str, bool]:
+    """The message of an error body, and whether it says more than the status line."""
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text) if text else None
     except (ValueError, RecursionError):
         data = None
+    specific = False
     if isinstance(data, dict) and "error" in data:
         message = data["error"]
         text = message if isinstance(message, str) else json.dumps(message)
+        specific = bool(text.strip()) and text.strip().lower() != (reason or "").lower()
     if not text:
         text = reason or "no message"
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + "…"
-    return text
+    return text, specific
 
 
 def decode_response(
@@ -278,12 +355,16 @@ def decode_response(
     *,
     reason: str = "",
     response: httpx.Response | None = None,
+    where: str | None = None,
+    setting: str | None = None,
 ) -> Any:
     """Turn a status, headers and body into JSON data, or raise the matching exception.
 
     A pure function: no I/O, no state. Success bodies must be JSON (raw downloads do not
     come through here). ``{"error": ...}`` bodies and non-JSON error bodies alike keep
-    their message.
+    their message. A 404 that names nothing (no API error message, or only "Not Found")
+    most likely means the URL is not the API's: its message names ``where`` (the URL,
+    without its query) and its hint the base URL ``setting`` to check.
 
     Raises:
         APIStatusError: a subclass chosen by status (see ``_STATUS_TABLE``; 5xx is
@@ -299,13 +380,16 @@ def decode_response(
             raise UnexpectedResponseError(
                 f"{status_code} response is not JSON: {body[:80]!r}"
             ) from exc
-    message = _error_message(body, reason)
+    message, specific = _error_message(body, reason)
     if status_code == 429:
         retry_after = parse_retry_after(_header(headers, "retry-after"))
         raise RateLimitError(message, response=response, retry_after=retry_after)
     cls = _STATUS_TABLE.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
+    if status_code == 404 and not specific and where:
+        hint = f"check that {{{setting}}} is the API's base URL" if setting else None
+        raise cls(message, status_code=404, response=response, where=where, hint=hint)
     raise cls(message, status_code=status_code, response=response)
 
 

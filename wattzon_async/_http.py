@@ -75,15 +75,29 @@ def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _is_loopback(url: httpx.URL) -> bool:
+    return url.host in ("localhost", "::1") or url.host.startswith("127.")
+
+
 def translate_transport_error(
     exc: httpx.HTTPError | ssl.SSLError,
+    *,
+    url: httpx.URL | None = None,
+    setting: str | None = None,
 ) -> APIError | CertificateError:
-    """Map an httpx transport exception to the SDK's exception, with a hint where useful."""
+    """Map an httpx transport exception to the SDK's exception, with a hint where useful.
+
+    Args:
+        exc: What httpx (or ssl) raised.
+        url: The request's URL; the message names it, without its query string.
+        setting: The base URL setting it came from (``snap_url`` or ``link_url``), named
+            in the hint of a failed connection.
+    """
     tls = _ssl_error(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
         return CertificateError(
-            f"the server's certificate is not trusted ({tls.verify_message}); pass "
-            "ca_bundle= (or WATTZON_CA_BUNDLE) with the CA that signed the server's certificate"
+            f"the server's certificate is not trusted ({tls.verify_message})",
+            hint="pass {ca_bundle} with the CA that signed the server's certificate",
         )
     if tls is not None and any(r in str(tls).upper() for r in _REFUSED_CERT_REASONS):
         return CertificateError(
@@ -91,15 +105,26 @@ def translate_transport_error(
             "the certificate was signed by WattzOn for this client and has not expired"
         )
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = f" {url.copy_with(query=None, fragment=None)}" if url is not None else ""
     if isinstance(exc, httpx.DecodingError):
         return UnexpectedResponseError(f"the response body could not be decoded ({text})")
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return APITimeoutError(f"could not connect in time ({text})", request_sent=False)
+    if isinstance(exc, httpx.PoolTimeout):
+        return APITimeoutError(f"no free connection in time ({text})", request_sent=False)
+    hint = None
+    if setting is not None:
+        hint = f"check that the server is running and that {{{setting}}} points at it"
+        if url is not None and _is_loopback(url):
+            hint += " (for the local emulator: is `wattzon emulator` running?)"
+    if isinstance(exc, httpx.ConnectTimeout):
+        message = f"could not connect to{where} in time ({text})"
+        return APITimeoutError(message, request_sent=False, hint=hint)
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"the API did not answer in time ({text})", request_sent=None)
     if isinstance(exc, httpx.ConnectError):
-        return APIConnectionError(f"could not connect ({text})", request_sent=False)
-    return APIConnectionError(f"the connection failed ({text})", request_sent=None)
+        return APIConnectionError(
+            f"could not connect to{where} ({text})", request_sent=False, hint=hint
+        )
+    return APIConnectionError(f"the connection to{where} failed ({text})", request_sent=None)
 
 
 async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
@@ -227,11 +252,12 @@ class Sender:
         if self.before_send is not None:
             self.before_send()
         request = self._build(method, url, params, body, deadline, read_timeout)
+        setting = self._setting(url)
         started = time.monotonic()
         try:
             response = await self.http.send(request, stream=True)
         except (httpx.HTTPError, ssl.SSLError) as exc:
-            error = translate_transport_error(exc)
+            error = translate_transport_error(exc, url=request.url, setting=setting)
             logger.debug("%s %s failed: %s", method, request.url.path, error)
             raise error from exc
         if logger.isEnabledFor(logging.DEBUG):
@@ -252,12 +278,22 @@ class Sender:
                     data,
                     reason=response.reason_phrase,
                     response=response,
+                    where=str(request.url.copy_with(query=None, fragment=None)),
+                    setting=setting,
                 )
             yield response
         except (httpx.HTTPError, ssl.SSLError) as exc:
-            raise translate_transport_error(exc) from exc
+            raise translate_transport_error(exc, url=request.url, setting=setting) from exc
         finally:
             await response.aclose()
+
+    def _setting(self, url: str) -> str | None:
+        """Which base URL setting ``url`` is under: ``snap_url``, ``link_url`` or None."""
+        if url.startswith(self.config.snap_url):
+            return "snap_url"
+        if url.startswith(self.config.link_url):
+            return "link_url"
+        return None
 
     def _build(
         self,

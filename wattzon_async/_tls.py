@@ -257,9 +257,19 @@ def _normalize(cert: CertSpec) -> CertSource:
 
 
 def _as_path(value: object) -> Path:
-    """A path from a str or os.PathLike, or a ValidationError."""
+    """A path from a str or os.PathLike, or a ValidationError that never repeats the value.
+
+    A certificate or key pasted where its path belongs (``WATTZON_KEY="$(cat client.key)"``)
+    is refused without being echoed: it may be a private key.
+    """
     if isinstance(value, str | os.PathLike):
         path = os.fspath(value)
+        if isinstance(path, str) and ("-----BEGIN" in path or "\n" in path):
+            raise ValidationError(
+                "cert: a value holds certificate or key data (PEM) instead of a file path; "
+                "save it to a file and pass that file's path",
+                field="cert",
+            )
         if isinstance(path, str) and path:
             return Path(path).expanduser()
     raise ValidationError(

@@ -44,6 +44,7 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
+    seconds_text,
 )
 from ._ratelimit import AdaptiveRateLimiter
 from ._validation import check_job_id
@@ -162,7 +163,7 @@ class Waiter:
             job = await asyncio.wait_for(asyncio.shield(watch.future), timeout)
         except TimeoutError:
             raise WaitTimeoutError(
-                f"job {jid} did not reach a final state within {timeout} s"
+                f"job {jid} did not reach a final state within {seconds_text(timeout or 0.0)}"
                 + (f" (last seen {watch.last_job.status})" if watch.last_job else ""),
                 job=watch.last_job,
                 timeout=timeout,

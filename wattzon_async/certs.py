@@ -109,9 +109,9 @@ def write_csr(
         for path in (key_file, csr_file):
             if path.exists():
                 raise ValidationError(
-                    f"{path} already exists; choose another path or pass force=True "
-                    "(--force) to replace it",
+                    f"{path} already exists",
                     field="key_path" if path is key_file else "csr_path",
+                    hint="choose another path or pass {force} to replace it",
                 )
     key_pem, csr_pem = generate_csr(
         common_name, organization=organization, email=email, key_size=2048
@@ -151,7 +151,7 @@ def _write_new(path: Path, data: bytes, mode: int, *, force: bool) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         raise ValidationError(
-            f"{path} already exists; choose another path or pass force=True (--force)"
+            f"{path} already exists", hint="choose another path or pass {force} to replace it"
         ) from None
     except FileNotFoundError:
         raise ValidationError(f"directory {path.parent} does not exist; create it first") from None

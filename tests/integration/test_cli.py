@@ -9,10 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +208,172 @@ def test_subprocess_python_m(environ: dict[str, str], tag: str, tmp_path: Path) 
     [job] = json.loads(listed.stdout)
     assert job["status"] == "COMPLETE"
     assert job["document"]["name"] == SAMPLES[1].name
+
+
+# -- a CLI that keeps its word ---------------------------------------------------------------
+
+
+def run_cli(*argv: str, env: dict[str, str], cwd: Path | None = None) -> Result:
+    """``python -m wattzon_async`` in a real subprocess."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wattzon_async", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_key_passwords_never_reach_the_terminal(
+    environ: dict[str, str], wattzon_emulator: Emulator, tag: str
+) -> None:
+    right = "right-one-5e7a"
+    cert, key = wattzon_emulator.issue_client_cert(f"enc-{tag}", key_password=right.encode())
+    env = {**os.environ, **environ, "WATTZON_CERT": str(cert), "WATTZON_KEY": str(key)}
+    expected = (
+        f"wattzon: error: wrong password for the private key in {key}; "
+        "check --key-password (or WATTZON_KEY_PASSWORD)"
+    )
+    results = [
+        run_cli("jobs", "list", "--debug", "--key-password", "e", env=env),
+        run_cli("jobs", "list", "--debug", env={**env, "WATTZON_KEY_PASSWORD": "private"}),
+        run_cli("jobs", "list", "--debug", "--key-password", "hunter2-x9", env=env),
+    ]
+    for result in results:
+        assert result.code == 3
+        assert result.err.splitlines()[-1] == expected
+        assert "***" not in result.out + result.err
+        assert "hunter2" not in result.out + result.err
+    ok = run_cli("jobs", "list", "--json", "--debug", env={**env, "WATTZON_KEY_PASSWORD": right})
+    assert ok.code == 0, ok.err
+    assert "wattzon: debug: GET " in ok.err  # the debug log was written, and holds no password
+    assert right not in ok.out + ok.err
+
+
+def test_cert_flag_takes_its_key_from_the_environment(
+    wattzon: Invoke, wattzon_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tag: str
+) -> None:
+    cert, key = wattzon_emulator.issue_client_cert(f"pair-{tag}")
+    monkeypatch.setenv("WATTZON_KEY", str(key))
+    monkeypatch.delenv("WATTZON_CERT")
+    assert wattzon("jobs", "list", "--cert", str(cert), "--json").json() == []
+    now = datetime.now(UTC)
+    old_cert, old_key = wattzon_emulator.issue_client_cert(
+        f"old-{tag}", not_before=now - timedelta(days=400), not_after=now - timedelta(hours=26)
+    )
+    monkeypatch.setenv("WATTZON_KEY", str(old_key))
+    expired = wattzon("jobs", "list", "--cert", str(old_cert))
+    assert expired.code == 3
+    assert "expired on" in expired.err
+    assert "no private key" not in expired.err
+    checked = wattzon("cert", "check", str(old_cert))
+    assert checked.code == 3
+    assert "expired 1 day ago" in checked.out
+
+
+def test_an_unreachable_api_is_named_with_what_to_check(wattzon: Invoke) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = wattzon(
+        "jobs", "list", "--tag", "private", "--snap-url", f"https://127.0.0.1:{port}/api/v1/"
+    )
+    assert result.code == 4
+    line = result.err.strip().splitlines()[-1]
+    assert line.startswith(
+        f"wattzon: error: could not connect to https://127.0.0.1:{port}/api/v1/jobs/ ("
+    )
+    assert line.endswith(
+        "check that the server is running and that --snap-url (or WATTZON_SNAP_URL) points "
+        "at it (for the local emulator: is `wattzon emulator` running?)"
+    )
+    assert "private" not in result.err
+
+
+def test_a_wrong_base_url_is_named_with_the_setting(
+    wattzon: Invoke, wattzon_emulator: Emulator
+) -> None:
+    wrong = wattzon_emulator.snap_url.removesuffix("api/v1/") + "wrong/"
+    result = wattzon("jobs", "list", "--snap-url", wrong)
+    assert result.code == 4
+    assert result.err.strip() == (
+        f"wattzon: error: 404: Not Found at {wrong}jobs/; check that --snap-url "
+        "(or WATTZON_SNAP_URL) is the API's base URL"
+    )
+    missing = wattzon("jobs", "get", "999999999")
+    assert missing.err.strip() == "wattzon: error: 404: job 999999999 does not exist"
+
+
+def test_document_download_keeps_an_existing_file_and_takes_a_job_id(
+    wattzon: Invoke, tag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = wattzon("submit", str(SAMPLES[0]), "--provider", "4", "--email", EMAIL, "--json")
+    job_id = created.json()["results"][0]["job_id"]
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / SAMPLES[0].name
+    mine.write_bytes(b"my own file")
+    refused = wattzon("document", "download", str(job_id))
+    assert refused.code == 2
+    assert f"{SAMPLES[0].name} already exists; pass --force" in refused.err
+    assert mine.read_bytes() == b"my own file"
+    assert sorted(tmp_path.iterdir()) == [mine]
+    assert wattzon("document", "download", str(job_id), "--force").code == 0
+    assert mine.read_bytes() == SAMPLES[0].read_bytes()
+
+
+def test_timeouts_exit_5_and_read_humanly(wattzon: Invoke, tag: str) -> None:
+    argv = ("submit", str(SAMPLES[0]), "--provider", "4", "--email", EMAIL, "--tag", tag)
+    submitted = wattzon(*argv, "--wait", "--timeout", "0.05", "--poll-interval", "1", "--json")
+    assert submitted.code == 5, submitted.err
+    [row] = submitted.json()["results"]
+    assert row["status"] == "TIMEOUT"
+    assert "within 0.05 s" in row["error"]
+    job_id = row["job_id"]
+    waited = wattzon("jobs", "wait", str(job_id), "--timeout", "0")
+    assert waited.code == 5
+    assert f"job {job_id} did not reach a final state within 0 s" in waited.err
+
+
+def test_utilities_find_names_the_providers(wattzon: Invoke) -> None:
+    found = wattzon("utilities", "find", "--zipcode", "94110", "--json").json()
+    names = {p["id"]: p["name"] for p in found["providers"]}
+    assert names[4] == "Pacific Gas and Electric Company"
+    assert set(names) == set(found["provider_ids"])
+    table = wattzon("utilities", "find", "--zipcode", "94110")
+    assert "Pacific Gas and Electric Company" in table.out
+
+
+def test_link_profiles_are_discoverable(wattzon: Invoke, tmp_path: Path) -> None:
+    missing = wattzon("link", "bills", "1")
+    assert missing.code == 4
+    assert "the emulator's profiles: 1001 (3 bills)" in missing.err
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wattzon_async", "emulator", "--dir", "emu", "--no-sqs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        profiles: list[str] = []
+        for line in process.stdout:  # ends at the profiles line, or the test fails at EOF
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value
+            if line.startswith("# Link sample profiles: "):
+                listed = line.removeprefix("# Link sample profiles: ").split(";")[0]
+                profiles = [item.split()[0] for item in listed.split(", ")]
+                break
+        assert profiles
+        env = {**os.environ, **exports}
+        for profile in profiles:
+            result = run_cli("link", "bills", profile, "--json", env=env)
+            assert result.code == 0, result.err
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)

@@ -193,6 +193,29 @@ async def test_download_error_leaves_no_partial_file(
     assert list(tmp_path.iterdir()) == []
 
 
+async def test_download_without_overwrite_never_replaces_a_file(
+    make_client: MakeClient, router: Router, tmp_path: Path
+) -> None:
+    url = SNAP + "jobs/9/document/?raw=yes"
+    header = {"content-disposition": 'attachment; filename="bill.pdf"'}
+    router.add("GET", url, httpx.Response(200, content=b"NEW", headers=header))
+    client = make_client(router)
+    mine = tmp_path / "bill.pdf"
+    mine.write_bytes(b"MINE")
+    with pytest.raises(FileExistsError) as caught:
+        await client.documents.download(9, tmp_path, overwrite=False)
+    assert caught.value.filename == str(mine)
+    with pytest.raises(FileExistsError):
+        await client.documents.download(9, mine, overwrite=False)
+    assert router.count("GET", url) == 1  # a file path is checked before sending
+    assert mine.read_bytes() == b"MINE"
+    assert list(tmp_path.iterdir()) == [mine]
+    assert await client.documents.download(9, tmp_path / "new.pdf", overwrite=False)
+    assert (tmp_path / "new.pdf").read_bytes() == b"NEW"
+    assert await client.documents.download(9, tmp_path) == mine  # overwrite=True by default
+    assert mine.read_bytes() == b"NEW"
+
+
 async def test_zips(make_client: MakeClient, router: Router) -> None:
     router.add(
         "GET",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import itertools
 import json
@@ -19,10 +20,14 @@ import attrs
 import httpx
 import pytest
 
-from wattzon_async import Document, RetryPolicy, WattzOnClient, WattzOnError
+from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
 from wattzon_async.cli import ExitCode, main, run
+from wattzon_async.cli._cert import expiry_text
+from wattzon_async.cli._commands import NAME_LOOKUPS
 from wattzon_async.cli._context import scrub
 from wattzon_async.cli._output import to_jsonable
+from wattzon_async.cli._submit import Row, outcome_code
+from wattzon_async.emulator._data import LINK_PROFILES, sample_profiles
 from wattzon_async.emulator._pki import CertificateAuthority
 
 from .conftest import LINK, SNAP, Pki, json_response, seed
@@ -51,6 +56,8 @@ class FakeApi:
             return self.snap(request, url.removeprefix(SNAP).split("?")[0].strip("/").split("/"))
         if url.startswith(LINK):
             return self.link(url.removeprefix(LINK).split("?")[0].strip("/").split("/"), request)
+        if request.url.host in ("snap.test", "link.test"):  # a path the API does not have
+            return json_response({"error": "Not Found"}, 404)
         raise AssertionError(f"unexpected request {request.method} {url}")
 
     def snap(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
@@ -246,8 +253,8 @@ def test_flags_win_over_environment(
     combined.write_bytes(pki.cert.read_bytes() + pki.key.read_bytes())
     environ = dict(env, WATTZON_SNAP_URL="https://wrong.test/api/v1/")
     argv = ("jobs", "list", "--json", "--snap-url", SNAP, "--cert", str(combined))
-    assert cli(*argv, environ=environ).code == 0
-    # --cert alone is a combined file: WATTZON_KEY of the environment is not paired with it
+    # --key '' says the --cert file holds its key: WATTZON_KEY is not paired with it
+    assert cli(*argv, "--key", "", environ=environ).code == 0
     assert seen[-1] == {"snap_url": SNAP, "cert": str(combined)}
 
 
@@ -258,9 +265,11 @@ def test_key_flag_pairs_with_the_environment_certificate(
     assert seen[-1]["cert"] == (str(pki.cert), str(pki.key))
 
 
-def test_environment_alone_configures_the_client(cli: Cli, seen: list[dict[str, Any]]) -> None:
+def test_environment_alone_configures_the_client(
+    cli: Cli, seen: list[dict[str, Any]], pki: Pki
+) -> None:
     assert cli("jobs", "list", "--json").code == 0
-    assert seen[-1] == {}
+    assert seen[-1] == {"cert": (str(pki.cert), str(pki.key))}
 
 
 def test_no_certificate_is_a_usage_error(cli: Cli) -> None:
@@ -410,7 +419,11 @@ def test_link_lookups_json(cli: Cli) -> None:
     assert zipcode["city"] == "San Francisco"
     assert zipcode["timezone"] == "PST"  # a field the SDK does not know is kept
     assert cli("utilities", "find", "--zipcode", "94110", "--json").json() == {
-        "provider_ids": [4, 305]
+        "provider_ids": [4, 305],
+        "providers": [
+            {"id": 4, "name": "PG&E", "types": ["electric", "gas"]},
+            {"id": 305, "name": None, "types": []},
+        ],
     }
     utility = cli("utilities", "get", "4", "--json").json()
     assert utility["id"] == 4
@@ -549,16 +562,13 @@ def test_unexpected_error_has_traceback_only_with_debug(
     assert err.strip().splitlines()[-1] == "wattzon: error: unexpected RuntimeError: boom"
 
 
-def test_errors_never_show_secrets(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
-    message = f"cannot use hunter2 for jane.doe@example.com with {pem}"
-    factory = failing_factory(WattzOnError(message))
-    argv = ["jobs", "list", "--key-password", "hunter2"]
-    assert run(argv, environ=env, client_factory=factory) == ExitCode.FAILED
+def test_errors_mask_email_addresses(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory = failing_factory(WattzOnError("cannot submit for jane.doe@example.com"))
+    assert run(["jobs", "list"], environ=env, client_factory=factory) == ExitCode.FAILED
     err = capsys.readouterr().err
-    assert "hunter2" not in err
     assert "jane.doe@" not in err
-    assert "MIIE" not in err
     assert "j***@example.com" in err
 
 
@@ -568,9 +578,8 @@ def test_interrupt_exits_130(env: dict[str, str], capsys: pytest.CaptureFixture[
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_scrub_masks_addresses_and_passwords() -> None:
-    assert scrub("for user@example.com", ("pw",)) == "for u***@example.com"
-    assert scrub("the pw is pw", ("pw",)) == "the *** is ***"
+def test_scrub_masks_addresses_and_nothing_else() -> None:
+    assert scrub("the pw is pw, for user@example.com") == "the pw is pw, for u***@example.com"
 
 
 def test_missing_rich_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> None:
@@ -736,3 +745,424 @@ def test_python_m_and_lazy_rich() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("wattzon: error: jobs get: argument ID")
+
+
+# -- secrets never enter a message ---------------------------------------------------------
+
+#: Passwords that are words (or letters) of the messages themselves, then unique ones.
+COMMON_PASSWORDS = ("e", "a", "the", "in", "key", "private", "password")
+UNIQUE_PASSWORDS = ("hunter2-x9", "s3cr3t pass;word=x", "pässwörd-ü")
+RIGHT_PASSWORD = b"the-right-one-9f3"
+
+
+@pytest.fixture(scope="module")
+def encrypted(
+    authority: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A certificate and its key, encrypted with RIGHT_PASSWORD."""
+    folder = tmp_path_factory.mktemp("encrypted")
+    return authority.issue("enc", key_password=RIGHT_PASSWORD).write(folder, "enc")
+
+
+@pytest.mark.parametrize("via", ["flag", "environment"])
+@pytest.mark.parametrize("password", COMMON_PASSWORDS + UNIQUE_PASSWORDS)
+def test_a_wrong_key_password_never_enters_the_output(
+    cli: Cli,
+    env: dict[str, str],
+    encrypted: tuple[Path, Path],
+    caplog: pytest.LogCaptureFixture,
+    password: str,
+    via: str,
+) -> None:
+    cert, key = encrypted
+    environ = dict(env, WATTZON_CERT=str(cert), WATTZON_KEY=str(key))
+    argv = ["jobs", "list", "--debug"]  # tracebacks and debug logs too
+    if via == "flag":
+        argv += ["--key-password", password]
+    else:
+        environ["WATTZON_KEY_PASSWORD"] = password
+    result = cli(*argv, environ=environ)
+    assert result.code == ExitCode.CERTIFICATE
+    assert result.err.splitlines()[-1] == (
+        f"wattzon: error: wrong password for the private key in {key}; "
+        "check --key-password (or WATTZON_KEY_PASSWORD)"
+    )
+    output = result.out + result.err + caplog.text
+    assert "***" not in output
+    if password in UNIQUE_PASSWORDS:
+        assert password not in output
+
+
+def test_an_option_a_command_lacks_is_named_without_its_value(cli: Cli, tmp_path: Path) -> None:
+    key, csr = tmp_path / "client.key", tmp_path / "client.csr"
+    argv = ("cert", "csr", "--common-name", "acme", "--key", str(key), "--csr", str(csr))
+    for extra in (("--key-password", "hunter2-x9"), ("--key-password=hunter2-x9",)):
+        result = cli(*argv, *extra)
+        assert result.code == ExitCode.USAGE
+        line = one_error_line(result)
+        assert "unrecognized arguments: --key-password" in line
+        assert "hunter2" not in result.err
+    assert not key.exists()
+    extra_id = cli("jobs", "get", "1", "2")
+    assert "unrecognized arguments: 2 " in one_error_line(extra_id)
+
+
+def test_an_undecodable_password_is_read_as_its_bytes(
+    cli: Cli, env: dict[str, str], authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    # "caf\xe9" typed on a Latin-1 terminal: Python reads the byte 0xE9 as "\udce9"
+    cert, key = authority.issue("latin1", key_password=b"caf\xe9").write(tmp_path, "latin1")
+    environ = dict(env, WATTZON_CERT=str(cert), WATTZON_KEY=str(key))
+    wrong = cli("jobs", "list", "--key-password", "caf\udce8", environ=environ)
+    assert wrong.code == ExitCode.CERTIFICATE
+    assert "wrong password for the private key" in one_error_line(wrong)
+    assert "\udce8" not in wrong.err
+    right = cli("jobs", "list", "--json", "--key-password", "caf\udce9", environ=environ)
+    assert right.code == ExitCode.OK, right.err
+
+
+def test_key_material_given_as_a_path_is_never_repeated(
+    cli: Cli, env: dict[str, str], pki: Pki
+) -> None:
+    pem = pki.key.read_text()
+    for variable in ("WATTZON_KEY", "WATTZON_CERT"):
+        result = cli("jobs", "list", environ=dict(env, **{variable: pem}))
+        assert result.code == ExitCode.USAGE
+        line = one_error_line(result)
+        assert "--cert/--key (or WATTZON_CERT/WATTZON_KEY)" in line
+        assert "instead of a file path" in line
+        assert all(row not in result.err for row in pem.splitlines()[1:-1])
+        assert "BEGIN" not in result.err
+
+
+# -- errors speak in flags -----------------------------------------------------------------
+
+PYTHON_SPELLINGS = ("cert=", "key_password", "force=True", "ca_bundle", "snap_url", "link_url")
+
+
+def test_errors_name_flags_and_variables_not_python_arguments(
+    cli: Cli, env: dict[str, str], pki: Pki, encrypted: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cert, key = encrypted
+    cases = [
+        (
+            cli("jobs", "list", "--cert", str(pki.cert), "--key", ""),
+            "holds a certificate but no private key; pass --cert CERT --key KEY "
+            "(or WATTZON_CERT and WATTZON_KEY), or a combined PEM file with both, or a .p12",
+        ),
+        (
+            cli("jobs", "list", "--cert", str(cert), "--key", str(key)),
+            "is encrypted and no password was given; pass --key-password (or WATTZON_KEY_PASSWORD)",
+        ),
+        (
+            cli("jobs", "list", "--snap-url", "http://snap.test/api/v1/"),
+            "error: --snap-url (or WATTZON_SNAP_URL): must be an https:// URL",
+        ),
+    ]
+    paths = ("--key", str(tmp_path / "k"), "--csr", str(tmp_path / "c"))
+    argv = ("cert", "csr", "--common-name", "acme", *paths)
+    assert cli(*argv).code == 0
+    cases.append((cli(*argv), "already exists; choose another path or pass --force to replace"))
+    for result, fragment in cases:
+        assert result.code in (ExitCode.USAGE, ExitCode.CERTIFICATE)
+        line = one_error_line(result)
+        assert fragment in line
+        assert not any(spelling in line for spelling in PYTHON_SPELLINGS), line
+
+
+# -- --cert and --key pair symmetrically with the variables ---------------------------------
+
+
+def test_the_cert_flag_pairs_with_the_environment_key(
+    cli: Cli, env: dict[str, str], seen: list[dict[str, Any]], pki: Pki
+) -> None:
+    environ = {k: v for k, v in env.items() if k != "WATTZON_CERT"}
+    assert cli("jobs", "list", "--json", "--cert", str(pki.cert), environ=environ).code == 0
+    assert seen[-1]["cert"] == (str(pki.cert), str(pki.key))
+    assert cli("jobs", "list", "--json", "--key", str(pki.key)).code == 0
+    assert seen[-1]["cert"] == (str(pki.cert), str(pki.key))
+
+
+def test_an_expired_cert_flag_with_the_environment_key_is_reported_expired(
+    cli: Cli, env: dict[str, str], pki: Pki, tmp_path: Path
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=400)
+    issued = pki.ca.issue("old", not_before=old, not_after=old + timedelta(days=365))
+    cert, key = issued.write(tmp_path, "expired")
+    result = cli("jobs", "list", "--cert", str(cert), environ=dict(env, WATTZON_KEY=str(key)))
+    assert result.code == ExitCode.CERTIFICATE
+    line = one_error_line(result)
+    assert "expired on" in line
+    assert "no private key" not in line
+
+
+def test_a_key_without_any_certificate_is_a_usage_error(cli: Cli, pki: Pki) -> None:
+    for environ, argv in (({"WATTZON_KEY": str(pki.key)}, ()), ({}, ("--key", str(pki.key)))):
+        result = cli("jobs", "list", *argv, environ=environ)
+        assert result.code == ExitCode.USAGE
+        assert "a key but no certificate: pass --cert" in one_error_line(result)
+
+
+def test_help_documents_the_pairing(cli: Cli) -> None:
+    text = " ".join(cli("--help").out.split())
+    assert "--cert alone pairs with WATTZON_KEY and --key alone with WATTZON_CERT" in text
+    assert "pass --key ''" in text
+
+
+# -- cert check counts days precisely ------------------------------------------------------
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def certificate_info(not_after: datetime) -> CertificateInfo:
+    return CertificateInfo(
+        subject="CN=x",
+        issuer="CN=ca",
+        not_before=not_after - timedelta(days=365),
+        not_after=not_after,
+        serial_number=1,
+        fingerprint_sha256="00",
+    )
+
+
+@pytest.mark.parametrize(
+    ("left", "days", "text"),
+    [
+        (timedelta(days=200), 200, "200 days"),
+        (timedelta(days=1), 1, "1 day"),
+        (timedelta(days=1, seconds=-1), 0, "23 hours (expires today)"),
+        (timedelta(minutes=30), 0, "less than an hour (expires today)"),
+        (timedelta(0), 0, "less than an hour (expires today)"),
+        (timedelta(seconds=-1), 0, "expired less than an hour ago"),
+        (timedelta(hours=-2), 0, "expired 2 hours ago"),
+        (timedelta(days=-1, seconds=1), 0, "expired 23 hours ago"),
+        (timedelta(days=-1), -1, "expired 1 day ago"),
+        (timedelta(hours=-26), -1, "expired 1 day ago"),
+        (timedelta(days=-2, seconds=1), -1, "expired 1 day ago"),
+        (timedelta(days=-2), -2, "expired 2 days ago"),
+    ],
+)
+def test_days_left_counts_whole_days_either_side_of_expiry(
+    left: timedelta, days: int, text: str
+) -> None:
+    info = certificate_info(NOW + left)
+    assert info.days_left_at(NOW) == days
+    assert info.days_left_at(NOW.replace(tzinfo=None)) == days  # naive is UTC
+    assert expiry_text(info, NOW) == text
+
+
+def test_cert_check_of_a_certificate_expired_a_day_ago(
+    cli: Cli, authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    issued = authority.issue(
+        "acme-prod", not_before=now - timedelta(days=365), not_after=now - timedelta(hours=26)
+    )
+    path = issued.write(tmp_path, "yesterday")[0]
+    data = cli("cert", "check", str(path), "--json")
+    assert data.code == ExitCode.CERTIFICATE
+    assert data.json()["days_left"] == -1
+    table = cli("cert", "check", str(path))
+    assert "expired 1 day ago" in table.out
+    assert "2 days" not in table.out
+
+
+# -- errors name the URL and what to check -------------------------------------------------
+
+
+def test_an_unreachable_api_names_the_url_and_the_setting(cli: Cli, api: FakeApi) -> None:
+    api.offline = True
+    result = cli("jobs", "list", "--tag", "private-tag")
+    assert result.code == ExitCode.API
+    assert one_error_line(result) == (
+        "wattzon: error: could not connect to https://snap.test/api/v1/jobs/ (ConnectError: "
+        "connection refused); check that the server is running and that --snap-url "
+        "(or WATTZON_SNAP_URL) points at it"
+    )
+    assert "private-tag" not in result.err  # a query string may carry data
+
+
+def test_a_wrong_base_url_names_the_url_and_the_setting(cli: Cli, env: dict[str, str]) -> None:
+    snap = cli(
+        "jobs", "list", "--tag", "private-tag",
+        environ=dict(env, WATTZON_SNAP_URL="https://snap.test/wrong/"),
+    )  # fmt: skip
+    assert snap.code == ExitCode.API
+    assert one_error_line(snap) == (
+        "wattzon: error: 404: Not Found at https://snap.test/wrong/jobs/; check that "
+        "--snap-url (or WATTZON_SNAP_URL) is the API's base URL"
+    )
+    assert "private-tag" not in snap.err
+    link = cli("zips", "get", "94110", environ=dict(env, WATTZON_LINK_URL="https://link.test/x/"))
+    assert "check that --link-url (or WATTZON_LINK_URL)" in one_error_line(link)
+
+
+# -- document download ---------------------------------------------------------------------
+
+
+def test_document_download_never_replaces_a_file_without_force(
+    cli: Cli, api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "bill.pdf"
+    mine.write_bytes(b"my own bill.pdf")
+    job_id = make_job(api)
+    result = cli("document", "download", str(job_id))
+    assert result.code == ExitCode.USAGE
+    assert "bill.pdf already exists; pass --force to replace it" in one_error_line(result)
+    assert mine.read_bytes() == b"my own bill.pdf"
+    assert list(tmp_path.iterdir()) == [mine]  # nothing half-written left behind
+    forced = cli("document", "download", str(job_id), "--force")
+    assert forced.code == ExitCode.OK
+    assert mine.read_bytes() == PDF
+
+
+def test_document_download_to_an_existing_file_is_refused_before_sending(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    dest = tmp_path / "saved.pdf"
+    dest.write_bytes(b"mine")
+    job_id = make_job(api)
+    result = cli("document", "download", str(job_id), "--dest", str(dest))
+    assert result.code == ExitCode.USAGE
+    assert "--force" in one_error_line(result)
+    assert api.requests == []
+    assert dest.read_bytes() == b"mine"
+
+
+def test_document_download_takes_a_job_id_and_says_so(cli: Cli, api: FakeApi) -> None:
+    usage = " ".join(cli("document", "download", "--help").out.split())
+    assert "JOB_ID" in usage
+    assert "the job's id (the ID column of `wattzon jobs list`), not its document's id" in usage
+    job_id = make_job(api)
+    document_id = api.jobs[job_id]["document"]["id"]
+    result = cli("document", "download", str(document_id))
+    assert result.code == ExitCode.API
+    assert one_error_line(result).endswith(
+        f"{document_id} is the id of the document of job {job_id}: download takes the "
+        f"job's id (wattzon document download {job_id})"
+    )
+    assert "(document id " in cli("jobs", "get", str(job_id)).out
+
+
+# -- timeouts and exit codes ---------------------------------------------------------------
+
+
+def test_submit_wait_timeout_exits_5_with_a_readable_duration(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    api.stuck = True
+    argv = ("submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test")
+    result = cli(*argv, "--wait", "--timeout", "0.2", "--poll-interval", "0.05", "--json")
+    assert result.code == ExitCode.TIMEOUT
+    [row] = result.json()["results"]
+    assert row["status"] == "TIMEOUT"
+    assert row["error"].endswith("did not reach a final state within 0.2 s (last seen PROCESSING)")
+
+
+def test_jobs_wait_timeout_message_gives_the_timeout_asked_for(cli: Cli, api: FakeApi) -> None:
+    job_id = make_job(api)
+    api.stuck = True
+    result = cli("jobs", "wait", str(job_id), "--timeout", "0.2", "--poll-interval", "0.05")
+    assert result.code == ExitCode.TIMEOUT
+    assert one_error_line(result) == (
+        f"wattzon: error: job {job_id} did not reach a final state within 0.2 s "
+        "(last seen PROCESSING)"
+    )
+
+
+def test_submit_exit_code_when_some_bills_time_out_and_others_fail() -> None:
+    ok, late = Row(0, "a", status="COMPLETE"), Row(1, "b", status="TIMEOUT", error="t")
+    failed = Row(2, "c", status="FAILED", error="f")
+    assert outcome_code([ok]) == ExitCode.OK
+    assert outcome_code([ok, late]) == ExitCode.TIMEOUT
+    assert outcome_code([ok, late, failed]) == ExitCode.FAILED
+
+
+def exit_scenarios(cli: Cli, api: FakeApi, env: dict[str, str], tmp_path: Path) -> dict[int, Any]:
+    """One command line per exit code --help promises, each returning that code."""
+    old = datetime.now(UTC) - timedelta(days=400)
+    expired = CertificateAuthority.create().issue("old", not_before=old, valid_days=1)
+    cert, key = expired.write(tmp_path, "old")
+    job_id = make_job(api)
+    failed_id = make_job(api, name="failed-scan.pdf")
+    submit = ("submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test")
+
+    def stuck() -> Result:
+        api.stuck = True
+        return cli(*submit, "--wait", "--timeout", "0.1", "--poll-interval", "0.05")
+
+    def interrupted() -> Result:
+        api.interrupt = True
+        return cli("jobs", "get", str(job_id))
+
+    return {
+        0: lambda: cli("jobs", "get", str(job_id)),
+        1: lambda: cli("jobs", "wait", str(failed_id), "--poll-interval", "0.01"),
+        2: lambda: cli("jobs", "get", "x"),
+        3: lambda: cli("jobs", "list", "--cert", str(cert), "--key", str(key)),
+        4: lambda: cli("jobs", "get", "424242"),
+        5: stuck,
+        130: interrupted,
+    }
+
+
+def test_every_exit_code_help_promises(
+    cli: Cli, api: FakeApi, env: dict[str, str], tmp_path: Path
+) -> None:
+    help_text = cli("--help").out.split("exit codes:")[1]
+    promised = {int(line.split()[0]) for line in help_text.splitlines() if line[:4].strip()}
+    assert promised == {int(code) for code in ExitCode}
+    scenarios = exit_scenarios(cli, api, env, tmp_path)
+    assert set(scenarios) == promised
+    for code, scenario in scenarios.items():
+        result = scenario()
+        assert result.code == code, (code, result.err)
+
+
+# -- utilities find ------------------------------------------------------------------------
+
+
+def test_utilities_find_shows_names(cli: Cli) -> None:
+    table = cli("utilities", "find", "--zipcode", "94110")
+    assert table.code == 0
+    assert "PG&E" in table.out
+    assert "(unknown)" in table.out  # 305 has no record: listed, not fatal
+
+
+def test_utilities_find_reads_names_concurrently_within_a_bound(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = list(range(1, 21))
+    in_flight = peak = 0
+    full = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        if "provider_ids" in request.url.path or request.url.path.endswith("/utilities/"):
+            return json_response({"provider_ids": ids})
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight >= NAME_LOOKUPS:
+            full.set()
+        await asyncio.wait_for(full.wait(), 30)  # fails unless NAME_LOOKUPS run at once
+        in_flight -= 1
+        pid = int(request.url.path.rstrip("/").rsplit("/", 1)[1])
+        return json_response({"name": f"Utility {pid}", "type": "electric"})
+
+    def factory(environ: Mapping[str, str], overrides: dict[str, Any]) -> WattzOnClient:
+        transport = httpx.MockTransport(handler)
+        return WattzOnClient.from_env(environ, transport=transport, retry=FAST, **overrides)
+
+    argv = ["utilities", "find", "--name", "x", "--json"]
+    assert run(argv, environ=env, client_factory=factory) == ExitCode.OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["provider_ids"] == ids
+    assert [p["name"] for p in data["providers"]] == [f"Utility {i}" for i in ids]
+    assert peak == NAME_LOOKUPS
+
+
+def test_the_emulator_names_its_link_profiles() -> None:
+    text = sample_profiles()
+    assert text.startswith("1001 (3 bills), ")
+    assert all(profile in text for profile in LINK_PROFILES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from wattzon_async import (
@@ -19,7 +20,9 @@ from wattzon_async import (
     WaitTimeoutError,
     WattzOnError,
 )
-from wattzon_async._errors import decode_response, parse_retry_after
+from wattzon_async._errors import PYTHON_SETTINGS, decode_response, parse_retry_after, seconds_text
+from wattzon_async._http import translate_transport_error
+from wattzon_async.cli._context import CLI_SETTINGS
 
 
 @pytest.mark.parametrize(
@@ -101,3 +104,70 @@ def test_rate_limit_carries_retry_after() -> None:
 def test_builtin_bases() -> None:
     assert issubclass(ValidationError, ValueError)
     assert issubclass(WaitTimeoutError, TimeoutError)
+
+
+def test_a_hint_names_settings_as_python_does_and_renders_other_spellings() -> None:
+    error = ValidationError("x.pem already exists", hint="pass {force} to replace it")
+    assert str(error) == "x.pem already exists; pass force=True to replace it"
+    assert error.problem == "x.pem already exists"
+    assert error.render({"force": "--force"}) == "x.pem already exists; pass --force to replace it"
+    assert WattzOnError("plain").render(CLI_SETTINGS) == "plain"
+    assert set(CLI_SETTINGS) == set(PYTHON_SETTINGS)  # every hint renders on the command line
+
+
+def test_a_404_that_names_nothing_names_the_url_and_the_setting() -> None:
+    where = "https://api.test/wrong/jobs/"
+    for body in (b'{"error": "Not Found"}', b"<html>Not Found</html>", b""):
+        with pytest.raises(NotFoundError) as caught:
+            decode_response(404, {}, body, reason="Not Found", where=where, setting="snap_url")
+        assert str(caught.value).startswith("404: ")
+        assert f" at {where}; check that snap_url= (or WATTZON_SNAP_URL) is the API's base URL" in (
+            str(caught.value)
+        )
+    with pytest.raises(NotFoundError) as specific:
+        decode_response(404, {}, b'{"error": "job 7 not found"}', where=where, setting="snap_url")
+    assert str(specific.value) == "404: job 7 not found"
+    assert specific.value.message == "job 7 not found"
+
+
+@pytest.mark.parametrize(
+    ("exc", "start"),
+    [
+        (httpx.ConnectError("All connection attempts failed"), "could not connect to"),
+        (httpx.ConnectTimeout("timed out"), "could not connect to"),
+        (httpx.ReadError("reset"), "the connection to"),
+    ],
+)
+def test_a_transport_error_names_the_url_without_its_query(
+    exc: httpx.HTTPError, start: str
+) -> None:
+    url = httpx.URL("https://127.0.0.1:8443/api/v1/jobs/?tag=customer-42")
+    error = translate_transport_error(exc, url=url, setting="snap_url")
+    assert str(error).startswith(f"{start} https://127.0.0.1:8443/api/v1/jobs/ ")
+    assert "customer-42" not in str(error)
+    if start == "could not connect to":
+        assert error.render(CLI_SETTINGS).endswith(
+            "check that the server is running and that --snap-url (or WATTZON_SNAP_URL) "
+            "points at it (for the local emulator: is `wattzon emulator` running?)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (0.04, "0.04 s"),
+        (0.937091367999983, "0.94 s"),
+        (2.0, "2 s"),
+        (2.25, "2.2 s"),
+        (45.4, "45 s"),
+        (60, "1 min"),
+        (125, "2 min 5 s"),
+        (3600, "1 h"),
+        (5400, "1 h 30 min"),
+        (-1, "0 s"),
+        (float("nan"), "0 s"),
+    ],
+)
+def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
+    assert seconds_text(seconds) == text

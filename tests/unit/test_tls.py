@@ -728,3 +728,51 @@ def test_cryptography_is_imported_lazily(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+# --- secrets never enter a message ----------------------------------------------------------
+
+
+def test_key_material_given_as_a_path_is_refused_without_repeating_it(
+    ca: CertificateAuthority, ca_file: Path, tmp_path: Path
+) -> None:
+    issued = ca.issue("pasted")
+    cert, key = issued.write(tmp_path, "pasted")
+    pem = issued.key_pem.decode()
+    for spec in ((cert, pem), (pem, key), pem, (str(cert), pem.splitlines()[1] + "\n")):
+        with pytest.raises(ValidationError) as caught:
+            _load(spec, ca_file)
+        message = str(caught.value)
+        assert "instead of a file path" in message
+        assert all(row not in message for row in pem.splitlines())
+
+
+def test_an_undecodable_str_password_is_its_original_bytes(
+    ca: CertificateAuthority, ca_file: Path, tmp_path: Path
+) -> None:
+    pair = _pair(ca, tmp_path, "latin1", key_password=b"caf\xe9")
+    assert _load(pair, ca_file, key_password="caf\udce9").info is not None
+    with pytest.raises(CertificateError, match="wrong password") as caught:
+        _load(pair, ca_file, key_password="caf\udce8")
+    assert "\udce8" not in str(caught.value)
+
+
+def test_a_password_of_another_type_is_named_by_its_type_only(
+    ca: CertificateAuthority, ca_file: Path, tmp_path: Path
+) -> None:
+    pair = _pair(ca, tmp_path, "typed", key_password=PASSWORD.encode())
+    with pytest.raises(ValidationError, match="key_password: must be a str or bytes, not int"):
+        _load(pair, ca_file, key_password=271828)
+
+
+@pytest.mark.parametrize("password", ["e", "a", "the", "in", "key", "private", "password"])
+def test_a_password_that_is_a_common_word_leaves_messages_whole(
+    ca: CertificateAuthority, ca_file: Path, tmp_path: Path, password: str
+) -> None:
+    pair = _pair(ca, tmp_path, "word", key_password=PASSWORD.encode())
+    with pytest.raises(CertificateError) as caught:
+        _load(pair, ca_file, key_password=password)
+    assert str(caught.value) == (
+        f"wrong password for the private key in {pair[1]}; "
+        "check key_password= (or WATTZON_KEY_PASSWORD)"
+    )

@@ -2,7 +2,7 @@
 
 This is the one place that catches exceptions. Each kind of SDK error has its exit code
 (see the package docstring); its message is printed as ``wattzon: error: <message>``,
-scrubbed of key material, passwords and full email addresses, with the traceback only
+with settings named by their flags and email addresses masked, and the traceback only
 under ``--debug``. Log records of the SDK (a certificate close to expiry, retries under
 ``--debug``) go to stderr for the duration of the run.
 """
@@ -26,7 +26,7 @@ from .._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
-from ._context import ClientFactory, Context, default_client_factory, scrub
+from ._context import ClientFactory, Context, default_client_factory, describe, scrub
 from ._errors import CliError, ExitCode
 from ._output import Output, require_rich
 from ._parser import UsageError, build_parser
@@ -98,7 +98,7 @@ def run(
             print("\nwattzon: interrupted", file=sys.stderr, flush=True)
             return ExitCode.INTERRUPTED
         except Exception as exc:
-            return _report(exc, ctx, debug)
+            return _report(exc, debug)
 
 
 def _dispatch(ctx: Context) -> int:
@@ -120,10 +120,10 @@ def exit_code(exc: BaseException) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _report(exc: Exception, ctx: Context, debug: bool) -> int:
+def _report(exc: Exception, debug: bool) -> int:
     code = exit_code(exc)
     known = isinstance(exc, CliError | WattzOnError | OSError)
-    message = str(exc) or type(exc).__name__
+    message = describe(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         message = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     if not known:
@@ -132,7 +132,7 @@ def _report(exc: Exception, ctx: Context, debug: bool) -> int:
         traceback.print_exception(exc, file=sys.stderr)
     elif not known:
         message += " (run again with --debug for the traceback)"
-    return _fail(scrub(message, ctx.secrets()), code)
+    return _fail(message, code)
 
 
 def _silence_stdout() -> None:
@@ -148,7 +148,7 @@ def _fail(message: str, code: ExitCode) -> int:
 
 
 class _LineFormatter(logging.Formatter):
-    """``wattzon: warning: <message>``, scrubbed like error lines."""
+    """``wattzon: warning: <message>``, email addresses masked like error lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"wattzon: {record.levelname.lower()}: {record.getMessage()}"

@@ -18,7 +18,7 @@ from ._context import Context
 from ._errors import CliError, ExitCode
 from ._output import record_table
 
-__all__ = ["cert_check", "cert_csr", "certificate_state"]
+__all__ = ["cert_check", "cert_csr", "certificate_state", "expiry_text"]
 
 
 def cert_csr(ctx: Context) -> int:
@@ -66,7 +66,7 @@ def certificate_state(info: CertificateInfo, now: datetime | None = None) -> str
         return "expired"
     if now < info.not_before:
         return "not_yet_valid"
-    return "expiring" if info.days_left < WARN_DAYS else "valid"
+    return "expiring" if info.days_left_at(now) < WARN_DAYS else "valid"
 
 
 def cert_check(ctx: Context) -> int:
@@ -76,7 +76,9 @@ def cert_check(ctx: Context) -> int:
         raise CliError("cert check: give a certificate file, or set WATTZON_CERT", ExitCode.USAGE)
     password = ctx.option("key_password") or ctx.environ.get("WATTZON_KEY_PASSWORD")
     info = inspect_certificate(path, key_password=password)
-    state = certificate_state(info)
+    now = datetime.now(UTC)
+    state = certificate_state(info, now)
+    days = info.days_left_at(now)
     data: dict[str, Any] = {
         "path": path,
         "state": state,
@@ -85,14 +87,14 @@ def cert_check(ctx: Context) -> int:
         "issuer": info.issuer,
         "not_before": info.not_before,
         "not_after": info.not_after,
-        "days_left": info.days_left,
+        "days_left": days,
         "serial_number": info.serial_number,
         "fingerprint_sha256": info.fingerprint_sha256,
     }
-    ctx.out.show(data, lambda: _check_table(info, path))
+    ctx.out.show(data, lambda: _check_table(info, path, expiry_text(info, now)))
     if state == "expiring":
         ctx.out.warn(
-            f"the certificate expires in {info.days_left} days "
+            f"the certificate expires in {_days(days)} "
             f"({info.not_after:%Y-%m-%d}); make a CSR with `wattzon cert csr` and send "
             "it to WattzOn for a renewed one"
         )
@@ -109,9 +111,29 @@ def cert_check(ctx: Context) -> int:
     return ExitCode.OK
 
 
-def _check_table(info: CertificateInfo, path: str) -> Any:
-    days = info.days_left
-    left = f"{days} days" if days >= 0 else f"expired {-days} days ago"
+def expiry_text(info: CertificateInfo, now: datetime) -> str:
+    """How far expiry is from ``now``, for people: ``199 days``, ``expired 1 day ago``.
+
+    Args:
+        info: The certificate.
+        now: The moment to count from.
+
+    Returns:
+        Whole days as :meth:`CertificateInfo.days_left_at` counts them; under a day, hours.
+    """
+    days = info.days_left_at(now)
+    if days:
+        return _days(days) if days > 0 else f"expired {_days(-days)} ago"
+    hours = int(abs((info.not_after - now).total_seconds()) // 3600)
+    within = f"{hours} hour{'s' if hours != 1 else ''}" if hours else "less than an hour"
+    return f"expired {within} ago" if now > info.not_after else f"{within} (expires today)"
+
+
+def _days(days: int) -> str:
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _check_table(info: CertificateInfo, path: str, left: str) -> Any:
     return record_table(
         [
             ("Subject", info.subject),

@@ -8,18 +8,22 @@ here; they travel up to the runner, which turns each kind into its exit code.
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import WaitPolicy
-from .._errors import JobError, WaitTimeoutError
-from .._waiting import final_job
-from ._context import Context
-from ._errors import ExitCode
+from .._errors import APIStatusError, JobError, NotFoundError, WaitTimeoutError, WattzOnError
+from ._context import Context, describe
+from ._errors import CliError, ExitCode
 from ._output import job_detail, jobs_table, record_table, rows_table
 
+if TYPE_CHECKING:
+    from .._client import WattzOnClient
+    from ..models import Utility
+
 __all__ = [
+    "NAME_LOOKUPS",
     "demo",
     "document_download",
     "emulator",
@@ -32,6 +36,9 @@ __all__ = [
     "wait_settings",
     "zips_get",
 ]
+
+#: How many provider names ``utilities find`` reads at once.
+NAME_LOOKUPS = 8
 
 
 def wait_settings(ctx: Context) -> dict[str, Any]:
@@ -66,16 +73,10 @@ async def jobs_wait(ctx: Context) -> int:
     the error line and its exit code.
     """
     args = ctx.args
-    deadline = None if args.timeout is None else time.monotonic() + args.timeout
     async with ctx.client(**wait_settings(ctx)) as client:
         try:
-            # one look first: a finished (or missing) job answers now, not after a poll delay
-            job = await client.jobs.get(args.id, results=args.results, timeout=args.timeout)
-            if job.is_final:
-                job = final_job(job)
-            else:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                job = await client.await_job(args.id, timeout=left, results=args.results)
+            # the wait looks once at once: a finished (or missing) job answers now
+            job = await client.await_job(args.id, timeout=args.timeout, results=args.results)
         except (JobError, WaitTimeoutError) as exc:
             last = exc.job
             if last is not None:
@@ -86,16 +87,41 @@ async def jobs_wait(ctx: Context) -> int:
 
 
 async def document_download(ctx: Context) -> int:
-    """``wattzon document download ID [--dest PATH]``: save a job's document."""
-    dest = Path(ctx.args.dest)
+    """``wattzon document download JOB_ID [--dest PATH] [--force]``: save a job's document.
+
+    An existing file is replaced only with ``--force`` (else exit code 2, as ``cert csr``).
+    """
+    args = ctx.args
     async with ctx.client() as client:
-        path = await client.documents.download(ctx.args.id, dest)
+        try:
+            path = await client.documents.download(args.id, Path(args.dest), overwrite=args.force)
+        except FileExistsError as exc:
+            raise CliError(
+                f"{exc.filename} already exists; pass --force to replace it, or --dest "
+                "another file or folder",
+                ExitCode.USAGE,
+            ) from None
+        except NotFoundError as exc:
+            if exc.hint is not None:  # not the API's answer: a wrong base URL
+                raise
+            raise CliError(await _missing_job(client, args.id, exc), ExitCode.API) from None
     size = path.stat().st_size
-    data = {"job_id": ctx.args.id, "path": path, "size": size}
-    ctx.out.show(
-        data, lambda: f"Saved the document of job {ctx.args.id} to {path} ({size:,} bytes)"
-    )
+    data = {"job_id": args.id, "path": path, "size": size}
+    ctx.out.show(data, lambda: f"Saved the document of job {args.id} to {path} ({size:,} bytes)")
     return ExitCode.OK
+
+
+async def _missing_job(client: WattzOnClient, job_id: int, exc: NotFoundError) -> str:
+    """Why ``document download`` found no job: often a document id was given."""
+    message = describe(exc)
+    with contextlib.suppress(WattzOnError):
+        for job in await client.jobs.list():
+            if job.document.id == job_id:
+                return (
+                    f"{message}; {job_id} is the id of the document of job {job.id}: "
+                    f"download takes the job's id (wattzon document download {job.id})"
+                )
+    return f"{message}; give the job's id (the ID column of `wattzon jobs list`)"
 
 
 async def zips_get(ctx: Context) -> int:
@@ -116,12 +142,33 @@ async def zips_get(ctx: Context) -> int:
 
 
 async def utilities_find(ctx: Context) -> int:
-    """``wattzon utilities find [--zipcode Z] [--name N] [--type T]``: provider ids."""
+    """``wattzon utilities find [--zipcode Z] [--name N] [--type T]``: ids and names.
+
+    The API's search answers ids only; each provider's name and types are read with
+    ``utilities.get``, at most :data:`NAME_LOOKUPS` at once. A provider that cannot be
+    read (an error status) is listed with no name rather than failing the search.
+    """
     args = ctx.args
     async with ctx.client() as client:
         ids = await client.utilities.find(zipcode=args.zipcode, name=args.name, type=args.type)
-    data = {"provider_ids": ids}
-    ctx.out.show(data, lambda: rows_table(("Provider ID",), [(i,) for i in ids], "Providers"))
+        slots = asyncio.Semaphore(NAME_LOOKUPS)
+
+        async def look_up(provider_id: int) -> Utility | None:
+            async with slots:
+                try:
+                    return await client.utilities.get(provider_id)
+                except APIStatusError:
+                    return None
+
+        found = await asyncio.gather(*(look_up(i) for i in ids))
+    pairs = list(zip(ids, found, strict=True))
+    providers = [
+        {"id": i, "name": u.name if u else None, "types": list(u.types) if u else []}
+        for i, u in pairs
+    ]
+    data = {"provider_ids": ids, "providers": providers}
+    rows = [(i, u.name if u else "(unknown)", ", ".join(u.types) if u else "") for i, u in pairs]
+    ctx.out.show(data, lambda: rows_table(("Provider ID", "Name", "Types"), rows, "Providers"))
     return ExitCode.OK
 
 

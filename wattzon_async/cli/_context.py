@@ -1,8 +1,16 @@
 """What every command gets: its arguments, the environment, a client maker and the output.
 
 Settings are resolved here, once: flags (``--cert``, ``--key``, ...) win over the WATTZON_*
-variables, which ``WattzOnClient.from_env`` reads. The client maker is injectable so that
-tests can hand the commands a client on an ``httpx.MockTransport``.
+variables, which ``WattzOnClient.from_env`` reads. The certificate and its key are
+resolved each on its own, so they pair symmetrically: ``--cert`` alone takes its key
+from WATTZON_KEY, ``--key`` alone its certificate from WATTZON_CERT, and ``--key ''``
+says that the certificate file holds its key (a combined PEM or a .p12). The client
+maker is injectable so that tests can hand the commands a client on an
+``httpx.MockTransport``.
+
+Errors speak in flags: an SDK error's hint names settings as Python does (``key_password=``)
+and :func:`describe` renders it with the command line's flags instead. Nothing here masks
+secrets after the fact: no message is ever made with a password or key material in it.
 """
 
 from __future__ import annotations
@@ -14,21 +22,48 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define
 
-from .._errors import ValidationError
+from .._errors import ValidationError, WattzOnError
 from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
     from .._client import WattzOnClient
     from ._output import Output
 
-__all__ = ["ClientFactory", "Context", "default_client_factory", "scrub"]
+__all__ = [
+    "CLI_SETTINGS",
+    "ClientFactory",
+    "Context",
+    "default_client_factory",
+    "describe",
+    "scrub",
+]
 
 #: Makes a client from the environment and the overrides the flags ask for.
 ClientFactory = Callable[[Mapping[str, str], dict[str, Any]], "WattzOnClient"]
 
 _FLAG_SETTINGS = ("key_password", "ca_bundle", "snap_url", "link_url")
+_CERT_VARIABLES = frozenset({"WATTZON_CERT", "WATTZON_KEY"})
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.DOTALL)
+
+#: How the command line names each setting in an error's hint (see ``WattzOnError.hint``).
+CLI_SETTINGS: Mapping[str, str] = {
+    "cert": "--cert (or WATTZON_CERT)",
+    "cert_pair": "--cert CERT --key KEY (or WATTZON_CERT and WATTZON_KEY)",
+    "cert_alone": "--cert with --key '' (one file, no separate key)",
+    "key_password": "--key-password (or WATTZON_KEY_PASSWORD)",
+    "ca_bundle": "--ca-bundle (or WATTZON_CA_BUNDLE)",
+    "snap_url": "--snap-url (or WATTZON_SNAP_URL)",
+    "link_url": "--link-url (or WATTZON_LINK_URL)",
+    "force": "--force",
+    "overwrite": "--force",
+}
+#: The settings a ValidationError's ``field`` names, as the command line spells them.
+_FIELDS: Mapping[str, str] = {
+    **CLI_SETTINGS,
+    "cert": "--cert/--key (or WATTZON_CERT/WATTZON_KEY)",
+    "key_path": "--key",
+    "csr_path": "--csr",
+}
 
 
 def default_client_factory(environ: Mapping[str, str], overrides: dict[str, Any]) -> WattzOnClient:
@@ -46,21 +81,35 @@ def default_client_factory(environ: Mapping[str, str], overrides: dict[str, Any]
     return WattzOnClient.from_env(environ, **overrides)
 
 
-def scrub(message: str, secrets: tuple[str, ...] = ()) -> str:
-    """Make a message safe to print: no PEM blocks, secrets or full email addresses.
+def scrub(message: str) -> str:
+    """Mask the full email addresses in a message (``j***@example.com``).
 
     Args:
         message: The text to print.
-        secrets: Exact values to blank out (passwords).
 
     Returns:
-        The message with key material and secrets replaced and addresses masked.
+        The message with addresses masked.
     """
-    message = _PEM.sub("[PEM data removed]", message)
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
     return _EMAIL.sub(r"\1***@\2", message)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception's message for the command line: settings named by their flags.
+
+    Args:
+        exc: The error.
+
+    Returns:
+        The message, its hint rendered with :data:`CLI_SETTINGS` and a setting a
+        ValidationError starts with (``snap_url: ...``) named by its flag; addresses masked.
+    """
+    if not isinstance(exc, WattzOnError):
+        return scrub(str(exc))
+    message = exc.render(CLI_SETTINGS)
+    field = exc.field if isinstance(exc, ValidationError) else None
+    if field is not None and field in _FIELDS and message.startswith(f"{field}:"):
+        message = _FIELDS[field] + message[len(field) :]
+    return scrub(message)
 
 
 @define
@@ -84,26 +133,39 @@ class Context:
         value = getattr(self.args, name, None)
         return default if value is None else value
 
-    def secrets(self) -> tuple[str, ...]:
-        """Values that must never be printed: the key passwords in use."""
-        values = (self.option("key_password"), self.environ.get("WATTZON_KEY_PASSWORD"))
-        return tuple(v for v in values if isinstance(v, str) and v)
+    def certificate(self) -> str | tuple[str, str]:
+        """The ``cert=`` setting: each of certificate and key from its flag, else its variable.
 
-    def overrides(self, **extra: Any) -> dict[str, Any]:
-        """The client settings the flags ask for, on top of ``extra``.
+        Returns:
+            ``(cert, key)``, or the certificate alone when there is no key (or ``--key ''``).
 
         Raises:
-            ValidationError: ``--key`` was given without any certificate to pair it with.
+            CliError: No certificate is configured, or only a key.
         """
-        settings = dict(extra)
-        cert, key = self.option("cert"), self.option("key")
-        if cert is not None:
-            settings["cert"] = (cert, key) if key is not None else cert
-        elif key is not None:
-            env_cert = self.environ.get("WATTZON_CERT")
-            if not env_cert:
-                raise ValidationError("--key needs --cert (or WATTZON_CERT)", field="key")
-            settings["cert"] = (env_cert, key)
+        cert = self.option("cert") or self.environ.get("WATTZON_CERT")
+        key = self.option("key")
+        if key is None:
+            key = self.environ.get("WATTZON_KEY")
+        if not cert:
+            if key:
+                raise CliError(
+                    "a key but no certificate: pass --cert (or set WATTZON_CERT) too",
+                    ExitCode.USAGE,
+                )
+            raise CliError(
+                "no client certificate: set WATTZON_CERT (and WATTZON_KEY), or pass --cert "
+                "(and --key)",
+                ExitCode.USAGE,
+            )
+        return (cert, key) if key else cert
+
+    def overrides(self, **extra: Any) -> dict[str, Any]:
+        """The client settings the flags and variables ask for, on top of ``extra``.
+
+        Raises:
+            CliError: No certificate is configured (see :meth:`certificate`).
+        """
+        settings = dict(extra, cert=self.certificate())
         for name in _FLAG_SETTINGS:
             value = self.option(name)
             if value is not None:
@@ -112,6 +174,9 @@ class Context:
 
     def client(self, **extra: Any) -> WattzOnClient:
         """A new client from the flags and the environment (flags win).
+
+        The certificate is resolved here (:meth:`certificate`), so the client maker gets
+        the environment without WATTZON_CERT and WATTZON_KEY.
 
         Args:
             extra: Further client settings, e.g. ``wait=WaitPolicy(...)``.
@@ -123,10 +188,5 @@ class Context:
             CliError: No certificate is configured at all.
         """
         overrides = self.overrides(**extra)
-        if "cert" not in overrides and not self.environ.get("WATTZON_CERT"):
-            raise CliError(
-                "no client certificate: set WATTZON_CERT (and WATTZON_KEY), or pass --cert "
-                "(and --key)",
-                ExitCode.USAGE,
-            )
-        return self.client_factory(self.environ, overrides)
+        environ = {k: v for k, v in self.environ.items() if k not in _CERT_VARIABLES}
+        return self.client_factory(environ, overrides)

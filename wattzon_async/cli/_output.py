@@ -254,7 +254,7 @@ def job_detail(job: Job) -> list[Table]:
             ("Status", status_text(job.status)),
             ("Provider", job.provider),
             ("Email", job.email),
-            ("Document", f"{job.document.name} (id {job.document.id})"),
+            ("Document", f"{job.document.name} (document id {job.document.id})"),
             ("Tags", visible_tags(job.tags)),
         ],
         title=f"Job {job.id}",

@@ -9,7 +9,7 @@ the one ``wattzon: error:`` line and return exit code 2.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import _cert, _commands, _submit
@@ -17,16 +17,21 @@ from . import _cert, _commands, _submit
 __all__ = ["EPILOG", "UsageError", "build_parser"]
 
 EPILOG = """\
-settings: flags win over WATTZON_CERT, WATTZON_KEY, WATTZON_KEY_PASSWORD,
-WATTZON_CA_BUNDLE, WATTZON_SNAP_URL and WATTZON_LINK_URL.
+settings: each flag wins over its variable: --cert over WATTZON_CERT, --key over
+WATTZON_KEY, --key-password over WATTZON_KEY_PASSWORD, --ca-bundle over
+WATTZON_CA_BUNDLE, --snap-url over WATTZON_SNAP_URL, --link-url over WATTZON_LINK_URL.
+The certificate and its key are taken each on its own, so --cert alone pairs with
+WATTZON_KEY and --key alone with WATTZON_CERT; for a combined PEM or .p12 file while
+WATTZON_KEY is set, pass --key ''.
 
 exit codes:
   0    success
   1    a job failed or is unsupported, some submissions failed, or another failure
-  2    usage or validation error (bad arguments, missing or unwritable files)
+  2    usage or validation error (bad arguments, missing or unwritable files, a file
+       that exists without --force)
   3    certificate error (unreadable, mismatched, expired or not yet valid)
   4    API error (an error status, or the API could not be reached)
-  5    a wait timed out
+  5    a wait timed out (submit: when timeouts were the only failures)
   130  interrupted
 """
 
@@ -36,10 +41,36 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {_unrecognized(extras)}")
+        return parsed
+
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("wattzon").strip()
         where = f"{command}: " if command else ""
         raise UsageError(f"{where}{message} (see '{self.prog} --help')")
+
+
+def _unrecognized(extras: Sequence[str]) -> str:
+    """Arguments argparse did not take, without the values of unknown options.
+
+    The value after an option this command does not have (``cert csr --key-password X``)
+    may be a secret, so it is never repeated: only the option's name is.
+    """
+    shown: list[str] = []
+    after_option = False
+    for token in extras:
+        if token.startswith("-") and len(token) > 1:
+            name, equals, _ = token.partition("=")
+            shown.append(f"{name}=…" if equals else name)
+            after_option = True
+        else:
+            shown.append("…" if after_option else token)
+    return " ".join(shown)
 
 
 def _positive_int(text: str) -> int:
@@ -131,9 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_submit(sub, api)
     _add_jobs(sub, api)
     docs = _group(sub, "document", "a job's document")
-    download = _leaf(docs, "download", _commands.document_download, "save a job's document", api)
-    download.add_argument("id", type=_positive_int, metavar="ID", help="job id")
+    download = _leaf(
+        docs,
+        "download",
+        _commands.document_download,
+        "save the document a job was created with; refuses to replace a file unless --force "
+        "(exit code 2)",
+        api,
+    )
+    download.add_argument(
+        "id",
+        type=_positive_int,
+        metavar="JOB_ID",
+        help="the job's id (the ID column of `wattzon jobs list`), not its document's id",
+    )
     download.add_argument("--dest", default=".", help="directory or file (default: here)")
+    download.add_argument("--force", action="store_true", help="replace an existing file")
     _add_link(sub, api)
     _add_cert(sub)
     local = [_plain_flags()]
@@ -172,7 +216,12 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     submit.add_argument("--email", required=True, metavar="E", help="the customer's email")
     submit.add_argument("--tag", action="append", default=[], metavar="T", help="repeatable")
     submit.add_argument("--wait", action="store_true", help="wait for each job to finish")
-    submit.add_argument("--timeout", type=_seconds, metavar="S", help="deadline of each wait")
+    submit.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help="deadline of each wait; exit code 5 when timeouts are the only failures",
+    )
     submit.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="uploads at once"
     )
@@ -192,7 +241,9 @@ def _add_jobs(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     _results_flag(get)
     wait = _leaf(jobs, "wait", _commands.jobs_wait, "wait for a job to finish", api)
     wait.add_argument("id", type=_positive_int, metavar="ID", help="job id")
-    wait.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds")
+    wait.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 5)"
+    )
     _results_flag(wait)
     _poll_flag(wait)
 

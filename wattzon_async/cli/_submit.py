@@ -23,7 +23,7 @@ from .._batch import BatchProgress
 from .._errors import JobError, ValidationError, WaitTimeoutError
 from ..models import Submission
 from ._commands import wait_settings
-from ._context import Context, scrub
+from ._context import Context, describe
 from ._errors import CliError, ExitCode
 from ._output import Output, rows_table, status_text, to_jsonable
 from ._results import write_results
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .._batch import SubmitOutcome
     from .._client import WattzOnClient
 
-__all__ = ["Row", "submit"]
+__all__ = ["Row", "outcome_code", "submit"]
 
 _FAILED_STATUSES = frozenset({"FAILED", "UNSUPPORTED"})
 
@@ -57,12 +57,12 @@ class Row:
         return not self.error and self.status not in _FAILED_STATUSES
 
     @classmethod
-    def of(cls, outcome: SubmitOutcome, file: str, secrets: tuple[str, ...]) -> Row:
+    def of(cls, outcome: SubmitOutcome, file: str) -> Row:
         """The row of one outcome of ``submit_many``."""
         row = cls(outcome.index, file)
         job = outcome.job
         if outcome.error is not None:
-            row.error = scrub(str(outcome.error), secrets)
+            row.error = describe(outcome.error)
             if isinstance(outcome.error, JobError | WaitTimeoutError):
                 job = outcome.error.job or outcome.job
             row.status = "TIMEOUT" if isinstance(outcome.error, WaitTimeoutError) else "ERROR"
@@ -104,13 +104,23 @@ async def submit(ctx: Context) -> int:
         try:
             await _run_batch(ctx, client, submissions, files, rows)
             if args.wait and args.results == "transformed":
-                await _transformed(client, rows, args.concurrency, ctx.secrets())
+                await _transformed(client, rows, args.concurrency)
         finally:
             rows.sort(key=lambda r: r.index)
             if out is not None:
                 write_results(out, rows)
     _summary(ctx.out, rows, out)
-    return ExitCode.OK if all(r.ok for r in rows) else ExitCode.FAILED
+    return outcome_code(rows)
+
+
+def outcome_code(rows: list[Row]) -> ExitCode:
+    """0 when every bill succeeded, 5 when waits timing out were the only failures, else 1."""
+    failed = [r for r in rows if not r.ok]
+    if not failed:
+        return ExitCode.OK
+    if all(r.status == "TIMEOUT" for r in failed):
+        return ExitCode.TIMEOUT
+    return ExitCode.FAILED
 
 
 async def _run_batch(
@@ -131,7 +141,7 @@ async def _run_batch(
                 timeout=args.timeout,
                 on_progress=progress.update,
             ):
-                row = Row.of(outcome, str(files[outcome.index]), ctx.secrets())
+                row = Row.of(outcome, str(files[outcome.index]))
                 rows.append(row)
                 progress.finished(row)
         except BaseException:
@@ -176,12 +186,10 @@ def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[s
             idempotency_key=False,
         )
     except ValidationError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
+        raise CliError(describe(exc), ExitCode.USAGE) from None
 
 
-async def _transformed(
-    client: WattzOnClient, rows: list[Row], concurrency: int, secrets: tuple[str, ...]
-) -> None:
+async def _transformed(client: WattzOnClient, rows: list[Row], concurrency: int) -> None:
     """Replace the raw results of completed rows with transformed ones."""
     slots = asyncio.Semaphore(concurrency)
 
@@ -191,7 +199,7 @@ async def _transformed(
             try:
                 job = await client.jobs.get(row.job_id, results="transformed")
             except Exception as exc:  # a WattzOnError or OSError; the row records it
-                row.error = scrub(f"results: {exc}", secrets)
+                row.error = f"results: {describe(exc)}"
                 return
         row.values, row.results = job.values(), to_jsonable(job.results)
 

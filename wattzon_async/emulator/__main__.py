@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ._data import LINK_PROFILES, sample_profiles
 from ._handle import Emulator
 
 __all__ = ["exports", "main", "serve_forever"]
@@ -57,6 +58,12 @@ async def _serve(emulator: Emulator, out: TextIO) -> None:
                     file=out,
                     flush=True,
                 )
+            print(
+                f"# Link sample profiles: {sample_profiles()}; "
+                f"try: wattzon link bills {next(iter(LINK_PROFILES))}",
+                file=out,
+                flush=True,
+            )
             print("# WattzOn emulator running; Ctrl+C to stop", file=sys.stderr, flush=True)
             await stop.wait()
     finally:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._admin import admin_routes
-from ._data import PROVIDERS, ZIPS, find_providers, link_bills
+from ._data import PROVIDERS, ZIPS, find_providers, link_bills, sample_profiles
 from ._middleware import ApiMiddleware, tenant_of
 from ._pdf import text_pdf
 from ._state import Forbidden, NotFound, Store
@@ -173,7 +173,9 @@ async def get_bills(request: Request) -> Response:
     pdf_base = str(request.base_url) + "link/4.0/"
     bills = link_bills(profile_id, pdf_base)
     if bills is None:
-        return error(404, f"profile {profile_id} not found")
+        return error(
+            404, f"profile {profile_id} not found (the emulator's profiles: {sample_profiles()})"
+        )
     return JSONResponse({"data": bills})
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "find_providers",
     "link_bills",
     "raw_results",
+    "sample_profiles",
 ]
 
 #: The magic provider id whose jobs are UNSUPPORTED.
@@ -178,6 +179,20 @@ LINK_PROFILES: Mapping[str, tuple[int, int]] = {
     "1003": (3150, 1),
     "2001": (12, 0),
 }
+
+
+def sample_profiles() -> str:
+    """The Link profile ids the emulator knows, with their bill counts, for people.
+
+    Returns:
+        E.g. ``1001 (3 bills), 1002 (2 bills), 1003 (1 bill), 2001 (no bills)``.
+    """
+
+    def bills(count: int) -> str:
+        return "no bills" if not count else f"{count} bill{'s' if count != 1 else ''}"
+
+    return ", ".join(f"{pid} ({bills(count)})" for pid, (_, count) in LINK_PROFILES.items())
+
 
 _FIRST = ("DAVE", "MARIA", "JAMES", "LINDA", "ROBERT", "PRIYA", "WEI", "ANA", "SAM", "KAREN")
 _LAST = ("SMITH", "GARCIA", "NGUYEN", "JOHNSON", "PATEL", "CHEN", "BROWN", "LOPEZ", "KIM")

@@ -8,6 +8,7 @@ complete, so a failed download leaves nothing half-written behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -52,6 +53,27 @@ def _disposition_name(header: str | None) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _refuse_existing(path: Path) -> None:
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(errno.EEXIST, "File exists", str(path))
+
+
+def _move(part: str, target: Path, *, overwrite: bool) -> None:
+    """Put the finished file in place: replacing, or never over a file that exists."""
+    if overwrite:
+        os.replace(part, target)
+        return
+    try:
+        os.link(part, target)  # fails, atomically, when the target exists
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        _refuse_existing(target)
+        os.replace(part, target)
+    else:
+        os.unlink(part)
+
+
 class Documents(Resource):
     """``client.documents``: the document a job was created with."""
 
@@ -71,7 +93,12 @@ class Documents(Resource):
 
     @overload
     async def download(
-        self, job_id: int | str, dest: str | os.PathLike[str], *, timeout: float | None = None
+        self,
+        job_id: int | str,
+        dest: str | os.PathLike[str],
+        *,
+        timeout: float | None = None,
+        overwrite: bool = True,
     ) -> Path: ...
 
     @overload
@@ -85,29 +112,41 @@ class Documents(Resource):
         dest: str | os.PathLike[str] | BinaryIO,
         *,
         timeout: float | None = None,
+        overwrite: bool = True,
     ) -> Path | int:
         """Stream a job's raw document (``?raw=yes``) to a path or a binary file.
 
         Args:
             job_id: The job.
             dest: A directory (the file is named after the document, sanitised), a file
-                path (written, replacing any file there), or a binary file object.
+                path, or a binary file object.
             timeout: Overall deadline of this call in seconds, retries included.
+            overwrite: Replace a file already at the path written. When false, an
+                existing file is left alone and ``FileExistsError`` raised: before
+                anything is sent for a file path, as soon as the server has named the
+                document for a directory, and atomically at the end either way.
 
         Returns:
             The path written, or the number of bytes written to a file object.
+
+        Raises:
+            FileExistsError: ``overwrite`` is false and the file exists (``.filename``).
         """
         jid = check_job_id(job_id)
         deadline = self._sender.deadline(timeout)
         url = self._snap("jobs", jid, "document")
         if hasattr(dest, "write"):
             return await self._to_stream(url, dest, deadline)  # type: ignore[arg-type]
-        return await self._to_path(url, Path(dest), jid, deadline)
+        return await self._to_path(url, Path(dest), jid, deadline, overwrite)
 
-    async def _to_path(self, url: str, dest: Path, job_id: int, deadline: float) -> Path:
+    async def _to_path(
+        self, url: str, dest: Path, job_id: int, deadline: float, overwrite: bool
+    ) -> Path:
         folder = dest if dest.is_dir() else dest.parent
         if not folder.is_dir():
             raise ValidationError(f"dest: no such directory: {folder}", field="dest")
+        if not overwrite and not dest.is_dir():
+            _refuse_existing(dest)
 
         async def attempt() -> Path:
             fd, part = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=folder)
@@ -116,14 +155,18 @@ class Documents(Resource):
                     async with self._sender.streaming(
                         "GET", url, params={"raw": "yes"}, deadline=deadline
                     ) as response:
+                        target = dest
+                        if dest.is_dir():
+                            header = response.headers.get("content-disposition")
+                            name = safe_file_name(
+                                _disposition_name(header), f"job-{job_id}-document"
+                            )
+                            target = folder / name
+                        if not overwrite:
+                            _refuse_existing(target)
                         async for chunk in response.aiter_bytes():
                             file.write(chunk)
-                        header = response.headers.get("content-disposition")
-                target = dest
-                if dest.is_dir():
-                    name = safe_file_name(_disposition_name(header), f"job-{job_id}-document")
-                    target = folder / name
-                os.replace(part, target)
+                _move(part, target, overwrite=overwrite)
                 return target
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
