@@ -1162,7 +1162,11 @@ def test_utilities_find_reads_names_concurrently_within_a_bound(
     assert peak == NAME_LOOKUPS
 
 
-def test_the_emulator_names_its_link_profiles() -> None:
+def test_the_emulator_and_the_readme_name_the_link_profiles() -> None:
     text = sample_profiles()
     assert text.startswith("1001 (3 bills), ")
-    assert all(profile in text for profile in LINK_PROFILES)
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    for profile, (_, count) in LINK_PROFILES.items():
+        bills = f"{count} bill{'s' if count != 1 else ''}" if count else "no bills"
+        assert f"{profile} ({bills})" in text
+        assert f"`{profile}` ({bills})" in readme

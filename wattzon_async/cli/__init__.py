@@ -4,13 +4,14 @@ The same SDK calls a script would make, packaged as commands for a shell, a cron
 a CI step. Output is a readable table (through ``rich``, the ``cli`` extra), or one JSON
 document on stdout with ``--json``. Settings come from flags or from the WATTZON_*
 variables (WATTZON_CERT, WATTZON_KEY, WATTZON_KEY_PASSWORD, WATTZON_CA_BUNDLE,
-WATTZON_SNAP_URL, WATTZON_LINK_URL); flags win.
+WATTZON_SNAP_URL, WATTZON_LINK_URL); each flag wins over its variable, the certificate
+and the key each on its own (``--key ''``: the certificate file holds its key).
 
 Commands::
 
     wattzon submit FILES... --provider N --email E [--tag T ...] [--wait] [--out F]
     wattzon jobs list|get|wait
-    wattzon document download ID [--dest PATH]
+    wattzon document download JOB_ID [--dest PATH] [--force]
     wattzon zips get ZIP
     wattzon utilities find|get
     wattzon link bills PROFILE_ID
@@ -25,15 +26,17 @@ code  meaning
 ====  ==============================================================================
 0     success
 1     a job failed or is unsupported, some submissions failed, or another failure
-2     usage or validation error (bad arguments, missing or unwritable files)
+2     usage or validation error (bad arguments, missing or unwritable files, a file
+      that exists without ``--force``)
 3     certificate error (unreadable, mismatched, expired or not yet valid)
 4     API error (an error status, or the API could not be reached)
-5     a wait timed out
+5     a wait timed out (``submit``: when timeouts were the only failures)
 130   interrupted (Ctrl+C)
 ====  ==============================================================================
 
 An error is one line on stderr, ``wattzon: error: <message>``; ``--debug`` adds the
-traceback. Key material, passwords and full email addresses never appear in errors.
+traceback. Key material and passwords never enter a message (nothing is masked after
+the fact); settings are named by their flags and email addresses are masked.
 """
 
 from __future__ import annotations
