@@ -119,7 +119,8 @@ def translate_transport_error(
         message = f"could not connect to{where} in time ({text})"
         return APITimeoutError(message, request_sent=False, hint=hint)
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"the API did not answer in time ({text})", request_sent=None)
+        message = f"no answer from{where or ' the API'} in time ({text})"
+        return APITimeoutError(message, request_sent=None)
     if isinstance(exc, httpx.ConnectError):
         return APIConnectionError(
             f"could not connect to{where} ({text})", request_sent=False, hint=hint

@@ -136,6 +136,7 @@ def test_a_404_that_names_nothing_names_the_url_and_the_setting() -> None:
         (httpx.ConnectError("All connection attempts failed"), "could not connect to"),
         (httpx.ConnectTimeout("timed out"), "could not connect to"),
         (httpx.ReadError("reset"), "the connection to"),
+        (httpx.ReadTimeout("timed out"), "no answer from"),
     ],
 )
 def test_a_transport_error_names_the_url_without_its_query(
