@@ -23,6 +23,8 @@ escapes the SDK. The tree::
      │    ├── JobFailedError (FAILED)
      │    └── JobUnsupportedError (UNSUPPORTED)
      ├── WaitTimeoutError (also a TimeoutError): the overall await deadline passed
+     ├── BatchStoppedError (.job): the batch was stopped before this submission finished
+     ├── JournalError: the journal of a durable batch could not be read or written
      ├── NotificationError: an SQS message that is not a valid notification
      └── ConsumerError: the notification consumer could not start or was misused
           └── ConsumerNotRunningError (also a RuntimeError)
@@ -55,6 +57,7 @@ __all__ = [
     "AmbiguousSubmitError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchStoppedError",
     "CertificateError",
     "ConsumerError",
     "ConsumerNotRunningError",
@@ -63,6 +66,7 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobUnsupportedError",
+    "JournalError",
     "NotFoundError",
     "NotificationError",
     "PermissionDeniedError",
@@ -257,6 +261,23 @@ class WaitTimeoutError(WattzOnError, TimeoutError):
         super().__init__(message)
         self.job = job
         self.timeout = timeout
+
+
+class BatchStoppedError(WattzOnError):
+    """The batch was stopped before this submission finished; ``job`` is set if it exists.
+
+    A submission never sent has ``job`` None; a job that was created but not waited for
+    to the end has its ``job`` as last seen: it goes on at WattzOn, and a rerun of a
+    journaled batch picks it up.
+    """
+
+    def __init__(self, message: str, *, job: Job | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class JournalError(WattzOnError):
+    """The journal of a durable batch could not be read or written (disk full, locked)."""
 
 
 class NotificationError(WattzOnError):

@@ -276,6 +276,21 @@ def structure_job(data: Any) -> Job:
     return structure(data, Job, what="job")
 
 
+def dump_job(job: Job) -> dict[str, Any]:
+    """A job as the job API's JSON, without its results: ``structure_job`` reads it back."""
+    document = {**job.document.extra, "id": job.document.id, "name": job.document.name}
+    return {
+        **job.extra,
+        "id": job.id,
+        "created_at": job.created_at.isoformat(),
+        "email": job.email,
+        "provider": job.provider,
+        "status": job.status.value,
+        "document": document,
+        "tags": list(job.tags),
+    }
+
+
 def structure_jobs(data: Any) -> list[Job]:
     """Build the jobs of a list response (an array of job summaries)."""
     if not isinstance(data, list):

@@ -11,6 +11,7 @@ source, so a retried upload costs no extra memory either.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -127,6 +128,16 @@ class DocumentSource:
         elif self.stream is not None:
             self.stream.seek(self.offset)
             yield from iter(lambda: self.stream.read(CHUNK) if self.stream else b"", b"")
+
+    def sha256(self) -> str:
+        """The SHA-256 of the content (hex), read in chunks: never the whole file at once.
+
+        Blocking file I/O: call it from a worker thread in async code.
+        """
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def body(self, prefix: bytes, suffix: bytes) -> tuple[int, AsyncIterator[bytes]]:
         """The request body: ``prefix``, the base64 content in chunks, ``suffix``."""
