@@ -154,7 +154,9 @@ class Journal:
             journal.salt = await journal._call(_setup)
         except (JournalError, _NotAJournal) as exc:
             await journal._stop()
-            raise ValidationError(f"journal: {checked} cannot be used: {exc}", field="journal")
+            raise ValidationError(
+                f"journal: {checked} cannot be used: {exc}", field="journal"
+            ) from None
         except BaseException:
             await journal._stop()
             raise
@@ -329,8 +331,8 @@ def _execute(conn: sqlite3.Connection, group: list[_Op[Any]], path: Path) -> Non
                 results.append((op, op.fn(conn), None))
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
-                error = _journal_error(path, exc) if isinstance(exc, sqlite3.Error) else exc
-                results.append((op, None, error))
+                failure = _journal_error(path, exc) if isinstance(exc, sqlite3.Error) else exc
+                results.append((op, None, failure))
             conn.execute("RELEASE op")
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
