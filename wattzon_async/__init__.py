@@ -11,7 +11,7 @@ notification, or both raced), and read the extracted fields::
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchProgress, SubmitOutcome
+from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
 from ._client import WattzOnClient
 from ._config import (
     DEFAULT_LINK_URL,
@@ -81,6 +81,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchProgress",
+    "BatchRun",
     "BatchStoppedError",
     "CertificateError",
     "CertificateInfo",
@@ -110,6 +111,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimitPolicy",
+    "ResumeSummary",
     "RetryPolicy",
     "SnapNotification",
     "Submission",

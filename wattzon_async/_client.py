@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
-from ._batch import submit_many
+from ._batch import BatchCalls, submit_many
 from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
@@ -31,7 +31,7 @@ from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
 
 if TYPE_CHECKING:
-    from ._batch import SubmitOutcome
+    from ._batch import BatchRun
     from .models import Job, Submission
     from .notifications import NotificationConsumer
 
@@ -219,17 +219,16 @@ class WattzOnClient:
             job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
         )
 
-    def _submit_many(
-        self, submissions: Iterable[Submission], **options: Any
-    ) -> AsyncIterator[SubmitOutcome]:
+    def _submit_many(self, submissions: Iterable[Submission], **options: Any) -> BatchRun:
         """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
-        return submit_many(
-            submissions,
+        calls = BatchCalls(
             prepare=self.jobs.prepare,
             send=self.jobs.send,
             await_job=self.await_job,
-            **options,
+            get=self.jobs.get,
+            list_jobs=self.jobs.list,
         )
+        return submit_many(submissions, calls=calls, **options)
 
     async def aclose(self) -> None:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""

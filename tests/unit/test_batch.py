@@ -156,7 +156,7 @@ async def test_closing_the_iterator_cancels_the_rest(
     assert first.index == 0
     assert not first.ok
     await wait_until(lambda: snap.in_flight == 2)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await iterator.aclose()
     assert asyncio.all_tasks() - before == set()
     assert snap.jobs == {}
     assert snap.in_flight == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -37,7 +38,7 @@ from ..models import Job, Submission
 from ._base import Resource
 
 if TYPE_CHECKING:
-    from .._batch import ProgressCallback, SubmitOutcome
+    from .._batch import BatchRun, ProgressCallback
     from .._config import WaitPolicy
     from .._http import Sender
     from ..notifications import NotificationConsumer
@@ -72,7 +73,7 @@ class Jobs(Resource):
         sender: Sender,
         *,
         await_job: Callable[..., Awaitable[Job]],
-        submit_many: Callable[..., AsyncIterator[SubmitOutcome]],
+        submit_many: Callable[..., BatchRun],
     ) -> None:
         super().__init__(sender)
         self._await_job = await_job
@@ -294,13 +295,26 @@ class Jobs(Resource):
         timeout: float | None = None,
         results: Literal["raw", "transformed"] = "raw",
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[SubmitOutcome]:
+        journal: str | os.PathLike[str] | None = None,
+    ) -> BatchRun:
         """Submit many bills concurrently; yield each outcome as it finishes.
 
         Every submission is checked before any upload starts; a bad one becomes an outcome
         with its ValidationError, and the rest go on. Outcomes come out in the order they
         finish; closing or cancelling the iterator cancels what is still running (locally:
-        nothing on the server).
+        nothing on the server); ``stop()`` on it ends the batch gently, every submission
+        still getting its outcome (``BatchStoppedError`` with the job, if one was made).
+
+        With ``journal``, the batch is durable: a SQLite file records each submission's
+        key before its upload, its job right after, and its final state. Run the same
+        batch again with the same journal (after a crash, a kill, Ctrl-C) and it reports
+        what finished without a request (one GET each when ``wait`` asks for results),
+        waits again for jobs still running, looks up by key the uploads whose answer was
+        lost, and submits only what was never sent: no bill becomes two jobs. Each
+        submission's key is its ``idempotency_key`` or, without one, derived from the
+        document's SHA-256, the provider and the email (and the journal, so that a new
+        journal starts over). Several processes may share one journal: each key is
+        claimed by one of them at a time.
 
         Args:
             submissions: The bills to submit.
@@ -310,9 +324,14 @@ class Jobs(Resource):
             timeout: The deadline of each wait, in seconds.
             results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
             on_progress: Called with the running counts after every change.
+            journal: A file path: keep the batch's journal there and resume from it.
+
+        Returns:
+            A ``BatchRun``: an async iterator of ``SubmitOutcome``, with ``stop()``.
 
         Raises:
-            ValidationError: ``concurrency`` is not a positive integer.
+            ValidationError: A bad option (``concurrency`` not a positive integer, a
+                journal path in no folder).
         """
         return self._submit_many(
             submissions,
@@ -322,6 +341,7 @@ class Jobs(Resource):
             timeout=timeout,
             results=results,
             on_progress=on_progress,
+            journal=journal,
         )
 
 

@@ -1,0 +1,273 @@
+"""Durable batches: each submission's key, what the journal knows of it, and its creates.
+
+A journaled create writes every step down before taking it.
+
+``submit_many(..., journal=PATH)`` runs the items of a batch through here. A submission's
+key is the caller's ``Submission.idempotency_key`` or, without one, derived from the
+journal's salt and the document's SHA-256, provider and email (``derive_key``): the same
+bill in the same journal always has the same key. What the journal holds for a key
+decides what a run does with it:
+
+- nothing: never sent; claimed (written down), then sent;
+- ``sending`` and its owner gone: *unsure*; looked up by its tag (one ``jobs.list``),
+  and sent only when no job carries it;
+- ``sending`` and its owner alive (another process): waited for in the journal;
+- ``created``/``final``: the recorded job, with no request at all.
+
+A caller's own key that this journal has never seen is looked up before it is sent
+too: it may have been used outside this journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Generic, Protocol, TypeVar
+
+from attrs import define, frozen
+
+from ._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
+from ._journal import CREATED, FINAL, SENDING, Entry, Journal, derive_key
+from ._upload import DocumentSource
+from .models import Job, Submission
+
+__all__ = ["Item", "JournaledCreates", "Prepared", "ResumeSummary", "plan_keys"]
+
+logger = logging.getLogger("wattzon_async")
+
+#: Seconds between looks at a key another live process is sending.
+BUSY_POLL = 0.2
+
+
+class Prepared(Protocol):
+    """What a batch needs of a checked create: its document and its wire tag."""
+
+    @property
+    def source(self) -> DocumentSource:
+        """The checked document."""
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """The tag the job will carry."""
+
+
+P = TypeVar("P", bound=Prepared)
+
+
+@frozen
+class ResumeSummary:
+    """What a batch's journal already knew when the batch started, in submissions.
+
+    Attributes:
+        done: Finished in an earlier run: reported from the journal.
+        waiting: Created earlier (or being sent by another process): waited for again.
+        unsure: Sent earlier with no answer recorded: looked up by key before any resend.
+        to_submit: Never sent: submitted now.
+    """
+
+    done: int = 0
+    waiting: int = 0
+    unsure: int = 0
+    to_submit: int = 0
+
+    @property
+    def resuming(self) -> bool:
+        """True when an earlier run had sent part of this batch."""
+        return self.done + self.waiting + self.unsure > 0
+
+    def __str__(self) -> str:
+        parts = [f"{self.done} done", f"{self.waiting} waiting"]
+        if self.unsure:
+            parts.append(f"{self.unsure} to look up")
+        parts.append(f"{self.to_submit} to submit")
+        return ", ".join(parts)
+
+
+@define
+class Item(Generic[P]):
+    """One key of a batch: the submissions that share it, and what became of it."""
+
+    indexes: list[int]
+    prepared: P
+    key: str = ""
+    label: str = ""
+    given_key: bool = False
+    entry: Entry | None = None
+    job: Job | None = None
+
+    @property
+    def tag(self) -> str:
+        """The wire tag the job carries."""
+        return self.prepared.idempotency_key or self.key
+
+
+async def plan_keys(
+    journal: Journal,
+    submissions: Sequence[Submission],
+    prepared: Sequence[tuple[int, P]],
+    prepare: Callable[..., P],
+    *,
+    wait: bool,
+) -> tuple[list[Item[P]], list[tuple[int, Exception]], ResumeSummary]:
+    """Give every checked submission its key and its journal entry; count them.
+
+    Documents are hashed one at a time in a worker thread (streamed, never held whole).
+    Submissions with the same key (the same bill twice) share one item, so one job.
+
+    Args:
+        journal: The open journal.
+        submissions: The batch's submissions.
+        prepared: Each checked submission's index and prepared create.
+        prepare: ``client.jobs.prepare``, to prepare again with the derived key.
+        wait: Whether the batch waits: without, a created job is done.
+
+    Returns:
+        The items, the submissions whose document could not be read, and the summary.
+    """
+    items: dict[str, Item[P]] = {}
+    failed: list[tuple[int, Exception]] = []
+    for index, checked in prepared:
+        submission = submissions[index]
+        try:
+            item = await _keyed(journal.salt, submission, checked, prepare, index)
+        except WattzOnError as exc:
+            failed.append((index, exc))
+            continue
+        if item.key in items:
+            items[item.key].indexes.append(index)
+        else:
+            items[item.key] = item
+    entries = await journal.entries(items)
+    counts = {"done": 0, "waiting": 0, "unsure": 0, "to_submit": 0}
+    for item in items.values():
+        item.entry = entries.get(item.key)
+        counts[_kind(item.entry, wait)] += len(item.indexes)
+    return list(items.values()), failed, ResumeSummary(**counts)
+
+
+async def _keyed(
+    salt: str, submission: Submission, checked: P, prepare: Callable[..., P], index: int
+) -> Item[P]:
+    label = _label(submission, checked.source)
+    if submission.idempotency_key is not None:
+        return Item([index], checked, submission.idempotency_key, label, given_key=True)
+    digest = await asyncio.to_thread(checked.source.sha256)
+    key = derive_key(salt, digest, submission.provider, submission.email)
+    again = prepare(
+        email=submission.email,
+        provider=submission.provider,
+        document=_reusable(submission, checked.source),
+        tags=submission.tags,
+        name=checked.source.name,
+        idempotency_key=key,
+    )
+    return Item([index], again, key, label)
+
+
+def _kind(entry: Entry | None, wait: bool) -> str:
+    if entry is None:
+        return "to_submit"
+    if entry.state == FINAL or (entry.state == CREATED and not wait):
+        return "done"
+    if entry.state == CREATED or entry.busy:
+        return "waiting"
+    return "unsure"
+
+
+def _label(submission: Submission, source: DocumentSource) -> str:
+    return str(source.path) if source.path is not None else source.name
+
+
+def _reusable(submission: Submission, source: DocumentSource) -> object:
+    """The document to prepare again: a stream read into memory is used from memory."""
+    if source.path is not None:
+        return source.path
+    if source.data is not None:
+        return source.data
+    return submission.document
+
+
+class JournaledCreates(Generic[P]):
+    """Creates written down step by step: the claim before the POST, the job after it.
+
+    Args:
+        journal: The open journal.
+        send: Sends a checked create (``client.jobs.send``).
+        list_jobs: Lists jobs by tag (``client.jobs.list``), for unsure keys.
+        slot: An upload slot; raises BatchStoppedError once the batch is stopping.
+        stopping: Set when the batch is stopped.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        send: Callable[[P], Awaitable[Job]],
+        list_jobs: Callable[..., Awaitable[list[Job]]],
+        slot: Callable[[], AbstractAsyncContextManager[None]],
+        stopping: asyncio.Event,
+    ) -> None:
+        self.journal = journal
+        self._send = send
+        self._list = list_jobs
+        self._slot = slot
+        self._stopping = stopping
+
+    async def job(self, item: Item[P]) -> Job:
+        """The item's job: recorded earlier, or created now (claimed first)."""
+        entry = item.entry
+        while entry is None or entry.state == SENDING:
+            if entry is not None and entry.busy:
+                entry = await self._while_busy(item)
+                continue
+            async with self._slot():
+                entry = await self.journal.claim(item.key, item.tag, item.label)
+                if entry.mine:
+                    return await self._send_claimed(item, entry.unsure or item.given_key)
+        assert entry.job is not None
+        item.entry = entry
+        item.job = entry.job
+        return entry.job
+
+    async def finished(self, item: Item[P], job: Job) -> None:
+        """Record a final state (unless the journal had it already)."""
+        if item.entry is None or item.entry.state != FINAL:
+            await self.journal.finished(item.key, job)
+
+    async def _send_claimed(self, item: Item[P], look_up: bool) -> Job:
+        try:
+            job = await self._look_up(item.tag) if look_up else None
+        except BaseException:
+            await self.journal.release(item.key)
+            raise
+        if job is None:
+            try:
+                job = await self._send(item.prepared)
+            except AmbiguousSubmitError:
+                await self.journal.release(item.key)
+                raise
+            except WattzOnError:  # the SDK's word: no job was made
+                await self.journal.forget(item.key)
+                raise
+        item.job = job
+        await self.journal.created(item.key, job)
+        return job
+
+    async def _look_up(self, tag: str) -> Job | None:
+        jobs = await self._list(tag=tag)
+        matches = sorted((j for j in jobs if tag in j.tags), key=lambda j: j.id)
+        if matches:
+            logger.info("job %d found by its idempotency tag %s", matches[0].id, tag)
+            return matches[0]
+        return None
+
+    async def _while_busy(self, item: Item[P]) -> Entry | None:
+        """Another live process is sending this key: follow the journal until it is done."""
+        while True:
+            if self._stopping.is_set():
+                raise BatchStoppedError("not submitted: the batch was stopped")
+            await asyncio.sleep(BUSY_POLL)
+            entry = (await self.journal.entries([item.key])).get(item.key)
+            if entry is None or not entry.busy:
+                return entry
