@@ -15,9 +15,9 @@ exist, so it is looked up by its key before anything is sent again. A process th
 alive keeps its claims: its heartbeat renews their lease, and on the same host a claim
 of a dead process id is free at once.
 
-Every SQLite call runs on one thread that owns the connection; operations queued while
-it works are committed together (group commit), so the event loop never waits on disk
-and a busy batch costs a few commits, not one per call. Commits do not fsync
+Every SQLite call runs on one thread that owns the connection (``_sqlthread``);
+operations queued while it works are committed together, so the event loop never waits
+on disk and a busy batch costs a few commits, not one per call. Commits do not fsync
 (``synchronous=NORMAL``): a killed process loses nothing; a power cut may lose the last
 commits but never corrupts the file.
 """
@@ -29,25 +29,23 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import secrets
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
-from attrs import define, frozen
+from attrs import frozen
 
 from ._errors import JournalError, ValidationError
 from ._serde import dump_job, structure_job
+from ._sqlthread import SQLiteThread
 from .models import Job
 
 __all__ = ["CREATED", "FINAL", "SENDING", "Entry", "Journal", "derive_key"]
 
-T = TypeVar("T")
 
 #: Row states: a claim whose answer is not recorded, a job, a job in a final state.
 SENDING: Final = "sending"
@@ -108,26 +106,6 @@ class _Owner:
     pid: int
 
 
-@define
-class _Op(Generic[T]):
-    fn: Callable[[sqlite3.Connection], T]
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[T]
-
-    def settle(self, value: T | None, error: BaseException | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self.loop.call_soon_threadsafe(_settle, self.future, value, error)
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
-
-
 class Journal:
     """A batch journal file, open for one batch run (``async with await Journal.open(p)``)."""
 
@@ -135,10 +113,9 @@ class Journal:
         self.path = path
         self.salt = ""
         self._owner = owner
-        self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="wattzon-journal", daemon=True)
+        self._db = SQLiteThread(path, lambda exc: _journal_error(path, exc))
+        self._call = self._db.call
         self._heartbeat: asyncio.Task[None] | None = None
-        self._closed = False
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Journal:
@@ -149,16 +126,15 @@ class Journal:
         """
         checked = check_path(path)
         journal = cls(checked, _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid()))
-        journal._thread.start()
         try:
             journal.salt = await journal._call(_setup)
         except (JournalError, _NotAJournal) as exc:
-            await journal._stop()
+            await journal._db.stop()
             raise ValidationError(
                 f"journal: {checked} cannot be used: {exc}", field="journal"
             ) from None
         except BaseException:
-            await journal._stop()
+            await journal._db.stop()
             raise
         journal._heartbeat = asyncio.create_task(journal._beat())
         return journal
@@ -213,7 +189,7 @@ class Journal:
             self._heartbeat = None
         with contextlib.suppress(JournalError):
             await asyncio.shield(self._call(lambda conn: _release_all(conn, self._owner.token)))
-        await self._stop()
+        await self._db.stop()
 
     async def _record(self, key: str, state: str, job: Job) -> None:
         data = json.dumps(dump_job(job), separators=(",", ":"))
@@ -232,59 +208,6 @@ class Journal:
                 await self._call(
                     lambda conn: conn.execute(sql, (time.time() + LEASE, self._owner.token))
                 )
-
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if self._closed:
-            future.set_exception(JournalError(f"the journal {self.path} is closed"))
-        else:
-            self._queue.put(_Op(fn, loop, future))
-        return future
-
-    async def _stop(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-
-    # -- the journal's thread ----------------------------------------------------------
-
-    def _run(self) -> None:
-        try:
-            conn = _connect(self.path)
-        except sqlite3.Error as exc:
-            self._fail_all(exc)
-            return
-        try:
-            while True:
-                group, stop = self._next_group()
-                if group:
-                    _execute(conn, group, self.path)
-                if stop:
-                    return
-        finally:
-            conn.close()
-
-    def _next_group(self) -> tuple[list[_Op[Any]], bool]:
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        group: list[_Op[Any]] = [first]
-        while len(group) < _GROUP:
-            try:
-                op = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if op is None:
-                return group, True
-            group.append(op)
-        return group, False
-
-    def _fail_all(self, exc: sqlite3.Error) -> None:
-        while (op := self._queue.get()) is not None:
-            op.settle(None, _journal_error(self.path, exc))
 
 
 def check_path(path: object) -> Path:
@@ -307,40 +230,6 @@ def check_path(path: object) -> Path:
 
 def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
     return JournalError(f"the batch journal {path} could not be used: {exc}")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
-
-
-def _execute(conn: sqlite3.Connection, group: list[_Op[Any]], path: Path) -> None:
-    """Run a group of operations in one transaction; each settles its own future."""
-    results: list[tuple[_Op[Any], Any, BaseException | None]] = []
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for op in group:
-            conn.execute("SAVEPOINT op")
-            try:
-                results.append((op, op.fn(conn), None))
-            except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                failure = _journal_error(path, exc) if isinstance(exc, sqlite3.Error) else exc
-                results.append((op, None, failure))
-            conn.execute("RELEASE op")
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        results = [(op, None, _journal_error(path, exc)) for op in group]
-    for op, value, error in results:
-        op.settle(value, error)
 
 
 class _NotAJournal(ValueError):
