@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wattzon_async import ResumeSummary, Submission, WattzOnClient
+from wattzon_async import BatchProgress, ResumeSummary, Submission, WattzOnClient
 from wattzon_async.emulator import Emulator
 
 from .conftest import PDF
@@ -64,7 +64,7 @@ async def test_an_interrupted_batch_under_faults_makes_one_job_per_bill(
         for after in (7, 25):
             await interrupted_run(client, subs, journal, after)
         outcomes = []
-        progress = []
+        progress: list[BatchProgress] = []
         async for outcome in client.jobs.submit_many(
             subs,
             concurrency=8,
@@ -99,7 +99,7 @@ async def test_a_rerun_of_a_finished_batch_makes_no_request(
     async with clean_emulator.client() as client:
         first = [o async for o in client.jobs.submit_many(subs, journal=journal)]
         before = await clean_emulator.stats()
-        progress = []
+        progress: list[BatchProgress] = []
         again = [
             o
             async for o in client.jobs.submit_many(
