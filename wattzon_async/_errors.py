@@ -107,7 +107,7 @@ class WattzOnError(Exception):
         self.problem = str(args[0]) if args else ""
         self.hint = hint
         if hint is not None:
-            args = (f"{self.problem}; {hint.format_map(PYTHON_SETTINGS)}", *args[1:])
+            args = (f"{self.problem}; {hint.format_map(_Spellings(PYTHON_SETTINGS))}", *args[1:])
         super().__init__(*args)
 
     def render(self, settings: Mapping[str, str]) -> str:
@@ -121,7 +121,14 @@ class WattzOnError(Exception):
         """
         if self.hint is None:
             return str(self)
-        return f"{self.problem}; {self.hint.format_map(settings)}"
+        return f"{self.problem}; {self.hint.format_map(_Spellings(settings))}"
+
+
+class _Spellings(dict[str, str]):
+    """Spellings for a hint; a setting missing from them is named as Python names it."""
+
+    def __missing__(self, key: str) -> str:
+        return PYTHON_SETTINGS.get(key, key)
 
 
 class ValidationError(WattzOnError, ValueError):

@@ -803,6 +803,10 @@ def test_an_option_a_command_lacks_is_named_without_its_value(cli: Cli, tmp_path
         assert "unrecognized arguments: --key-password" in line
         assert "hunter2" not in result.err
     assert not key.exists()
+    for typo in ("--ke=hunter2-x9", "--key-pass=hunter2-x9"):  # no abbreviations to quote
+        result = cli("jobs", "list", typo)
+        assert result.code == ExitCode.USAGE
+        assert "hunter2" not in one_error_line(result)
     extra_id = cli("jobs", "get", "1", "2")
     assert "unrecognized arguments: 2 " in one_error_line(extra_id)
 

@@ -112,6 +112,8 @@ def test_a_hint_names_settings_as_python_does_and_renders_other_spellings() -> N
     assert error.problem == "x.pem already exists"
     assert error.render({"force": "--force"}) == "x.pem already exists; pass --force to replace it"
     assert WattzOnError("plain").render(CLI_SETTINGS) == "plain"
+    partial = WattzOnError("x", hint="pass {force} or {other}")
+    assert partial.render({}) == "x; pass force=True or other"  # never a KeyError
     assert set(CLI_SETTINGS) == set(PYTHON_SETTINGS)  # every hint renders on the command line
 
 
