@@ -23,10 +23,10 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from . import completion, imports, overhead, ratelimit, upload
+from . import completion, imports, lifecycle, overhead, ratelimit, upload
 from ._common import ROOT, BenchResult, Row, Settings, render_markdown, render_table
 
-NAMES = ("overhead", "upload", "completion", "ratelimit", "imports")
+NAMES = ("overhead", "upload", "completion", "ratelimit", "imports", "lifecycle")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -59,6 +59,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "upload": upload,
             "completion": completion,
             "ratelimit": ratelimit,
+            "lifecycle": lifecycle,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

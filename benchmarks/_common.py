@@ -72,6 +72,7 @@ class Settings:
     ratelimit_naive_wait: float = 1.0
     ratelimit_rounds: int = 2
     import_samples: int = 15
+    stop_samples: int = 10
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             ratelimit_rps=30.0,
             ratelimit_rounds=1,
             import_samples=5,
+            stop_samples=3,
         )
 
 

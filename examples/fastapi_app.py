@@ -30,7 +30,7 @@ Settings: ``WATTZON_CERT``, ``WATTZON_KEY``, ``WATTZON_KEY_PASSWORD``,
 ``WATTZON_CA_BUNDLE``, ``WATTZON_SNAP_URL``, ``WATTZON_LINK_URL`` (see
 ``WattzOnClient.from_env``); optionally ``WATTZON_SQS_QUEUE_URL``,
 ``WATTZON_SQS_ENDPOINT_URL``, ``WATTZON_SQS_WAIT_TIME_SECONDS`` (default 20; shutdown
-waits for the long poll in flight) and the usual AWS credentials and region.
+does not wait for the long poll in flight) and the usual AWS credentials and region.
 """
 
 from __future__ import annotations

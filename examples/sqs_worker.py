@@ -252,12 +252,13 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
-        logger.info("stopping: running handlers finish, the long poll in flight ends first")
+        logger.info("stopping: running handlers finish; the long poll in flight is cancelled")
         stopping.add(loop.create_task(consumer.stop()))
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
-    async with WattzOnClient.from_env() as client:
+    async with WattzOnClient.from_env() as client, consumer:
+        # Started before the signal handlers go in, so that a signal is never lost.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop)
         logger.info("worker started on %s, writing to %s", consumer.queue_url, args.db)
         await run(client, consumer, args.db)
     logger.info("worker stopped: %s", consumer.stats)

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
@@ -342,6 +343,80 @@ async def test_stop_releases_held_messages(sqs_client: SQSClient, moto_sqs: str)
     assert consumer.stats.released == 1
 
 
+# -- stopping ----------------------------------------------------------------------------
+
+
+class Requests:
+    """Counts SQS requests sent and answered, through botocore's events on a session."""
+
+    def __init__(self) -> None:
+        from aiobotocore.session import get_session
+
+        self.sent: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.session = get_session()
+        self.session.register("before-send.sqs", self._count(self.sent))
+        self.session.register("after-call.sqs", self._count(self.answered))
+
+    @staticmethod
+    def _count(counter: Counter[str]) -> Callable[..., None]:
+        def handler(event_name: str, **kwargs: Any) -> None:
+            counter[event_name.rsplit(".", 1)[-1]] += 1
+
+        return handler
+
+
+async def test_stop_cancels_a_long_poll_and_loses_nothing(
+    sqs_client: SQSClient, moto_sqs: str
+) -> None:
+    queue = await make_queue(sqs_client, moto_sqs, visibility=1)
+    requests = Requests()
+    consumer = queue.consumer(wait_time_seconds=20, session=requests.session)
+    await consumer.start()
+    await eventually(lambda: requests.sent["ReceiveMessage"] == 1, what="long poll sent")
+    await consumer.stop()
+    # stop() returned while the 20 s poll was still open: it was cancelled, not awaited.
+    assert requests.answered["ReceiveMessage"] == 0
+    assert consumer.stats.polls_cancelled == 1
+    assert not consumer.running
+    # SQS (and moto) may hand the next message to the abandoned poll: it is not lost, it
+    # returns after the visibility timeout (1 s here) and the next consumer gets it.
+    await queue.send_snap(901)
+    async with queue.consumer() as second:
+        assert (await asyncio.wait_for(second.wait_for(901), 20)).job_id == 901
+    assert consumer.stats.deleted == 0
+
+
+async def test_stop_lets_a_short_poll_finish_and_releases_what_it_brings(queue: Queue) -> None:
+    requests = Requests()
+    consumer = queue.consumer(wait_time_seconds=1, session=requests.session)
+    await consumer.start()
+    await eventually(lambda: requests.sent["ReceiveMessage"] >= 1, what="poll sent")
+    stopping = asyncio.create_task(consumer.stop())
+    await queue.send_snap(902)  # may arrive in the poll in flight, while stopping
+    await stopping
+    assert consumer.stats.polls_cancelled == 0
+    assert requests.answered["ReceiveMessage"] == requests.sent["ReceiveMessage"]
+    assert consumer.stats.deleted == 0
+    assert consumer.stats.released == consumer.stats.received  # 0 or 1: never kept
+    assert await queue.counts() == (1, 0)  # visible at once either way
+
+
+async def test_stop_of_a_worker_cancels_its_long_poll(queue: Queue) -> None:
+    handler = Recorder()
+    requests = Requests()
+    consumer = queue.consumer(wait_time_seconds=20, session=requests.session)
+    task = start_worker(consumer, handler)
+    await queue.send_snap(903)
+    await eventually(lambda: handler.ids() == [903], what="handled")
+    await eventually(lambda: requests.sent["ReceiveMessage"] == 2, what="next poll sent")
+    await stop_worker(consumer, task)
+    assert consumer.stats.polls_cancelled == 1
+    assert requests.answered["ReceiveMessage"] == 1
+    assert consumer.stats.deleted == 1
+    await eventually(lambda: drained(queue), what="the handled message deleted")
+
+
 # -- invalid messages --------------------------------------------------------------------
 
 
@@ -495,6 +570,17 @@ async def test_stop_cancels_late_handlers_and_releases(
     await asyncio.wait_for(task, 5)
     assert await queue.counts() == (1, 0)  # released at once, not after 60 s
     assert not consumer.running
+
+
+async def test_run_after_start_hands_held_messages_to_the_handler(queue: Queue) -> None:
+    handler = Recorder()
+    async with queue.consumer() as consumer:
+        await queue.send_snap(781)
+        await eventually(lambda: consumer.stats.received == 1, what="held in hub mode")
+        task = start_worker(consumer, handler)
+        await eventually(lambda: handler.ids() == [781], what="handed to the handler")
+        await eventually(lambda: drained(queue), what="deleted once handled")
+        await stop_worker(consumer, task)
 
 
 async def test_cancelling_run_drains(queue: Queue) -> None:

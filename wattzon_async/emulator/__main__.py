@@ -22,25 +22,15 @@ __all__ = ["exports", "main", "serve_forever"]
 
 
 def exports(emulator: Emulator) -> list[str]:
-    """The shell ``export`` lines that point the SDK and the CLI at ``emulator``.
+    """The shell ``export`` lines of ``emulator.environ()``.
 
     Args:
         emulator: A running emulator.
 
     Returns:
-        One ``export NAME=value`` line per setting (values shell-quoted).
+        One ``export NAME=value`` line per variable (values shell-quoted).
     """
-    values = {
-        "WATTZON_CERT": str(emulator.client_cert),
-        "WATTZON_KEY": str(emulator.client_key),
-        "WATTZON_CA_BUNDLE": str(emulator.ca_cert),
-        "WATTZON_SNAP_URL": emulator.snap_url,
-        "WATTZON_LINK_URL": emulator.link_url,
-    }
-    if emulator.queue_url:
-        values["WATTZON_SQS_QUEUE_URL"] = emulator.queue_url
-        values["WATTZON_SQS_ENDPOINT_URL"] = str(emulator.sqs_endpoint_url)
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    return [f"export {name}={shlex.quote(value)}" for name, value in emulator.environ().items()]
 
 
 async def _serve(emulator: Emulator, out: TextIO) -> None:
@@ -51,13 +41,6 @@ async def _serve(emulator: Emulator, out: TextIO) -> None:
     try:
         async with emulator:
             print("\n".join(exports(emulator)), file=out, flush=True)
-            if emulator.queue_url:
-                print(
-                    "# SQS (moto) accepts any credentials, e.g. "
-                    "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
-                    file=out,
-                    flush=True,
-                )
             print(
                 f"# Link sample profiles: {sample_profiles()}; "
                 f"try: wattzon link bills {next(iter(LINK_PROFILES))}",

@@ -257,6 +257,35 @@ class Emulator:
         value = self._info().get("sqs_endpoint_url")
         return str(value) if value else None
 
+    def environ(self) -> dict[str, str]:
+        """The environment variables that point the SDK, the CLI and botocore here.
+
+        ``WATTZON_*`` for ``WattzOnClient.from_env()``, ``NotificationConsumer.from_env()``
+        and the ``wattzon`` command; with SQS also ``AWS_ENDPOINT_URL_SQS``,
+        ``AWS_DEFAULT_REGION`` and moto's dummy ``AWS_ACCESS_KEY_ID`` and
+        ``AWS_SECRET_ACCESS_KEY``, so that any botocore client (a plain
+        ``NotificationConsumer(queue_url)`` included) reaches the emulator's queue.
+        ``wattzon emulator`` prints the same as ``export`` lines.
+
+        Returns:
+            Variable names and values.
+        """
+        values = {
+            "WATTZON_CERT": str(self.client_cert),
+            "WATTZON_KEY": str(self.client_key),
+            "WATTZON_CA_BUNDLE": str(self.ca_cert),
+            "WATTZON_SNAP_URL": self.snap_url,
+            "WATTZON_LINK_URL": self.link_url,
+        }
+        if self.queue_url and self.sqs_endpoint_url:
+            values["WATTZON_SQS_QUEUE_URL"] = self.queue_url
+            values["WATTZON_SQS_ENDPOINT_URL"] = self.sqs_endpoint_url
+            values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
+            values["AWS_DEFAULT_REGION"] = REGION
+            values["AWS_ACCESS_KEY_ID"] = DUMMY_CREDENTIALS["aws_access_key_id"]
+            values["AWS_SECRET_ACCESS_KEY"] = DUMMY_CREDENTIALS["aws_secret_access_key"]
+        return values
+
     # -- clients and certificates ------------------------------------------------------
 
     def client(self, **overrides: Any) -> WattzOnClient:
@@ -294,8 +323,9 @@ class Emulator:
     def consumer(self, **overrides: Any) -> NotificationConsumer:
         """A ``NotificationConsumer`` on this emulator's queue, with dummy credentials.
 
-        Its long poll is 1 second (not 20), so that leaving ``async with``, which lets
-        the receive in flight finish, is quick.
+        Its long poll is 1 second (not 20), so that ``stop()`` always lets the poll in
+        flight finish: a cancelled long poll could take a notification meant for the
+        next test and hide it for the queue's visibility timeout.
 
         Args:
             **overrides: Any ``NotificationConsumer`` argument.

@@ -67,8 +67,9 @@ class NotificationConsumer:
     Receive errors are logged and retried with exponential backoff and jitter; no
     botocore exception ever reaches the caller. ``stop()`` stops receiving, lets running
     handlers finish until its deadline, releases every message not settled, flushes
-    deletions and closes the client. Logs go to ``wattzon_async.notifications`` and carry
-    message ids and job ids, never message bodies.
+    deletions and closes the client; it does not wait out a long poll (see ``stop``).
+    Logs go to ``wattzon_async.notifications`` and carry message ids and job ids, never
+    message bodies.
 
     Args:
         queue_url: The SQS queue URL.
@@ -241,10 +242,16 @@ class NotificationConsumer:
         Stops receiving, fails pending ``wait_for`` calls with ConsumerNotRunningError,
         lets running handlers finish until the deadline and cancels the rest, releases
         every message not settled (visibility 0), flushes pending deletions and closes
-        the client. The long poll in flight is always let finish (it ends within
-        ``wait_time_seconds``), even past the deadline, so that messages it brings are
-        released rather than left invisible: a short ``wait_time_seconds`` makes
-        shutdown quicker. Cancelling the caller does not interrupt the shutdown.
+        the client. Cancelling the caller does not interrupt the shutdown.
+
+        Without handlers still running, it returns within about a second whatever
+        ``wait_time_seconds`` is. The long poll in flight is let finish only when it
+        ends on its own within a second (messages it brings are released); otherwise it
+        is cancelled. SQS may still hand a message to a cancelled poll until that poll's
+        wait time ends, and such a message stays invisible until its visibility timeout,
+        then returns to the queue: it is delayed, never deleted unhandled.
+        ``stats.polls_cancelled`` counts these polls; ``wait_time_seconds=1`` avoids
+        them at the cost of more requests.
 
         Args:
             timeout: Seconds for handlers to finish; default ``stop_timeout``.
@@ -292,9 +299,11 @@ class NotificationConsumer:
     async def run(self, handler: Handler) -> None:
         """Worker mode: call ``handler`` for every notification until stopped.
 
-        Starts the consumer when it is not started yet. Returns after ``stop()`` (from
-        another task, or a signal handler) has drained; when the call is cancelled it
-        stops the consumer the same graceful way, then lets the cancellation through.
+        Starts the consumer when it is not started yet; on a consumer already running in
+        hub mode, the notifications it holds go to ``handler`` too. Returns after
+        ``stop()`` (from another task, or a signal handler) has drained; when the call is
+        cancelled it stops the consumer the same graceful way, then lets the cancellation
+        through.
 
         Args:
             handler: An async callable taking a SnapNotification or LinkNotification.

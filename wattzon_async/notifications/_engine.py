@@ -30,7 +30,12 @@ logger = logging.getLogger("wattzon_async.notifications")
 _IDLE_PAUSE = 1.0
 _BACKOFF_BASE = 0.5
 _MAX_RETRY_BACKOFF = 900
-_POLL_GRACE = 5.0
+#: stop() lets a poll in flight finish when it ends on its own within this many seconds.
+_STOP_GRACE = 1.0
+#: How long past its wait time a poll is given to answer before stop() cuts it off.
+_POLL_LATENESS = 0.25
+#: The longest stop() waits for the receive loop beyond its own deadline.
+_RECEIVER_GRACE = 5.0
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -83,10 +88,13 @@ class Engine:
         ]
 
     def set_handler(self, handler: Handler) -> None:
-        """Enter worker mode: every new notification goes to ``handler``."""
+        """Enter worker mode: held notifications and every new one go to ``handler``."""
         if self._handler is not None:
             raise ConsumerError("run() is already running on this consumer")
         self._handler = handler
+        for delivery in list(self._hub.held()):
+            delivery.held = False
+            self._start_handler(delivery, handler)
         self._changed.set()
 
     async def wait_stopped(self) -> None:
@@ -119,21 +127,52 @@ class Engine:
             if limit == 0:
                 break
             try:
-                batch = await self._queue.receive(
-                    max_messages=limit,
-                    wait_time=self._opt.wait_time_seconds,
-                    visibility_timeout=self._opt.visibility_timeout,
-                )
+                batch = await self._poll(limit)
             except SQSCallError as exc:
                 failures += 1
                 await self._receive_failed(exc, failures)
                 continue
+            if batch is None:
+                break
             failures = 0
             self._stats.last_receive_at = time.monotonic()
             self._stats.received += len(batch)
             await self._dispatch_batch(batch)
             if not batch and self._opt.wait_time_seconds == 0:
                 await self._pause(_IDLE_PAUSE)
+
+    async def _poll(self, limit: int) -> list[WireMessage] | None:
+        """One ReceiveMessage; None when stop() cut it short.
+
+        A poll that would end on its own soon after stop() began is let finish, so the
+        messages it brings are released; a longer one is cancelled. SQS may still hand
+        messages to a cancelled long poll (until its wait time ends): they stay invisible
+        until their visibility timeout, then return to the queue, never deleted.
+        """
+        wait = self._opt.wait_time_seconds
+        ends = time.monotonic() + wait + _POLL_LATENESS
+        poll = asyncio.create_task(
+            self._queue.receive(
+                max_messages=limit, wait_time=wait, visibility_timeout=self._opt.visibility_timeout
+            ),
+            name="wattzon-sqs-poll",
+        )
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            left = ends - time.monotonic()
+            if not poll.done() and left <= _STOP_GRACE + _POLL_LATENESS:
+                await asyncio.wait({poll}, timeout=left)
+        finally:
+            stopping.cancel()
+            if not poll.done():
+                poll.cancel()
+                await asyncio.wait({poll})
+        if poll.cancelled():
+            self._stats.polls_cancelled += 1
+            logger.info("stopping: cancelled the long poll in flight (%d s)", wait)
+            return None
+        return poll.result()
 
     async def _receive_failed(self, exc: SQSCallError, failures: int) -> None:
         self._stats.receive_errors += 1
@@ -317,11 +356,10 @@ class Engine:
         self._hub.fail_waiters(ConsumerNotRunningError("the notification consumer stopped"))
         try:
             receiver, keeper = self._tasks
-            # The long poll in flight may already hold messages: let it end (it is bounded
-            # by wait_time_seconds) so that they are released, not stranded until their
-            # visibility timeout; cut it off only well past that.
-            poll_end = time.monotonic() + self._opt.wait_time_seconds + _POLL_GRACE
-            await _finish(receiver, max(deadline, poll_end))
+            # The receiver ends within about a second: a poll in flight that would not end
+            # by then is cancelled (see _poll) and a backoff pause is cut short. Only a
+            # stuck on_invalid callback can hold it longer.
+            await _finish(receiver, max(deadline, time.monotonic() + _RECEIVER_GRACE))
             if self._handlers:
                 await _finish_all(set(self._handlers), deadline)
             keeper.cancel()

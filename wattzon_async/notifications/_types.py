@@ -43,6 +43,9 @@ class ConsumerStats:
         duplicates: Duplicate deliveries deleted without being handed out again.
         handler_errors: Worker-mode handler calls that raised.
         receive_errors: ReceiveMessage calls that failed (each is retried after backoff).
+        polls_cancelled: Long polls that ``stop()`` cancelled rather than wait for. SQS
+            may still hand a message to such a poll before its wait time ends; that
+            message stays invisible until its visibility timeout, then returns.
         last_receive_at: ``time.monotonic()`` of the last successful ReceiveMessage call
             (an empty long poll counts), or None; compare it with ``time.monotonic()``.
     """
@@ -56,6 +59,7 @@ class ConsumerStats:
     duplicates: int = 0
     handler_errors: int = 0
     receive_errors: int = 0
+    polls_cancelled: int = 0
     last_receive_at: float | None = None
 
 
