@@ -196,7 +196,9 @@ def test_subprocess_python_m(environ: dict[str, str], tag: str, tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.startswith("[1/1] ")  # not a terminal: plain progress lines
+    how, progress, *_ = done.stderr.splitlines()
+    assert how.startswith("wattzon: waiting by polling (set WATTZON_SQS_QUEUE_URL")
+    assert progress.startswith("[1/1] ")  # not a terminal: plain progress lines
     listed = subprocess.run(
         [*command, "jobs", "list", "--tag", tag, "--json"],
         capture_output=True,

@@ -221,7 +221,12 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     )
     submit.add_argument("--email", required=True, metavar="E", help="the customer's email")
     submit.add_argument("--tag", action="append", default=[], metavar="T", help="repeatable")
-    submit.add_argument("--wait", action="store_true", help="wait for each job to finish")
+    submit.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for each job to finish: by SQS notifications racing polls when "
+        "WATTZON_SQS_QUEUE_URL is set, else by polling",
+    )
     submit.add_argument(
         "--timeout",
         type=_seconds,

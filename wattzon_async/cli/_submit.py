@@ -25,6 +25,7 @@ from ..models import Submission
 from ._commands import wait_settings
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
+from ._notify import notifications
 from ._output import Output, rows_table, status_text, to_jsonable
 from ._results import write_results
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from .._batch import SubmitOutcome
     from .._client import WattzOnClient
+    from ..notifications import NotificationConsumer
 
 __all__ = ["Row", "outcome_code", "submit"]
 
@@ -102,7 +104,8 @@ async def submit(ctx: Context) -> int:
             for f in files
         ]
         try:
-            await _run_batch(ctx, client, submissions, files, rows)
+            async with notifications(ctx, wait=args.wait) as consumer:
+                await _run_batch(ctx, client, submissions, files, rows, consumer)
             if args.wait and args.results == "transformed":
                 await _transformed(client, rows, args.concurrency)
         finally:
@@ -129,6 +132,7 @@ async def _run_batch(
     submissions: list[Submission],
     files: list[Path],
     rows: list[Row],
+    consumer: NotificationConsumer | None,
 ) -> None:
     """Run submit_many with progress, appending a row per outcome as it comes."""
     args = ctx.args
@@ -139,6 +143,7 @@ async def _run_batch(
                 concurrency=args.concurrency,
                 wait=args.wait,
                 timeout=args.timeout,
+                notifications=consumer,
                 on_progress=progress.update,
             ):
                 row = Row.of(outcome, str(files[outcome.index]))

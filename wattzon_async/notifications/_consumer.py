@@ -166,17 +166,20 @@ class NotificationConsumer:
     ) -> NotificationConsumer:
         """Build a consumer from the environment; keyword arguments take precedence.
 
-        Reads WATTZON_SQS_QUEUE_URL, WATTZON_SQS_ENDPOINT_URL (for a local SQS such as
-        the emulator's) and AWS_REGION or AWS_DEFAULT_REGION. Credentials come from
-        botocore's usual chain (AWS_ACCESS_KEY_ID and friends, profiles, roles).
+        Reads WATTZON_SQS_QUEUE_URL, the endpoint of a local SQS such as the emulator's
+        from WATTZON_SQS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS, and AWS_REGION or
+        AWS_DEFAULT_REGION. Credentials come from botocore's usual chain
+        (AWS_ACCESS_KEY_ID and friends, profiles, roles). ``wattzon emulator`` prints
+        every one of these variables.
 
         Raises:
             ValidationError: No queue URL is configured.
         """
         env = os.environ if environ is None else environ
         settings: dict[str, Any] = {}
-        if env.get("WATTZON_SQS_ENDPOINT_URL"):
-            settings["endpoint_url"] = env["WATTZON_SQS_ENDPOINT_URL"]
+        endpoint = env.get("WATTZON_SQS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_SQS")
+        if endpoint:
+            settings["endpoint_url"] = endpoint
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             settings["region_name"] = region
