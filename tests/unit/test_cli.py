@@ -21,16 +21,18 @@ import httpx
 import pytest
 
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
+from wattzon_async._serde import unstructure
 from wattzon_async.cli import ExitCode, main, run
 from wattzon_async.cli._cert import expiry_text
 from wattzon_async.cli._commands import NAME_LOOKUPS
 from wattzon_async.cli._context import scrub
-from wattzon_async.cli._output import to_jsonable
+from wattzon_async.cli._output import Output
 from wattzon_async.cli._submit import Row, outcome_code
 from wattzon_async.emulator._data import LINK_PROFILES, sample_profiles
 from wattzon_async.emulator._pki import CertificateAuthority
 
 from .conftest import LINK, SNAP, Pki, json_response, seed
+from .test_models import MODEL_JSON
 
 FAST = RetryPolicy(attempts=1, timeout=5.0, wait_initial=0.001, wait_jitter=0)
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -717,9 +719,9 @@ def test_demo_command_returns_the_demo_exit_code(cli: Cli, monkeypatch: pytest.M
     assert cli("demo").code == 7
 
 
-def test_to_jsonable_never_renders_bytes() -> None:
+def test_json_output_never_renders_bytes() -> None:
     document = Document(id=1, name="bill.pdf", content=b"\x00secret")
-    assert to_jsonable(document) == {"id": 1, "name": "bill.pdf", "content_size": 7}
+    assert unstructure(document) == {"id": 1, "name": "bill.pdf", "content_size": 7}
 
 
 def test_main_defaults_to_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1174,3 +1176,11 @@ def test_the_emulator_and_the_readme_name_the_link_profiles() -> None:
         bills = f"{count} bill{'s' if count != 1 else ''}" if count else "no bills"
         assert f"{profile} ({bills})" in text
         assert f"`{profile}` ({bills})" in readme
+
+
+@pytest.mark.parametrize(("value", "expected"), MODEL_JSON, ids=lambda v: type(v).__name__)
+def test_json_output_of_every_model(
+    value: object, expected: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Output(json_mode=True).show(value, lambda: pytest.fail("no table in JSON mode"))
+    assert json.loads(capsys.readouterr().out) == expected

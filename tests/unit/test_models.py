@@ -12,17 +12,29 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattzon_async import (
     CertificateError,
+    Document,
+    DocumentRef,
+    ExtractedField,
+    Job,
     JobStatus,
+    LinkBill,
+    LinkNotification,
     RateLimitPolicy,
+    SnapNotification,
+    Submission,
+    Token,
     UnexpectedResponseError,
+    Utility,
     ValidationError,
     WattzOnClient,
+    ZipCode,
 )
 from wattzon_async._ratelimit import AdaptiveRateLimiter
 from wattzon_async._serde import (
@@ -30,6 +42,7 @@ from wattzon_async._serde import (
     parse_datetime,
     parse_tags,
     structure_job,
+    unstructure,
 )
 from wattzon_async._upload import CHUNK, DocumentSource
 
@@ -263,3 +276,151 @@ def test_a_document_that_vanishes_before_upload_is_a_validation_error(tmp_path: 
     path.unlink()
     with pytest.raises(ValidationError, match="could not be read"):
         list(source.chunks())
+
+
+# -- the JSON of every model (what ``wattzon --json`` prints) ---------------------------------
+
+_WHEN = datetime(2016, 7, 25, 16, 26, 12, 320000, tzinfo=UTC)
+_TOKEN = Token(1, 10, 20, 30, 40, 5, extra={"confidence": 0.5})
+_TOKEN_JSON = {
+    "page_number": 1,
+    "x1": 10,
+    "y1": 20,
+    "x2": 30,
+    "y2": 40,
+    "index": 5,
+    "confidence": 0.5,
+}
+_REF = DocumentRef(7, "bill.pdf", extra={"pages": 3})
+_JOB = Job(
+    id=578,
+    created_at=_WHEN,
+    email="user@example.com",
+    provider=4,
+    status=JobStatus.COMPLETE,
+    document=_REF,
+    tags=("demo", "sfid:1"),
+    results={
+        "Name": ExtractedField("DAVE SMITH", (_TOKEN,), extra={"unit": "x"}),
+        "Total": "12.50",
+    },
+    extra={"priority": "high", "id": "never shown: the field wins"},
+)
+_JOB_JSON = {
+    "id": 578,
+    "created_at": "2016-07-25T16:26:12.320000+00:00",
+    "email": "user@example.com",
+    "provider": 4,
+    "status": "COMPLETE",
+    "document": {"id": 7, "name": "bill.pdf", "pages": 3},
+    "tags": ["demo", "sfid:1"],
+    "results": {
+        "Name": {"content": "DAVE SMITH", "tokens": [_TOKEN_JSON], "unit": "x"},
+        "Total": "12.50",
+    },
+    "priority": "high",
+}
+
+MODEL_JSON: list[tuple[object, object]] = [
+    (_TOKEN, _TOKEN_JSON),
+    (ExtractedField("12"), {"content": "12", "tokens": []}),
+    (_REF, {"id": 7, "name": "bill.pdf", "pages": 3}),
+    (_JOB, _JOB_JSON),
+    (
+        attrs.evolve(_JOB, status=JobStatus("ARCHIVED"), results=None, tags=(), extra={}),
+        {
+            **{k: v for k, v in _JOB_JSON.items() if k not in ("priority", "results", "tags")},
+            "status": "ARCHIVED",
+            "tags": [],
+            "results": None,
+        },
+    ),
+    (
+        Document(1, "bill.pdf", b"\x00secret", extra={"mime": "application/pdf"}),
+        {"id": 1, "name": "bill.pdf", "content_size": 7, "mime": "application/pdf"},
+    ),
+    (
+        ZipCode("94110", "San Francisco", None, "CA", 37.7, -122.4, extra={"timezone": "PST"}),
+        {
+            "zipcode": "94110",
+            "city": "San Francisco",
+            "county": None,
+            "state": "CA",
+            "latitude": 37.7,
+            "longitude": -122.4,
+            "timezone": "PST",
+        },
+    ),
+    (
+        Utility(4, "PG&E", ("electric", "gas"), None, "https://pge.test", extra={"lse": 1}),
+        {
+            "id": 4,
+            "name": "PG&E",
+            "types": ["electric", "gas"],
+            "lseid": None,
+            "homepage_url": "https://pge.test",
+            "lse": 1,
+        },
+    ),
+    (
+        LinkBill("https://x.test/1.pdf", extra={"amount_due": 12.5, "usage": {"kwh": 3}}),
+        {"pdf": "https://x.test/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}},
+    ),
+    (
+        SnapNotification(
+            job_id=9,
+            final_state=JobStatus.FAILED,
+            created_at=_WHEN,
+            tags=("a",),
+            provider=None,
+            email="j@example.com",
+            document=None,
+            extra={"note": [1, 2]},
+        ),
+        {
+            "job_id": 9,
+            "final_state": "FAILED",
+            "created_at": "2016-07-25T16:26:12.320000+00:00",
+            "tags": ["a"],
+            "provider": None,
+            "email": "j@example.com",
+            "document": None,
+            "got_results": False,
+            "note": [1, 2],
+        },
+    ),
+    (
+        LinkNotification("p1", "j1", None, ("x",)),
+        {"profile_id": "p1", "job_id": "j1", "created_at": None, "tags": ["x"]},
+    ),
+    (
+        Submission("user@example.com", 4, Path("/tmp/bill.pdf"), tags=["t", 1]),
+        {
+            "email": "user@example.com",
+            "provider": 4,
+            "document": "/tmp/bill.pdf",
+            "tags": ["t", 1],
+            "name": None,
+            "idempotency_key": None,
+        },
+    ),
+    (
+        {"job_id": 3, "path": Path("/tmp/b.pdf"), "when": _WHEN, "jobs": [_REF], "n": None},
+        {
+            "job_id": 3,
+            "path": "/tmp/b.pdf",
+            "when": "2016-07-25T16:26:12.320000+00:00",
+            "jobs": [{"id": 7, "name": "bill.pdf", "pages": 3}],
+            "n": None,
+        },
+    ),
+    (b"\x00\x01", {"size": 2}),
+    ((JobStatus.COMPLETE, 1.5, True), ["COMPLETE", 1.5, True]),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), MODEL_JSON, ids=lambda v: type(v).__name__)
+def test_the_json_of_every_model(value: object, expected: object) -> None:
+    data = unstructure(value)
+    assert data == expected
+    assert json.loads(json.dumps(data)) == expected  # plain JSON data, nothing else

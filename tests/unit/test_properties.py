@@ -5,7 +5,8 @@ and nothing else. ``parse_notification`` has its own properties in test_notifica
 here are the pieces it and the resources are built from: ``structure_job`` (summaries and
 raw or transformed results), ``structure_jobs``, ``structure_document``,
 ``structure_utility``, ``structure_provider_ids``, ``structure_bills``, ``parse_tags``
-(which must never execute code) and ``decode_response``.
+(which must never execute code) and ``decode_response``; and the other direction: every
+public model reads back from the JSON the converter writes for it (``wattzon --json``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -38,12 +40,14 @@ from wattzon_async._errors import (
 from wattzon_async._serde import (
     dump_tags,
     parse_tags,
+    structure,
     structure_bills,
     structure_document,
     structure_job,
     structure_jobs,
     structure_provider_ids,
     structure_utility,
+    unstructure,
 )
 from wattzon_async.models import (
     Document,
@@ -52,8 +56,11 @@ from wattzon_async.models import (
     Job,
     JobStatus,
     LinkBill,
+    LinkNotification,
+    SnapNotification,
     Token,
     Utility,
+    ZipCode,
 )
 
 # -- strategies ----------------------------------------------------------------------
@@ -334,6 +341,126 @@ def test_any_bills_give_bills_or_unexpected_response(data: Any) -> None:
     for bill in bills:
         assert isinstance(bill, LinkBill)
         assert bill.pdf is None or isinstance(bill.pdf, str)
+
+
+# -- unstructure -> structure: every public model reads back from its JSON -------------------
+
+_plain_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+_texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+_names = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=20).filter(
+    lambda t: t.strip() == t and t != ""
+)
+
+
+def _extra(*known: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.text(max_size=8).filter(lambda k: k not in known), _plain_json)
+
+
+_aware = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+_status_values = _statuses.map(JobStatus)
+_token_models = st.builds(
+    Token,
+    *[st.integers(-(2**40), 2**40)] * 6,
+    extra=_extra("page_number", "x1", "y1", "x2", "y2", "index"),
+)
+_field_models = st.builds(
+    ExtractedField,
+    _texts,
+    st.lists(_token_models, max_size=3).map(tuple),
+    extra=_extra("content", "tokens"),
+)
+_ref_models = st.builds(DocumentRef, st.integers(1, 2**40), _texts, extra=_extra("id", "name"))
+_tag_tuples = st.lists(_tag_text, max_size=3).map(tuple)
+_job_models = st.builds(
+    Job,
+    id=st.integers(1, 2**40),
+    created_at=_aware,
+    email=_texts,
+    provider=st.integers(1, 10**6),
+    status=_status_values,
+    document=_ref_models,
+    tags=_tag_tuples,
+    results=st.none()
+    | st.dictionaries(_texts, _field_models, max_size=3)
+    | st.dictionaries(_texts, _texts, max_size=3),
+    extra=_extra(*(a.name for a in attrs.fields(Job))),
+)
+_optional_names = st.none() | _names
+_model_values = st.one_of(
+    _token_models,
+    _field_models,
+    _ref_models,
+    _job_models,
+    st.builds(
+        ZipCode,
+        _texts,
+        _optional_names,
+        _optional_names,
+        _optional_names,
+        st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        st.none() | st.floats(allow_nan=False, allow_infinity=False),
+        extra=_extra(*(a.name for a in attrs.fields(ZipCode))),
+    ),
+    st.builds(
+        Utility,
+        st.integers(1, 10**6),
+        _texts,
+        st.lists(_names, max_size=3).map(tuple),
+        _optional_names,
+        _optional_names,
+        extra=_extra("id", "name", "type", "types", "lseid", "homepage_url"),
+    ),
+    st.builds(LinkBill, _optional_names, extra=_extra("pdf")),
+    st.builds(
+        SnapNotification,
+        job_id=st.integers(1, 2**40),
+        final_state=_status_values,
+        created_at=_aware,
+        tags=_tag_tuples,
+        provider=st.none() | st.integers(1, 10**6),
+        email=st.none() | _texts,
+        document=st.none() | _ref_models,
+        got_results=st.booleans(),
+        extra=_extra(*(a.name for a in attrs.fields(SnapNotification))),
+    ),
+    st.builds(
+        LinkNotification,
+        _texts,
+        _texts,
+        st.none() | _aware,
+        _tag_tuples,
+        extra=_extra("profile_id", "job_id", "created_at", "tags"),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_model_values)
+def test_every_model_reads_back_from_its_json(model: Any) -> None:
+    data = json.loads(json.dumps(unstructure(model)))  # what `wattzon --json` prints
+    assert structure(data, type(model)) == model
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 2**40), _texts, st.binary(max_size=100), _extra("id", "name", "content"))
+def test_a_documents_json_holds_its_size_never_its_bytes(
+    doc_id: int, name: str, content: bytes, extra: dict[str, Any]
+) -> None:
+    document = Document(doc_id, name, content, extra=extra)
+    data = unstructure(document)
+    assert data == {"id": doc_id, "name": name, "content_size": len(content), **extra}
+    wire = {"id": doc_id, "name": name, "content": base64.b64encode(content).decode(), **extra}
+    assert structure_document(wire) == document
 
 
 # -- parse_tags ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import WaitPolicy
 from .._errors import APIStatusError, JobError, NotFoundError, WaitTimeoutError, WattzOnError
+from .._serde import unstructure
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
 from ._output import job_detail, jobs_table, record_table, rows_table
@@ -192,7 +193,7 @@ async def link_bills(ctx: Context) -> int:
     """``wattzon link bills PROFILE_ID``: the bills Link extracted for a profile."""
     async with ctx.client() as client:
         bills = await client.link.bills(ctx.args.profile_id)
-    rows = [{"pdf": bill.pdf, **{str(k): v for k, v in bill.extra.items()}} for bill in bills]
+    rows: list[dict[str, Any]] = unstructure(bills)
 
     def render() -> list[Any]:
         if not rows:

@@ -2,23 +2,19 @@
 
 ``rich`` is imported only here and only when a table is drawn, so ``import wattzon_async``
 (and ``--json`` runs) never load it, and a missing ``cli`` extra is one clear line. JSON
-output renders models by their fields (new API fields kept), datetimes in ISO 8601, and
-never the bytes of a document.
+output is the SDK converter's (``_serde.unstructure``): models by their fields (new API
+fields kept), datetimes in ISO 8601, and never the bytes of a document.
 """
 
 from __future__ import annotations
 
-import enum
 import json
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
-from pathlib import PurePath
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
+from .._serde import unstructure
 from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
@@ -36,62 +32,11 @@ __all__ = [
     "require_rich",
     "rows_table",
     "status_text",
-    "to_jsonable",
     "visible_tags",
 ]
 
 RICH_MISSING = "the wattzon command needs rich for its output: pip install 'wattzon-async[cli]'"
 _STATUS_STYLES = {"COMPLETE": "green", "FAILED": "red", "UNSUPPORTED": "yellow"}
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn models, datetimes, enums and paths into plain JSON data.
-
-    attrs models become objects of their fields, with the unknown fields the API sent
-    (``extra``) merged in; a bytes field becomes ``<name>_size``, its length.
-
-    Args:
-        value: Anything the SDK returns.
-
-    Returns:
-        Data ``json.dumps`` accepts.
-    """
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return os.fspath(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"size": len(value)}
-    if attrs.has(type(value)):
-        return _model(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, Iterable):
-        return [to_jsonable(item) for item in value]
-    return str(value)
-
-
-def _model(value: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for field in attrs.fields(type(value)):
-        item = getattr(value, field.name)
-        if field.name == "extra":
-            continue
-        if isinstance(item, bytes | bytearray | memoryview):
-            data[f"{field.name}_size"] = len(item)
-        else:
-            data[field.name] = to_jsonable(item)
-    extra = getattr(value, "extra", None)
-    if isinstance(extra, Mapping):
-        for key, item in extra.items():
-            data.setdefault(str(key), to_jsonable(item))
-    return data
 
 
 def require_rich() -> None:
@@ -140,7 +85,7 @@ class Output:
 
     def json(self, data: Any) -> None:
         """Print ``data`` as one JSON document on stdout."""
-        json.dump(to_jsonable(data), sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(unstructure(data), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         sys.stdout.flush()
 
@@ -181,7 +126,7 @@ def _cell(value: Any) -> Text:
     if isinstance(value, Text):
         return value
     if isinstance(value, Mapping | list | tuple):
-        return _text(json.dumps(to_jsonable(value), ensure_ascii=False))
+        return _text(json.dumps(unstructure(value), ensure_ascii=False))
     return _text(value)
 
 

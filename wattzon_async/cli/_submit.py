@@ -21,12 +21,13 @@ from attrs import define, field
 
 from .._batch import BatchProgress
 from .._errors import JobError, ValidationError, WaitTimeoutError
+from .._serde import unstructure
 from ..models import Submission
 from ._commands import wait_settings
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
 from ._notify import notifications
-from ._output import Output, rows_table, status_text, to_jsonable
+from ._output import Output, rows_table, status_text
 from ._results import write_results
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class Row:
             if not isinstance(outcome.error, WaitTimeoutError):
                 row.status = str(job.status.value)
             row.values = job.values()
-            row.results = to_jsonable(job.results)
+            row.results = unstructure(job.results)
         return row
 
     def as_dict(self) -> dict[str, Any]:
@@ -206,7 +207,7 @@ async def _transformed(client: WattzOnClient, rows: list[Row], concurrency: int)
             except Exception as exc:  # a WattzOnError or OSError; the row records it
                 row.error = f"results: {describe(exc)}"
                 return
-        row.values, row.results = job.values(), to_jsonable(job.results)
+        row.values, row.results = job.values(), unstructure(job.results)
 
     await asyncio.gather(*(fetch(r) for r in rows if r.ok and r.status == "COMPLETE"))
 
