@@ -21,7 +21,9 @@ PAGES = {
 
 
 def _page(source: Path, title: str | None) -> str:
-    text = source.read_text(encoding="utf-8")
+    # README links to pages of the site as ``docs/<page>.md``; the site serves them at
+    # its root, beside the guide.
+    text = source.read_text(encoding="utf-8").replace("](docs/", "](")
     if title is None:
         return text
     lines = text.splitlines()

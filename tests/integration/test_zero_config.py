@@ -9,9 +9,6 @@ only what the emulator printed (and no AWS configuration files).
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,71 +20,18 @@ import pytest
 from wattzon_async.cli import main
 from wattzon_async.emulator import Emulator
 
+from .emulator_command import ROOT, clean_environment, emulator_command
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 BILL = ROOT / "examples" / "bills" / "pge-2015-11.pdf"
-#: Every variable a process may inherit that could point botocore elsewhere.
-_AWS_PREFIXES = ("AWS_", "WATTZON_", "BOTO")
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without AWS or WattzOn settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_AWS_PREFIXES)}
-    env.update(
-        AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-        AWS_EC2_METADATA_DISABLED="true",
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra)
-    return env
-
-
-async def emulator_exports(
-    directory: Path, *args: str
-) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    """Start ``wattzon emulator --dir DIRECTORY ARGS``; return it and its exports."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wattzon_async",
-        "emulator",
-        "--dir",
-        str(directory),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_environment(),
-    )
-    assert process.stdout is not None
-    exports: dict[str, str] = {}
-    async with asyncio.timeout(60):
-        while True:
-            line = (await process.stdout.readline()).decode()
-            assert line, "the emulator ended before printing its exports"
-            if not line.startswith("export "):
-                break  # the exports come first, then comments
-            name, _, value = line[len("export ") :].strip().partition("=")
-            exports[name] = value
-    return process, exports
-
-
-async def stop_emulator(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGINT)
-    async with asyncio.timeout(60):
-        await process.communicate()
-    assert process.returncode == 0
 
 
 @pytest.fixture
 async def exported(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     """The exports of a ``wattzon emulator`` running for the test (jobs take 0.2 s)."""
-    process, exports = await emulator_exports(tmp_path / "emulator", "--processing-time", "0.2")
-    try:
+    async with emulator_command(tmp_path / "emulator", "--processing-time", "0.2") as exports:
         yield exports
-    finally:
-        await stop_emulator(process)
 
 
 async def test_emulator_prints_what_botocore_needs(exported: dict[str, str]) -> None:
@@ -95,6 +39,7 @@ async def test_emulator_prints_what_botocore_needs(exported: dict[str, str]) -> 
     assert exported["AWS_DEFAULT_REGION"] == "us-east-1"
     assert exported["AWS_ACCESS_KEY_ID"]
     assert exported["AWS_SECRET_ACCESS_KEY"]
+    assert exported["WATTZON_SQS_WAIT_TIME_SECONDS"] == "1"
 
 
 PLAIN_CONSUMER = textwrap.dedent(

@@ -206,6 +206,32 @@ def test_region_is_read_from_the_queue_url() -> None:
     )
 
 
+def test_from_env_reads_the_variables_the_emulator_prints() -> None:
+    env = {
+        "WATTZON_SQS_QUEUE_URL": "http://127.0.0.1:4566/123456789012/q",
+        "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "WATTZON_SQS_WAIT_TIME_SECONDS": "1",
+    }
+    consumer = NotificationConsumer.from_env(env)
+    assert consumer.queue_url == env["WATTZON_SQS_QUEUE_URL"]
+    assert consumer._settings.endpoint_url == "http://127.0.0.1:4566"
+    assert consumer._settings.region_name == "us-east-1"
+    assert consumer._options.wait_time_seconds == 1
+    own = {**env, "WATTZON_SQS_ENDPOINT_URL": "http://localhost:9324"}
+    assert NotificationConsumer.from_env(own)._settings.endpoint_url == "http://localhost:9324"
+    assert NotificationConsumer.from_env(own, wait_time_seconds=5)._options.wait_time_seconds == 5
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "2.5", "21"])
+def test_from_env_names_a_bad_wait_time_variable(value: str) -> None:
+    env = {"WATTZON_SQS_QUEUE_URL": QUEUE_URL, "WATTZON_SQS_WAIT_TIME_SECONDS": value}
+    with pytest.raises(ValidationError) as info:
+        NotificationConsumer.from_env(env)
+    assert info.value.field == "WATTZON_SQS_WAIT_TIME_SECONDS"
+    assert value in str(info.value)
+
+
 def test_secrets_stay_out_of_repr() -> None:
     settings = QueueSettings(QUEUE_URL, aws_secret_access_key="s3cr3t", aws_session_token="t0k")
     assert "s3cr3t" not in repr(settings)

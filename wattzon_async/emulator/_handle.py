@@ -261,11 +261,11 @@ class Emulator:
         """The environment variables that point the SDK, the CLI and botocore here.
 
         ``WATTZON_*`` for ``WattzOnClient.from_env()``, ``NotificationConsumer.from_env()``
-        and the ``wattzon`` command; with SQS also ``AWS_ENDPOINT_URL_SQS``,
-        ``AWS_DEFAULT_REGION`` and moto's dummy ``AWS_ACCESS_KEY_ID`` and
-        ``AWS_SECRET_ACCESS_KEY``, so that any botocore client (a plain
-        ``NotificationConsumer(queue_url)`` included) reaches the emulator's queue.
-        ``wattzon emulator`` prints the same as ``export`` lines.
+        (with a 1-second long poll) and the ``wattzon`` command; with SQS also
+        ``AWS_ENDPOINT_URL_SQS``, ``AWS_DEFAULT_REGION`` and moto's dummy
+        ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, so that any botocore client
+        (a plain ``NotificationConsumer(queue_url)`` included) reaches the emulator's
+        queue. ``wattzon emulator`` prints the same as ``export`` lines.
 
         Returns:
             Variable names and values.
@@ -280,6 +280,9 @@ class Emulator:
         if self.queue_url and self.sqs_endpoint_url:
             values["WATTZON_SQS_QUEUE_URL"] = self.queue_url
             values["WATTZON_SQS_ENDPOINT_URL"] = self.sqs_endpoint_url
+            # A 1 s long poll: a script that stops and runs again never leaves a cancelled
+            # poll behind to hide its next notification (see NotificationConsumer.stop).
+            values["WATTZON_SQS_WAIT_TIME_SECONDS"] = "1"
             values["AWS_ENDPOINT_URL_SQS"] = self.sqs_endpoint_url
             values["AWS_DEFAULT_REGION"] = REGION
             values["AWS_ACCESS_KEY_ID"] = DUMMY_CREDENTIALS["aws_access_key_id"]

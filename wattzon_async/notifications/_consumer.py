@@ -167,13 +167,14 @@ class NotificationConsumer:
         """Build a consumer from the environment; keyword arguments take precedence.
 
         Reads WATTZON_SQS_QUEUE_URL, the endpoint of a local SQS such as the emulator's
-        from WATTZON_SQS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS, and AWS_REGION or
-        AWS_DEFAULT_REGION. Credentials come from botocore's usual chain
-        (AWS_ACCESS_KEY_ID and friends, profiles, roles). ``wattzon emulator`` prints
-        every one of these variables.
+        from WATTZON_SQS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS, AWS_REGION or
+        AWS_DEFAULT_REGION, and the long poll from WATTZON_SQS_WAIT_TIME_SECONDS.
+        Credentials come from botocore's usual chain (AWS_ACCESS_KEY_ID and friends,
+        profiles, roles). ``wattzon emulator`` prints every one of these variables.
 
         Raises:
-            ValidationError: No queue URL is configured.
+            ValidationError: No queue URL is configured, or a variable is not valid;
+                ``field`` names it.
         """
         env = os.environ if environ is None else environ
         settings: dict[str, Any] = {}
@@ -183,6 +184,15 @@ class NotificationConsumer:
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             settings["region_name"] = region
+        wait = env.get("WATTZON_SQS_WAIT_TIME_SECONDS")
+        if wait:
+            if not (wait.strip().isdigit() and int(wait) <= 20):
+                raise ValidationError(
+                    f"WATTZON_SQS_WAIT_TIME_SECONDS must be a whole number of seconds from "
+                    f"0 to 20, got {wait!r}",
+                    field="WATTZON_SQS_WAIT_TIME_SECONDS",
+                )
+            settings["wait_time_seconds"] = int(wait)
         settings.update(overrides)
         queue_url = settings.pop("queue_url", None) or env.get("WATTZON_SQS_QUEUE_URL")
         if not queue_url:
