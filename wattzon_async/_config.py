@@ -1,8 +1,10 @@
 """Small frozen policy and configuration objects, and reading them from the environment.
 
 Policies are plain values with readable names (in the manner of stamina): tenacity never
-appears here or in any public signature. A client holds one ``ClientConfig``; each call
-may override its timeout.
+appears here or in any public signature. ``RetryPolicy`` and ``WaitPolicy`` are turned
+into the package's one ``_retry.Backoff`` (``retry_backoff``, ``poll_backoff``), so the
+same formula spaces request retries and polls. A client holds one ``ClientConfig``; each
+call may override its timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from attrs import field, frozen, validators
 
 from ._errors import ValidationError
+from ._retry import Backoff
 
 __all__ = [
     "DEFAULT_LINK_URL",
@@ -24,6 +27,8 @@ __all__ = [
     "Timeouts",
     "WaitPolicy",
     "env_settings",
+    "poll_backoff",
+    "retry_backoff",
 ]
 
 DEFAULT_SNAP_URL = "https://snap.wattzon.com/api/v1/"
@@ -46,7 +51,8 @@ class RetryPolicy:
         wait_initial: The first backoff in seconds.
         wait_max: The cap on one backoff in seconds.
         wait_exp_base: Growth factor of the backoff between attempts.
-        wait_jitter: Up to this many seconds of random jitter added to each backoff.
+        wait_jitter: The fraction each backoff is spread by at random, 0 to 1
+            (0.5 = +/- 50%), so that many clients do not retry in step.
     """
 
     attempts: int = field(default=5, validator=validators.ge(1))
@@ -54,11 +60,11 @@ class RetryPolicy:
     wait_initial: float = field(default=0.2, validator=_not_negative)
     wait_max: float = field(default=10.0, validator=_not_negative)
     wait_exp_base: float = field(default=2.0, validator=validators.ge(1.0))
-    wait_jitter: float = field(default=0.5, validator=_not_negative)
+    wait_jitter: float = field(default=0.5, validator=[_not_negative, validators.le(1.0)])
 
     def backoff(self, attempt: int) -> float:
         """The backoff before retry number ``attempt`` (1-based), without jitter."""
-        return float(min(self.wait_max, self.wait_initial * self.wait_exp_base ** (attempt - 1)))
+        return retry_backoff(self).delay(attempt)
 
 
 @frozen
@@ -91,8 +97,7 @@ class WaitPolicy:
         """The delay before poll number ``poll`` (0 for the first), without jitter."""
         if poll == 0:
             return float(min(self.max_delay, self.initial_delay))
-        base = max(self.initial_delay, self.min_delay)
-        return float(min(self.max_delay, base * self.multiplier**poll))
+        return poll_backoff(self).delay(poll)
 
     @classmethod
     def notification_fallback(cls) -> WaitPolicy:
@@ -146,6 +151,17 @@ class ClientConfig:
     rate_limit: RateLimitPolicy = RateLimitPolicy()
     max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive_int)
     max_connections: int = field(default=100, validator=_positive_int)
+
+
+def retry_backoff(policy: RetryPolicy) -> Backoff:
+    """The waits between the tries of one request under ``policy``."""
+    return Backoff(policy.wait_initial, policy.wait_max, policy.wait_exp_base, policy.wait_jitter)
+
+
+def poll_backoff(policy: WaitPolicy) -> Backoff:
+    """The waits after each poll under ``policy`` (the first poll's own delay apart)."""
+    base = max(policy.initial_delay, policy.min_delay) * policy.multiplier
+    return Backoff(base, policy.max_delay, policy.multiplier, policy.jitter)
 
 
 _ENV = {

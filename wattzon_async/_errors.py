@@ -77,6 +77,7 @@ __all__ = [
     "WattzOnError",
     "decode_response",
     "parse_retry_after",
+    "retry_after_of",
     "seconds_text",
 ]
 
@@ -355,6 +356,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def retry_after_of(error: BaseException) -> float | None:
+    """The seconds a 429 asked to wait (its Retry-After), or None for any other error."""
+    return error.retry_after if isinstance(error, RateLimitError) else None
 
 
 def _error_message(body: bytes, reason: str) -> tuple[str, bool]:

@@ -1,9 +1,9 @@
 """The one send path: build a request, retry it safely, map errors, decode the body.
 
-Every call of every resource goes through ``Sender``. It owns the retry engine (tenacity,
-kept private behind ``RetryPolicy``), the client-wide rate limiter, the per-call deadline,
-and the translation of httpx and ssl exceptions into the SDK's own. What may be retried
-depends on what a repeat could do on the server:
+Every call of every resource goes through ``Sender``. It owns the retries (``RetryPolicy``
+through the package's one retry loop, ``_retry.retry``), the client-wide rate limiter, the
+per-call deadline, and the translation of httpx and ssl exceptions into the SDK's own.
+What may be retried depends on what a repeat could do on the server:
 
 * ``Retry.IDEMPOTENT`` (every GET): connection errors, timeouts, 429 and 5xx.
 * ``Retry.UNSENT`` (a POST): only failures that prove the request never reached the
@@ -16,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
-import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState
 
-from ._config import ClientConfig, RetryPolicy
+from ._config import ClientConfig, retry_backoff
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -36,8 +35,10 @@ from ._errors import (
     RateLimitError,
     UnexpectedResponseError,
     decode_response,
+    retry_after_of,
 )
 from ._ratelimit import AdaptiveRateLimiter
+from ._retry import retry as retry_call
 
 __all__ = ["Retry", "Sender", "translate_transport_error"]
 
@@ -144,19 +145,21 @@ async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
         ) from exc
 
 
-def _delay_after(exc: BaseException | None, policy: RetryPolicy, attempt: int) -> float:
-    """The wait after failed attempt number ``attempt``: Retry-After wins over backoff."""
-    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-        return exc.retry_after
-    return policy.backoff(attempt) + random.uniform(0, policy.wait_jitter)
+def _retry_idempotent(exc: BaseException) -> bool:
+    return isinstance(exc, RateLimitError | APIConnectionError | InternalServerError)
 
 
-def _retryable(exc: BaseException, mode: Retry) -> bool:
+def _retry_unsent(exc: BaseException) -> bool:
     if isinstance(exc, RateLimitError):
         return True
-    if mode is Retry.IDEMPOTENT:
-        return isinstance(exc, APIConnectionError | InternalServerError)
     return isinstance(exc, APIConnectionError) and exc.request_sent is False
+
+
+_RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.UNSENT: _retry_unsent}
+
+
+def _log_retry(what: str, attempt: int, error: BaseException | None, delay: float) -> None:
+    logger.info("retrying %s in %.2fs (attempt %d failed: %s)", what, delay, attempt, error)
 
 
 class Sender:
@@ -177,6 +180,7 @@ class Sender:
         t = config.timeouts
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
+        self._backoff = retry_backoff(config.retry)
 
     def deadline(self, timeout: float | None) -> float:
         """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""
@@ -330,45 +334,14 @@ class Sender:
     ) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the policy gives up.
 
-        The first attempt runs bare (most calls succeed at once); tenacity takes over only
-        after a failure that may be retried.
+        Each try is cut off at ``deadline``; so is each wait (see ``_retry.retry``).
         """
-        policy = self.config.retry
-        try:
-            return await _within(attempt, deadline)
-        except (APIError, CertificateError) as exc:
-            if policy.attempts < 2 or not _retryable(exc, retry):
-                raise
-            first = _delay_after(exc, policy, 1)
-            if time.monotonic() + first >= deadline:
-                raise
-            logger.info("retrying %s in %.2fs (attempt 1 failed: %s)", what, first, exc)
-        await asyncio.sleep(first)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            return _delay_after(exc, policy, state.attempt_number + 1)
-
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number + 1 >= policy.attempts:
-                return True
-            return time.monotonic() + state.upcoming_sleep >= deadline
-
-        def should_retry(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            return exc is not None and _retryable(exc, retry)
-
-        def log_retry(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            logger.info(
-                "retrying %s in %.2fs (attempt %d failed: %s)",
-                what,
-                state.upcoming_sleep,
-                state.attempt_number + 1,
-                exc,
-            )
-
-        retrying = AsyncRetrying(
-            stop=stop, wait=wait, retry=should_retry, before_sleep=log_retry, reraise=True
+        return await retry_call(
+            functools.partial(_within, attempt, deadline),
+            on=_RETRYABLE[retry],
+            backoff=self._backoff,
+            attempts=self.config.retry.attempts,
+            deadline=deadline,
+            retry_after=retry_after_of,
+            before_sleep=functools.partial(_log_retry, what),
         )
-        return await retrying(_within, attempt, deadline)

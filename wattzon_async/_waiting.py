@@ -6,7 +6,8 @@ How a wait works:
   ``await_job`` for it. The poller looks at the job once at once (``check_first``: a job
   already final, or missing, answers without delay), sleeps ``initial_delay``, then polls
   ``GET /jobs/<id>/`` with delays growing by ``multiplier`` up to ``max_delay``, each
-  spread by ``jitter``. tenacity drives the schedule; it never shows in the API.
+  spread by ``jitter``. The package's retry loop (``_retry.retry``, over tenacity) drives
+  the schedule; tenacity never shows in the API.
 * Every poll of every poller in a client takes a token from one bucket of
   ``RateLimitPolicy.poll_rate`` per second, so thousands of waits cannot flood the API.
 * A 429 while waiting slows the poller down (Retry-After is honoured); connection errors,
@@ -27,13 +28,10 @@ import asyncio
 import functools
 import logging
 import math
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from tenacity import AsyncRetrying, RetryCallState, stop_never
-
-from ._config import ClientConfig, RateLimitPolicy, WaitPolicy
+from ._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
 from ._errors import (
     APIConnectionError,
     ConsumerNotRunningError,
@@ -44,9 +42,11 @@ from ._errors import (
     UnexpectedResponseError,
     ValidationError,
     WaitTimeoutError,
+    retry_after_of,
     seconds_text,
 )
 from ._ratelimit import AdaptiveRateLimiter
+from ._retry import jittered, retry
 from ._validation import check_job_id
 from .models import Job, JobStatus, SnapNotification
 
@@ -197,16 +197,17 @@ class Waiter:
             first = await self._first_look(watch)
             if first is not None and first.is_final:
                 return first
-        await self._sleep(watch, _jittered(watch.policy.initial_delay, watch.policy.jitter))
-        retrying = AsyncRetrying(
-            retry=_retry_when,
-            wait=_wait_for(watch.policy),
-            stop=stop_never,
+        policy = watch.policy
+        await self._sleep(watch, jittered(policy.delay(0), policy.jitter))
+        return await retry(
+            functools.partial(self._poll, watch),
+            on=_transient,
+            until=_is_final,
+            backoff=poll_backoff(policy),
+            retry_after=retry_after_of,
             sleep=functools.partial(self._sleep, watch),
-            reraise=True,
+            before_sleep=_log_poll_failure,
         )
-        job: Job = await retrying(self._poll, watch)
-        return job
 
     async def _sleep(self, watch: _Watch, seconds: float) -> None:
         """Sleep between polls, cut short by the job's notification."""
@@ -274,30 +275,14 @@ async def _finish(watch: _Watch, *, closing: bool = False) -> None:
         watch.future.cancel()
 
 
-def _retry_when(state: RetryCallState) -> bool:
-    outcome = state.outcome
-    if outcome is None:
-        return False
-    if outcome.failed:
-        exc = outcome.exception()
-        if isinstance(exc, _TRANSIENT):
-            logger.info("polling continues after: %s", exc)
-            return True
-        return False
-    job = outcome.result()
-    return isinstance(job, Job) and not job.is_final
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT)
 
 
-def _wait_for(policy: WaitPolicy) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        delay = _jittered(policy.delay(state.attempt_number), policy.jitter)
-        exc = state.outcome.exception() if state.outcome and state.outcome.failed else None
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-            return max(delay, exc.retry_after)
-        return delay
-
-    return wait
+def _is_final(job: Job) -> bool:
+    return job.is_final
 
 
-def _jittered(delay: float, jitter: float) -> float:
-    return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
+def _log_poll_failure(attempt: int, error: BaseException | None, delay: float) -> None:
+    if error is not None:
+        logger.info("polling continues after: %s", error)

@@ -23,6 +23,7 @@ from tests.integration.test_consumer import (
     sqs_client,
 )
 from wattzon_async._errors import NotificationError, ValidationError, WattzOnError
+from wattzon_async._retry import Backoff
 from wattzon_async.models import SnapNotification
 from wattzon_async.notifications import (
     ConsumerError,
@@ -31,7 +32,6 @@ from wattzon_async.notifications import (
     parse_notification,
 )
 from wattzon_async.notifications._deleter import DeleteBatcher
-from wattzon_async.notifications._engine import backoff
 from wattzon_async.notifications._hub import Hub, Verdict, dedup_key
 from wattzon_async.notifications._sqs import QueueSettings, SQSQueue, WireMessage
 
@@ -151,8 +151,9 @@ def test_dedup_key() -> None:
 
 
 def test_backoff_grows_is_capped_and_never_zero() -> None:
+    backoff = Backoff.equal_jitter(0.5, 30.0)  # the receive loop's, with a 30 s cap
     for attempt in range(1, 60):
-        delay = backoff(attempt, 0.5, 30.0)
+        delay = backoff.wait(attempt)
         ceiling = min(30.0, 0.5 * 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling
         assert delay >= 0.25

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import random
 from collections.abc import Callable, Sequence
 
+from .._retry import Backoff, retry
 from ._sqs import SQSCallError, SQSQueue, chunks
 
 __all__ = ["DeleteBatcher"]
@@ -22,6 +23,12 @@ logger = logging.getLogger("wattzon_async.notifications")
 
 _ATTEMPTS = 3
 _BATCH = 10
+#: Between 0.2 and 0.4 s after the first failure, doubled after the second.
+_BACKOFF = Backoff.equal_jitter(0.4, 1.6)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, SQSCallError) and not exc.permanent
 
 
 class DeleteBatcher:
@@ -87,19 +94,18 @@ class DeleteBatcher:
             await self.flush()
 
     async def _delete(self, batch: Sequence[str]) -> None:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                failed = await self._queue.delete(batch)
-            except SQSCallError as exc:
-                if exc.permanent or attempt == _ATTEMPTS:
-                    logger.warning(
-                        "could not delete %d message(s); they will return and be "
-                        "deleted as duplicates: %s",
-                        len(batch),
-                        exc,
-                    )
-                    return
-                await asyncio.sleep(0.2 * 2**attempt * (0.5 + random.random() / 2))
-                continue
-            self._on_deleted(len(batch) - len(failed))
+        try:
+            failed = await retry(
+                functools.partial(self._queue.delete, batch),
+                on=_transient,
+                backoff=_BACKOFF,
+                attempts=_ATTEMPTS,
+            )
+        except SQSCallError as exc:
+            logger.warning(
+                "could not delete %d message(s); they will return and be deleted as duplicates: %s",
+                len(batch),
+                exc,
+            )
             return
+        self._on_deleted(len(batch) - len(failed))

@@ -11,11 +11,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import time
 from collections.abc import Sequence
 
 from .._errors import NotificationError
+from .._retry import Backoff, retry
 from ..models import SnapNotification
 from ._deleter import DeleteBatcher
 from ._hub import Delivery, Hub, Verdict
@@ -38,10 +38,8 @@ _POLL_LATENESS = 0.25
 _RECEIVER_GRACE = 5.0
 
 
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with "equal jitter": between half and all of base * 2**n."""
-    ceiling = min(cap, base * 2.0 ** min(attempt - 1, 30))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+def _is_sqs_error(exc: BaseException) -> bool:
+    return isinstance(exc, SQSCallError)
 
 
 class Engine:
@@ -68,6 +66,12 @@ class Engine:
         self._handler: Handler | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._receive_backoff = Backoff.equal_jitter(_BACKOFF_BASE, options.receive_backoff_max)
+        self._redelivery_backoff = (
+            None
+            if options.retry_backoff is None
+            else Backoff.equal_jitter(options.retry_backoff, _MAX_RETRY_BACKOFF)
+        )
 
     @property
     def running(self) -> bool:
@@ -121,20 +125,16 @@ class Engine:
     # -- receiving ---------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            limit = await self._free_slots()
-            if limit == 0:
-                break
-            try:
-                batch = await self._poll(limit)
-            except SQSCallError as exc:
-                failures += 1
-                await self._receive_failed(exc, failures)
-                continue
+        while True:
+            batch = await retry(
+                self._receive,
+                on=_is_sqs_error,
+                backoff=self._receive_backoff,
+                sleep=self._pause,
+                before_sleep=self._receive_failed,
+            )
             if batch is None:
                 break
-            failures = 0
             self._stats.last_receive_at = time.monotonic()
             self._stats.received += len(batch)
             await self._dispatch_batch(batch)
@@ -174,17 +174,23 @@ class Engine:
             return None
         return poll.result()
 
-    async def _receive_failed(self, exc: SQSCallError, failures: int) -> None:
+    async def _receive(self) -> Sequence[WireMessage] | None:
+        """One poll for the free slots; None once the consumer stops or stop() cut it short."""
+        limit = await self._free_slots()
+        if limit == 0:
+            return None
+        return await self._poll(limit)
+
+    def _receive_failed(self, failures: int, exc: BaseException | None, delay: float) -> None:
         self._stats.receive_errors += 1
-        delay = backoff(failures, _BACKOFF_BASE, self._opt.receive_backoff_max)
+        permanent = isinstance(exc, SQSCallError) and exc.permanent
         logger.log(
-            logging.ERROR if exc.permanent else logging.WARNING,
+            logging.ERROR if permanent else logging.WARNING,
             "receiving notifications failed (%d in a row); retrying in %.1f s: %s",
             failures,
             delay,
             exc,
         )
-        await self._pause(delay)
 
     async def _free_slots(self) -> int:
         while True:
@@ -293,10 +299,8 @@ class Engine:
                 exc_info=True,
             )
             self._hub.settle(delivery, seen=False, now=time.monotonic())
-            if self._opt.retry_backoff is not None:
-                delay = backoff(
-                    delivery.wire.receive_count, self._opt.retry_backoff, _MAX_RETRY_BACKOFF
-                )
+            if self._redelivery_backoff is not None:
+                delay = self._redelivery_backoff.wait(delivery.wire.receive_count)
                 await self._set_visibility([delivery.wire.receipt_handle], max(1, round(delay)))
         else:
             self._stats.handled += 1
