@@ -7,6 +7,7 @@ import csv
 import itertools
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -48,6 +49,8 @@ class FakeApi:
         self.stuck = False
         self.offline = False
         self.interrupt = False
+        #: A signal this process sends itself on the next job GET (a user's Ctrl-C).
+        self.signal: signal.Signals | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -74,6 +77,9 @@ class FakeApi:
             return json_response({"error": f"job {parts[1]} not found"}, 404)
         if self.interrupt:
             raise KeyboardInterrupt
+        if self.signal is not None:
+            os.kill(os.getpid(), self.signal)
+            self.signal = None
         if parts[2:] == ["document"]:
             headers = {"content-disposition": f'attachment; filename="{job["document"]["name"]}"'}
             return httpx.Response(200, content=PDF, headers=headers)
@@ -174,10 +180,11 @@ def cli(
 
 
 def bills(tmp_path: Path, *names: str) -> list[str]:
+    """Distinct bills (the same content twice would be the same bill: one job)."""
     paths = []
     for name in names:
         path = tmp_path / name
-        path.write_bytes(PDF)
+        path.write_bytes(PDF + f"% {name}\n".encode())
         paths.append(str(path))
     return paths
 
@@ -501,16 +508,126 @@ def test_submit_without_wait_and_an_unsupported_provider(
     assert "UNSUPPORTED" in held.out
 
 
-def test_interrupted_submit_still_writes_out(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
-    api.interrupt = True  # Ctrl+C while waiting for the first job
+def test_a_hard_interrupt_still_writes_a_row_per_file(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    api.interrupt = True  # KeyboardInterrupt while waiting for the first job
     out = tmp_path / "results.csv"
+    out.write_text("file,job_id,status,error\nold.pdf,1,COMPLETE,\n")
     argv = ("submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test")
     result = cli(*argv, "--tag", "run 7", "--wait", "--poll-interval", "0.01", "--out", str(out))
     assert result.code == 130
-    assert out.read_text().splitlines() == ["file,job_id,status,error"]
-    assert "1 job(s) were created" in result.err
-    assert "wattzon jobs list --tag 'run 7'" in result.err
+    with out.open(newline="") as file:
+        [row] = list(csv.DictReader(file))
+    assert (row["file"], row["status"]) == (str(tmp_path / "a.pdf"), "INTERRUPTED")
+    assert "1 job(s) were created but not reported" in result.err
+    assert f"{out}.journal has them: run the same command again to resume" in result.err
     assert result.err.rstrip().endswith("wattzon: interrupted")
+    api.interrupt = False
+    again = cli(*argv, "--tag", "run 7", "--wait", "--poll-interval", "0.01", "--out", str(out))
+    assert again.code == 0
+    assert "resuming from" in again.err
+    assert len(api.jobs) == 1  # the job made before the interrupt, found again
+
+
+def test_a_hard_interrupt_without_out_names_the_tag(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    api.interrupt = True
+    argv = ("submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test")
+    result = cli(*argv, "--tag", "run 7", "--wait", "--poll-interval", "0.01")
+    assert result.code == 130
+    assert "wattzon jobs list --tag 'run 7'" in result.err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_gently_writes_pending_ids_and_a_rerun_resumes(
+    cli: Cli, api: FakeApi, tmp_path: Path, sig: signal.Signals
+) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf", "c.pdf")
+    out = tmp_path / "results.csv"
+    out.write_text("an older, complete results file\n")
+    api.stuck, api.signal = True, sig  # jobs keep processing; the first poll brings the signal
+    argv = ("submit", *files, "--provider", "4", "--email", "u@x.test", "--wait")
+    result = cli(*argv, "--poll-interval", "0.01", "--out", str(out), "--json")
+
+    assert result.code == 130
+    assert f"{sig.name}: stopping" in result.err
+    assert "Run the same command again to resume" in result.err
+    data = result.json()  # --json prints what it has
+    assert data["stopped_by"] == sig.name
+    assert [r["status"] for r in data["results"]] == ["PENDING"] * 3
+    with out.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["status"] for r in rows] == ["PENDING"] * 3
+    assert sorted(int(r["job_id"]) for r in rows) == sorted(api.jobs)
+
+    api.stuck = False
+    posts = sum(1 for r in api.requests if r.method == "POST")
+    again = cli(*argv, "--poll-interval", "0.01", "--out", str(out))
+    assert again.code == 0
+    assert f"resuming from {out}.journal: 0 done, 3 waiting, 0 to submit" in again.err
+    assert sum(1 for r in api.requests if r.method == "POST") == posts
+    with out.open(newline="") as file:
+        assert [r["status"] for r in csv.DictReader(file)] == ["COMPLETE"] * 3
+
+
+def test_a_signal_before_uploads_leaves_them_unsubmitted(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf", "c.pdf")
+    out = tmp_path / "results.jsonl"
+    api.signal = signal.SIGINT
+    argv = ("submit", *files, "--provider", "4", "--email", "u@x.test", "--wait")
+    result = cli(*argv, "--concurrency", "1", "--poll-interval", "0.01", "--out", str(out))
+    assert result.code == 130
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("NOT SUBMITTED") >= 1
+    assert all(r["job_id"] is None for r in rows if r["status"] == "NOT SUBMITTED")
+    assert all(r["job_id"] for r in rows if r["status"] != "NOT SUBMITTED")
+    again = cli(*argv, "--poll-interval", "0.01", "--out", str(out))
+    assert again.code == 0
+    assert f"{statuses.count('NOT SUBMITTED')} to submit" in again.err
+    assert len(api.jobs) == 3
+
+
+def test_a_rerun_resumes_and_fresh_starts_over(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf")
+    out = tmp_path / "results.csv"
+    argv = ("--provider", "4", "--email", "u@x.test", "--out", str(out))
+    first = cli("submit", *files, *argv)
+    assert first.code == 0
+    assert "resuming" not in first.err
+    assert (tmp_path / "results.csv.journal").exists()
+    again = cli("submit", *files, *argv)
+    assert again.code == 0
+    assert f"resuming from {out}.journal: 2 done, 0 waiting, 0 to submit" in again.err
+    assert len(api.jobs) == 2
+    more = cli("submit", *files, *bills(tmp_path, "c.pdf"), *argv)
+    assert "2 done, 0 waiting, 1 to submit" in more.err
+    assert len(api.jobs) == 3
+    fresh = cli("submit", *files, *argv, "--fresh")
+    assert fresh.code == 0
+    assert "resuming" not in fresh.err
+    assert len(api.jobs) == 5
+
+
+def test_fresh_needs_out(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    result = cli(
+        "submit", *bills(tmp_path, "a.pdf"), "--provider", "4", "--email", "u@x.test", "--fresh"
+    )
+    assert result.code == ExitCode.USAGE
+    assert "--fresh: needs --out" in one_error_line(result)
+    assert api.requests == []
+
+
+def test_submit_help_describes_resuming_and_interrupts(cli: Cli) -> None:
+    text = " ".join(cli("submit", "--help").out.split())
+    assert "keeps FILE.journal beside it, so running the same command again resumes" in text
+    assert "--fresh with --out: delete FILE.journal first and submit every file again" in text
+    assert '("resuming from FILE.journal: 38 done, 2 waiting, 10 to submit")' in text
+    assert "Ctrl-C (SIGINT) or SIGTERM stops the batch" in text
+    assert "PENDING ones with their job ids" in text
+    assert "exits 130" in text
 
 
 @pytest.mark.parametrize(

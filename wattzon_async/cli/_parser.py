@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from . import _cert, _commands, _submit
 
-__all__ = ["EPILOG", "UsageError", "build_parser"]
+__all__ = ["EPILOG", "SUBMIT_EPILOG", "UsageError", "build_parser"]
 
 EPILOG = """\
 settings: each flag wins over its variable: --cert over WATTZON_CERT, --key over
@@ -33,6 +33,25 @@ exit codes:
   4    API error (an error status, or the API could not be reached)
   5    a wait timed out (submit: when timeouts were the only failures)
   130  interrupted
+"""
+
+
+SUBMIT_EPILOG = """\
+resuming:
+  With --out FILE, the batch keeps a journal beside it, FILE.journal, which records
+  each upload before it is sent, its job id right after, and how it ended. Running
+  the same command again resumes: finished files are reported without being sent
+  again, jobs still running are waited for, uploads whose answer was lost are looked
+  up by their idempotency tag, and only files never sent are submitted; it says so
+  ("resuming from FILE.journal: 38 done, 2 waiting, 10 to submit"). Files added to
+  the command are submitted; --fresh deletes the journal and submits every file
+  again, as new jobs.
+
+interrupting:
+  Ctrl-C (SIGINT) or SIGTERM stops the batch: nothing more is uploaded, uploads in
+  flight finish, and FILE is written with a row for every file (PENDING ones with
+  their job ids, NOT SUBMITTED ones without), then the command exits 130 and says how
+  to resume. A second Ctrl-C quits at once. FILE is only ever replaced whole.
 """
 
 
@@ -236,8 +255,18 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     submit.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="uploads at once"
     )
+    submit.epilog = SUBMIT_EPILOG
+    submit.formatter_class = argparse.RawDescriptionHelpFormatter
     submit.add_argument(
-        "--out", metavar="FILE", help="one row per file: results.csv or results.jsonl"
+        "--out",
+        metavar="FILE",
+        help="one row per file: results.csv or results.jsonl; keeps FILE.journal beside "
+        "it, so running the same command again resumes (see below)",
+    )
+    submit.add_argument(
+        "--fresh",
+        action="store_true",
+        help="with --out: delete FILE.journal first and submit every file again",
     )
     _results_flag(submit)
     _poll_flag(submit)

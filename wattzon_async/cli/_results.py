@@ -2,9 +2,10 @@
 
 CSV is for spreadsheets: fixed columns (file, job_id, status, error) and then one column
 per extracted field, the union over all rows, in name order. JSON Lines keeps everything,
-raw token boxes included. The file is written beside its final place and renamed into
-it, so a reader never sees half a file; it holds customers' bill data, so it is created
-readable by its owner only (mode 0600).
+raw token boxes included. The file is written beside its final place, flushed to disk
+and renamed over it, so a reader (or a crash) never sees half a file and an existing
+file is only ever replaced by a complete one; it holds customers' bill data, so it is
+created readable by its owner only (mode 0600).
 """
 
 from __future__ import annotations
@@ -53,10 +54,27 @@ def write_results(path: Path, rows: Sequence[Row]) -> None:
                 _write_csv(file, rows)
             else:
                 _write_jsonl(file, rows)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(part, path)
     except BaseException:
         Path(part).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _write_csv(file: TextIO, rows: Sequence[Row]) -> None:

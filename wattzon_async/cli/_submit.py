@@ -4,13 +4,18 @@ Built on ``client.jobs.submit_many``: uploads run concurrently, each create is s
 retry, and one bad file does not stop the rest. Arguments shared by every bill (email,
 provider, tags) and the files themselves are checked before anything is sent, so a
 typo costs nothing. On a terminal the counts are live progress bars on stderr; otherwise
-one line per finished bill. The ``--out`` file is written even when the run is
-interrupted, with what had finished by then.
+one line per finished bill.
+
+With ``--out FILE`` the batch is durable: its journal, ``FILE.journal``, records every
+upload before it is sent, so running the same command again resumes (finished bills
+are not sent again) and ``--fresh`` starts over. Ctrl-C or SIGTERM stops the batch
+gently (see ``_signals``); ``FILE`` is then written with a row for every file, pending
+ones with their job ids, and is only ever replaced whole (a complete temporary file
+renamed over it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 from pathlib import Path
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import define, field
 
 from .._batch import BatchProgress
-from .._errors import JobError, ValidationError, WaitTimeoutError
+from .._errors import BatchStoppedError, JobError, ValidationError, WaitTimeoutError
 from .._serde import unstructure
 from ..models import Submission
 from ._commands import wait_settings
@@ -29,6 +34,7 @@ from ._errors import CliError, ExitCode
 from ._notify import notifications
 from ._output import Output, rows_table, status_text
 from ._results import write_results
+from ._signals import Interrupts
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
     from .._client import WattzOnClient
     from ..notifications import NotificationConsumer
 
-__all__ = ["Row", "outcome_code", "submit"]
+__all__ = ["Row", "journal_path", "outcome_code", "submit"]
 
 _FAILED_STATUSES = frozenset({"FAILED", "UNSUPPORTED"})
 
@@ -63,18 +69,22 @@ class Row:
     def of(cls, outcome: SubmitOutcome, file: str) -> Row:
         """The row of one outcome of ``submit_many``."""
         row = cls(outcome.index, file)
-        job = outcome.job
-        if outcome.error is not None:
-            row.error = describe(outcome.error)
-            if isinstance(outcome.error, JobError | WaitTimeoutError):
-                job = outcome.error.job or outcome.job
-            row.status = "TIMEOUT" if isinstance(outcome.error, WaitTimeoutError) else "ERROR"
+        error, job = outcome.error, outcome.job
+        if isinstance(error, JobError | WaitTimeoutError | BatchStoppedError):
+            job = error.job or job
         if job is not None:
             row.job_id = job.id
-            if not isinstance(outcome.error, WaitTimeoutError):
-                row.status = str(job.status.value)
+            row.status = str(job.status.value)
             row.values = job.values()
             row.results = unstructure(job.results)
+        if error is not None:
+            row.error = describe(error)
+            if isinstance(error, WaitTimeoutError):
+                row.status = "TIMEOUT"
+            elif isinstance(error, BatchStoppedError):
+                row.status = "PENDING" if job is not None else "NOT SUBMITTED"
+            elif job is None:
+                row.status = "ERROR"
         return row
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,24 +107,69 @@ async def submit(ctx: Context) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         _check_out(out)
-    rows: list[Row] = []
+    elif args.fresh:
+        raise CliError("--fresh: needs --out (the journal is kept beside it)", ExitCode.USAGE)
+    journal = journal_path(out) if out is not None else None
+    reported: dict[int, Row] = {}
     async with ctx.client(**wait_settings(ctx)) as client:
         _check_common(client, args.email, args.provider, args.tag)
+        if journal is not None and args.fresh:
+            _forget(journal)
         submissions = [
             Submission(email=args.email, provider=args.provider, document=f, tags=args.tag)
             for f in files
         ]
         try:
             async with notifications(ctx, wait=args.wait) as consumer:
-                await _run_batch(ctx, client, submissions, files, rows, consumer)
-            if args.wait and args.results == "transformed":
-                await _transformed(client, rows, args.concurrency)
+                stopped = await _run_batch(
+                    ctx, client, submissions, files, reported, journal, consumer
+                )
         finally:
-            rows.sort(key=lambda r: r.index)
+            rows = _every_row(files, reported)
             if out is not None:
                 write_results(out, rows)
-    _summary(ctx.out, rows, out)
+    _summary(ctx.out, rows, out, stopped)
+    if stopped is not None:
+        _stopped_hint(ctx.out, rows, out, journal)
+        return ExitCode.INTERRUPTED
     return outcome_code(rows)
+
+
+def journal_path(out: Path) -> Path:
+    """Where the journal of a batch writing ``out`` lives: ``out`` + ``.journal``."""
+    return out.with_name(out.name + ".journal")
+
+
+def _forget(journal: Path) -> None:
+    """``--fresh``: delete the journal (and SQLite's files beside it)."""
+    for suffix in ("", "-wal", "-shm"):
+        journal.with_name(journal.name + suffix).unlink(missing_ok=True)
+
+
+def _every_row(files: list[Path], reported: dict[int, Row]) -> list[Row]:
+    """A row per file, in input order; a file whose outcome never came says so."""
+    missing = "the run was interrupted before this file's outcome was known"
+    return [
+        reported.get(i) or Row(i, str(path), status="INTERRUPTED", error=missing)
+        for i, path in enumerate(files)
+    ]
+
+
+def _stopped_hint(out: Output, rows: list[Row], path: Path | None, journal: Path | None) -> None:
+    """After a stop: what is where, and how to go on."""
+    pending = sum(1 for r in rows if r.status == "PENDING")
+    unsent = sum(1 for r in rows if r.status in ("NOT SUBMITTED", "INTERRUPTED"))
+    counts = f"{len(rows) - pending - unsent} finished, {pending} pending, {unsent} not submitted"
+    if journal is None or path is None:
+        out.warn(
+            f"stopped: {counts}; the pending jobs' ids are in the output above. Without "
+            "--out there is no journal: running the command again submits every file again"
+        )
+        return
+    out.warn(
+        f"stopped: {counts}; {path} has a row for every file, pending ones with their job "
+        f"ids. Run the same command again to resume from {journal} (nothing is sent twice)"
+    )
 
 
 def outcome_code(rows: list[Row]) -> ExitCode:
@@ -132,33 +187,53 @@ async def _run_batch(
     client: WattzOnClient,
     submissions: list[Submission],
     files: list[Path],
-    rows: list[Row],
+    reported: dict[int, Row],
+    journal: Path | None,
     consumer: NotificationConsumer | None,
-) -> None:
-    """Run submit_many with progress, appending a row per outcome as it comes."""
+) -> str | None:
+    """Run submit_many with progress, a row per outcome as it comes; the stopping signal."""
     args = ctx.args
-    with _Progress(ctx.out, len(files), wait=args.wait) as progress:
+    progress = _Progress(ctx.out, len(files), wait=args.wait, journal=journal)
+    run = client.jobs.submit_many(
+        submissions,
+        concurrency=args.concurrency,
+        wait=args.wait,
+        timeout=args.timeout,
+        notifications=consumer,
+        results=args.results,
+        on_progress=progress.update,
+        journal=journal,
+    )
+    with progress, Interrupts(run) as interrupts:
         try:
-            async for outcome in client.jobs.submit_many(
-                submissions,
-                concurrency=args.concurrency,
-                wait=args.wait,
-                timeout=args.timeout,
-                notifications=consumer,
-                on_progress=progress.update,
-            ):
+            async for outcome in run:
                 row = Row.of(outcome, str(files[outcome.index]))
-                rows.append(row)
+                reported[outcome.index] = row
                 progress.finished(row)
         except BaseException:
-            unreported = progress.counts.submitted - sum(1 for r in rows if r.job_id)
-            if unreported > 0:
-                where = f" --tag {shlex.quote(args.tag[0])}" if args.tag else ""
-                ctx.out.warn(
-                    f"{unreported} job(s) were created but not reported before the run "
-                    f"stopped; they go on at WattzOn: see `wattzon jobs list{where}`"
-                )
+            _unreported(ctx, run.progress.submitted, reported, journal)
             raise
+    return interrupts.received
+
+
+def _unreported(
+    ctx: Context, submitted: int, reported: dict[int, Row], journal: Path | None
+) -> None:
+    """After a hard stop: say where the jobs that were made but not reported are."""
+    unreported = submitted - sum(1 for r in reported.values() if r.job_id)
+    if unreported <= 0:
+        return
+    if journal is not None:
+        ctx.out.warn(
+            f"{unreported} job(s) were created but not reported before the run stopped; "
+            f"{journal} has them: run the same command again to resume"
+        )
+        return
+    where = f" --tag {shlex.quote(ctx.args.tag[0])}" if ctx.args.tag else ""
+    ctx.out.warn(
+        f"{unreported} job(s) were created but not reported before the run stopped; "
+        f"they go on at WattzOn: see `wattzon jobs list{where}`"
+    )
 
 
 def _checked_files(names: list[str]) -> list[Path]:
@@ -195,29 +270,13 @@ def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[s
         raise CliError(describe(exc), ExitCode.USAGE) from None
 
 
-async def _transformed(client: WattzOnClient, rows: list[Row], concurrency: int) -> None:
-    """Replace the raw results of completed rows with transformed ones."""
-    slots = asyncio.Semaphore(concurrency)
-
-    async def fetch(row: Row) -> None:
-        assert row.job_id is not None
-        async with slots:
-            try:
-                job = await client.jobs.get(row.job_id, results="transformed")
-            except Exception as exc:  # a WattzOnError or OSError; the row records it
-                row.error = f"results: {describe(exc)}"
-                return
-        row.values, row.results = job.values(), unstructure(job.results)
-
-    await asyncio.gather(*(fetch(r) for r in rows if r.ok and r.status == "COMPLETE"))
-
-
-def _summary(out: Output, rows: list[Row], path: Path | None) -> None:
+def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | None) -> None:
     failed = sum(1 for r in rows if not r.ok)
     data = {
         "total": len(rows),
         "succeeded": len(rows) - failed,
         "failed": failed,
+        "stopped_by": stopped,
         "out": path,
         "results": [r.as_dict() for r in rows],
     }
@@ -237,11 +296,12 @@ def _summary(out: Output, rows: list[Row], path: Path | None) -> None:
 class _Progress:
     """Live bars on a terminal (stderr), else one plain line per finished bill."""
 
-    def __init__(self, out: Output, total: int, *, wait: bool) -> None:
+    def __init__(self, out: Output, total: int, *, wait: bool, journal: Path | None) -> None:
         self.total = total
+        self.journal = journal
+        self.announced = False
         self.count = 0
         self.wait = wait
-        self.counts = BatchProgress(total)
         self.bars: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
         if sys.stderr.isatty():
@@ -277,7 +337,15 @@ class _Progress:
 
     def update(self, progress: BatchProgress) -> None:
         """The ``on_progress`` callback: move the bars to the new counts."""
-        self.counts = progress
+        if not self.announced and progress.resume is not None:
+            self.announced = True
+            if progress.resume.resuming:
+                print(
+                    f"wattzon: resuming from {self.journal}: {progress.resume} "
+                    "(--fresh starts over)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if self.bars is None:
             return
         for name, task in self.tasks.items():
