@@ -3,13 +3,25 @@
 Usage::
 
     python examples/batch_to_csv.py FOLDER --out results.csv \\
-        --provider 4 --email billing@example.com [--concurrency 8] [--timeout 900]
+        --provider 4 --email billing@example.com [--concurrency 8] [--timeout 900] [--fresh]
 
 Every ``.pdf``, ``.png``, ``.jpg`` and ``.jpeg`` file in FOLDER is uploaded (at most
 ``--concurrency`` at a time), each job is awaited, and one CSV row per file is written:
 ``file``, ``job_id``, ``status``, ``error`` and then one column per extracted field.
 A bill that fails does not stop the others; the exit code is 0 when every bill is
-COMPLETE, 1 when some are not, and 2 for bad arguments or settings.
+COMPLETE, 1 when some are not, 2 for bad arguments or settings (no certificate, an SQS
+queue without a region or credentials), and 130 when interrupted.
+
+The batch is durable: its journal, ``results.csv.journal`` beside the CSV, records each
+upload before it is sent and its job right after. Running the same command again
+resumes where the last run stopped, whatever stopped it (a crash, ``kill -9``, Ctrl-C):
+finished bills are read back (one GET each) instead of being sent again, jobs still
+running are waited for, and only bills never sent are uploaded. ``--fresh`` deletes the
+journal and starts over with new jobs.
+
+Ctrl-C or SIGTERM stops the batch gently: nothing more is uploaded, uploads in flight
+finish, and the CSV is written with a row for every bill: PENDING ones with their job
+ids, NOT SUBMITTED ones without. A second Ctrl-C quits at once.
 
 Settings come from the environment (see ``WattzOnClient.from_env``): ``WATTZON_CERT``,
 ``WATTZON_KEY``, ``WATTZON_KEY_PASSWORD``, ``WATTZON_CA_BUNDLE``, ``WATTZON_SNAP_URL``,
@@ -18,8 +30,9 @@ Settings come from the environment (see ``WattzOnClient.from_env``): ``WATTZON_C
 region), each wait races the job's SQS notification against polling, so results arrive
 as soon as they are ready; without it, waits poll on the client's schedule.
 
-Progress goes to stderr; the CSV is written to a temporary file and renamed into place
-when complete, so a half-written CSV never appears under the ``--out`` name.
+Progress goes to stderr; the CSV is written to a temporary file, flushed to disk and
+renamed into place, so a half-written CSV never appears under the ``--out`` name and an
+existing one is only ever replaced by a complete one.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import asyncio
 import contextlib
 import csv
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -40,6 +54,10 @@ from typing import TextIO
 
 from wattzon_async import (
     BatchProgress,
+    BatchRun,
+    BatchStoppedError,
+    CertificateError,
+    ConsumerError,
     JobError,
     NotificationConsumer,
     Submission,
@@ -54,8 +72,10 @@ __all__ = [
     "BatchResult",
     "ProgressPrinter",
     "Row",
+    "SettingsError",
     "consumer_from_env",
     "find_bills",
+    "journal_for",
     "main",
     "run",
     "write_csv",
@@ -80,9 +100,10 @@ class Row:
 
 @dataclass
 class BatchResult:
-    """What a batch did: one row per bill, in file-name order."""
+    """What a batch did: one row per bill, in file-name order, and what stopped it."""
 
     rows: list[Row]
+    stopped: str | None = None
 
     @property
     def complete(self) -> int:
@@ -163,12 +184,24 @@ def consumer_from_env(
     )
 
 
-def _error_row(path: Path, outcome: SubmitOutcome) -> Row:
+def _row(path: Path, outcome: SubmitOutcome) -> Row:
+    """The CSV row of one outcome: its job and fields, or why there are none."""
     error = outcome.error
+    job = getattr(error, "job", None) or outcome.job  # JobError, BatchStoppedError carry it
+    if error is None and job is not None:
+        return Row(path.name, job.id, str(job.status), "", job.values())
+    if isinstance(error, BatchStoppedError):
+        status = "PENDING" if job is not None else "NOT SUBMITTED"
+        return Row(path.name, job.id if job else None, status, str(error))
     if isinstance(error, JobError):
         return Row(path.name, error.job.id, str(error.job.status), str(error))
     kind = "INVALID" if isinstance(error, ValidationError) else "ERROR"
-    return Row(path.name, None, kind, f"{type(error).__name__}: {error}")
+    return Row(path.name, job.id if job else None, kind, f"{type(error).__name__}: {error}")
+
+
+def journal_for(out: Path) -> Path:
+    """The journal kept beside the CSV: ``results.csv`` -> ``results.csv.journal``."""
+    return out.with_name(out.name + ".journal")
 
 
 async def run(
@@ -183,13 +216,15 @@ async def run(
     timeout: float | None = 900.0,
     notifications: NotificationConsumer | None = None,
     progress: TextIO | None = None,
+    journal: Path | None = None,
+    stop_on_signals: bool = False,
 ) -> BatchResult:
     """Submit every bill in ``folder``, wait for each, and write the CSV to ``out``.
 
     Args:
         client: The client to submit with.
         folder: Where the bills are.
-        out: The CSV file to write (replaced when it exists).
+        out: The CSV file to write (replaced, whole, when it exists).
         provider: The utility provider id of every bill.
         email: The customer email address sent with every bill.
         tags: Tags for every job (the idempotency tag is added per job by the SDK).
@@ -197,9 +232,11 @@ async def run(
         timeout: Seconds to wait for each job after its upload (None: no limit).
         notifications: A running consumer to race each wait against.
         progress: Where to print progress (None: nowhere).
+        journal: The batch's journal (None: not durable); the same journal resumes.
+        stop_on_signals: Stop gently on SIGINT/SIGTERM (from the main thread only).
 
     Returns:
-        The rows written, in file-name order.
+        The rows written, in file-name order, and the signal that stopped the batch.
 
     Raises:
         ValidationError: ``folder`` is not a folder.
@@ -209,36 +246,69 @@ async def run(
         Submission(email=email, provider=provider, document=path, tags=tuple(tags))
         for path in bills
     ]
-    rows: list[Row] = [Row(path.name) for path in bills]
+    rows: list[Row] = [Row(path.name, status="INTERRUPTED") for path in bills]
+    printer = ProgressPrinter(progress) if progress is not None else None
+    batch = client.jobs.submit_many(
+        submissions,
+        concurrency=concurrency,
+        wait=True,
+        notifications=notifications,
+        timeout=timeout,
+        results="transformed",  # the CSV wants each field as one string
+        on_progress=printer,
+        journal=journal,
+    )
+    signals = _Signals(batch) if stop_on_signals else contextlib.nullcontext(None)
+    try:
+        with signals as stopper:
+            async for outcome in batch:
+                rows[outcome.index] = _row(bills[outcome.index], outcome)
+    finally:
+        write_csv(rows, out)
+    return BatchResult(rows, stopped=stopper.received if stopper is not None else None)
 
-    async def fetch_transformed(index: int, job_id: int) -> None:
-        # The wait returned the job with raw results; the CSV wants the transformed form.
-        try:
-            job = await client.jobs.get(job_id, results="transformed")
-        except WattzOnError as exc:
-            rows[index] = Row(bills[index].name, job_id, "ERROR", f"{type(exc).__name__}: {exc}")
-        else:
-            rows[index] = Row(bills[index].name, job.id, str(job.status), "", job.values())
 
-    async with asyncio.TaskGroup() as fetches:
-        async for outcome in client.jobs.submit_many(
-            submissions,
-            concurrency=concurrency,
-            wait=True,
-            notifications=notifications,
-            timeout=timeout,
-            on_progress=ProgressPrinter(progress) if progress is not None else None,
-        ):
-            if outcome.ok and outcome.job is not None:
-                fetches.create_task(fetch_transformed(outcome.index, outcome.job.id))
-            else:
-                rows[outcome.index] = _error_row(bills[outcome.index], outcome)
-    write_csv(rows, out)
-    return BatchResult(rows)
+class _Signals:
+    """The first SIGINT/SIGTERM stops the batch gently; a second one cancels it at once."""
+
+    def __init__(self, batch: BatchRun) -> None:
+        self.batch = batch
+        self.received: str | None = None
+        self.forced = False
+        self._task = asyncio.current_task()
+        self._installed: list[signal.Signals] = []
+
+    def __enter__(self) -> _Signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        if self.forced and isinstance(exc, asyncio.CancelledError):
+            raise KeyboardInterrupt from None  # the second signal: quit at once
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.received is None:
+            self.received = sig.name
+            self.batch.stop()
+            print(
+                f"\n{sig.name}: stopping (uploads in flight finish; Ctrl-C again quits at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif not self.forced and self._task is not None:
+            self.forced = True
+            self._task.cancel()
 
 
 def write_csv(rows: Sequence[Row], out: Path) -> None:
-    """Write the rows to ``out`` atomically (a temporary file renamed into place).
+    """Write the rows to ``out`` atomically (a complete temporary file renamed into place).
 
     The field columns follow the fixed ones, in the order they first appear.
     """
@@ -261,6 +331,8 @@ def write_csv(rows: Sequence[Row], out: Path) -> None:
                         **row.values,
                     }
                 )
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old CSV
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -285,20 +357,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="uploads at once")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each job")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the journal (OUT.journal) and submit every bill again; without it, "
+        "running the same command again resumes",
+    )
     return parser
+
+
+class SettingsError(Exception):
+    """The environment's settings cannot make a client or a consumer (exit code 2)."""
 
 
 async def _main(args: argparse.Namespace) -> int:
     tags = args.tag or [datetime.now(UTC).strftime("batch:%Y%m%dT%H%M%SZ")]
+    journal = journal_for(args.out)
+    if args.fresh:
+        for suffix in ("", "-wal", "-shm"):
+            journal.with_name(journal.name + suffix).unlink(missing_ok=True)
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
-        client = await stack.enter_async_context(WattzOnClient.from_env())
-        consumer = consumer_from_env()
-        if consumer is not None:
-            await stack.enter_async_context(consumer)
+        client, consumer = await _connect(stack)
         print(
             f"Submitting bills from {args.folder} with tags {', '.join(tags)} "
-            f"(waiting by {'SQS and polling' if consumer else 'polling'})",
+            f"(waiting by {'SQS and polling' if consumer else 'polling'}; journal {journal})",
             file=sys.stderr,
         )
         result = await run(
@@ -312,13 +395,37 @@ async def _main(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             notifications=consumer,
             progress=sys.stderr,
+            journal=journal,
+            stop_on_signals=True,
         )
+    if result.stopped is not None:
+        pending = sum(1 for row in result.rows if row.status == "PENDING")
+        print(
+            f"Stopped by {result.stopped}: {result.complete} COMPLETE, {pending} pending "
+            f"(their job ids are in {args.out}). Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
     print(
         f"{result.complete} of {len(result.rows)} bills COMPLETE; wrote {args.out} "
         f"in {time.monotonic() - started:.1f} s",
         file=sys.stderr,
     )
     return 0 if result.ok else 1
+
+
+async def _connect(
+    stack: contextlib.AsyncExitStack,
+) -> tuple[WattzOnClient, NotificationConsumer | None]:
+    """The client and the consumer the environment describes; SettingsError if it cannot."""
+    try:
+        client = await stack.enter_async_context(WattzOnClient.from_env())
+        consumer = consumer_from_env()
+        if consumer is not None:
+            await stack.enter_async_context(consumer)
+    except (ValidationError, CertificateError, ConsumerError) as exc:
+        raise SettingsError(f"{type(exc).__name__}: {exc}") from exc
+    return client, consumer
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,13 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"batch_to_csv.py: error: no bills in {args.folder}", file=sys.stderr)
             return 2
         return asyncio.run(_main(args))
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         print(f"batch_to_csv.py: error: {exc}", file=sys.stderr)
         return 2
     except WattzOnError as exc:
         print(f"batch_to_csv.py: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print(
+            f"batch_to_csv.py: interrupted; {args.out} has what finished. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
 
 
