@@ -186,6 +186,61 @@ def test_batch_main_rejects_an_empty_folder(
     assert batch_to_csv.main([str(tmp_path / "missing"), "--provider", "4", "--email", EMAIL])
 
 
+@pytest.mark.parametrize(
+    ("unset", "fragment"),
+    [
+        (("AWS_DEFAULT_REGION", "AWS_REGION"), "region"),
+        (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "credentials"),
+    ],
+    ids=["no-region", "no-credentials"],
+)
+async def test_batch_main_exits_2_for_sqs_settings_it_cannot_use(
+    wattzon_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    unset: tuple[str, ...],
+    fragment: str,
+) -> None:
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    folder = copy_bills(tmp_path / "bills", "coned-2024-03.pdf")
+    argv = [str(folder), "--out", str(tmp_path / "r.csv"), "--provider", "4", "--email", EMAIL]
+
+    code = await asyncio.to_thread(batch_to_csv.main, argv)
+
+    assert code == 2  # a setting to fix, as the docstring promises, not a failed bill
+    err = capsys.readouterr().err
+    assert "batch_to_csv.py: error: ConsumerError" in err
+    assert fragment in err.lower()
+    assert not (tmp_path / "r.csv").exists()  # nothing was sent, nothing written
+
+
+async def test_batch_main_resumes_and_fresh_starts_over(
+    wattzon_env: dict[str, str], wattzon_emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = copy_bills(tmp_path / "bills", "pge-2015-11.pdf", "coned-2024-03.pdf")
+    out = tmp_path / "results.csv"
+    argv = [str(folder), "--out", str(out), "--provider", "4", "--email", EMAIL]
+    argv += ["--tag", f"resume-{time.monotonic_ns()}", "--timeout", "30"]
+
+    assert await asyncio.to_thread(batch_to_csv.main, argv) == 0
+    first = read_csv(out)
+    assert (tmp_path / "results.csv.journal").exists()
+    before = (await wattzon_emulator.stats())["requests"]
+    assert await asyncio.to_thread(batch_to_csv.main, argv) == 0
+    after = (await wattzon_emulator.stats())["requests"]
+    assert read_csv(out) == first
+    new = {k: v for k, v in after.items() if before.get(k) != v}
+    assert not any(key.startswith("POST") for key in new)  # nothing sent again
+    assert await asyncio.to_thread(batch_to_csv.main, [*argv, "--fresh"]) == 0
+    fresh_ids = {row["job_id"] for row in read_csv(out)}
+    assert not fresh_ids & {row["job_id"] for row in first}
+
+
 # -- sqs_worker ----------------------------------------------------------------------------
 
 
