@@ -23,10 +23,10 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from . import completion, imports, lifecycle, overhead, ratelimit, upload
+from . import completion, imports, journal, lifecycle, overhead, ratelimit, upload
 from ._common import ROOT, BenchResult, Row, Settings, render_markdown, render_table
 
-NAMES = ("overhead", "upload", "completion", "ratelimit", "imports", "lifecycle")
+NAMES = ("overhead", "upload", "completion", "ratelimit", "imports", "lifecycle", "journal")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -60,6 +60,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "completion": completion,
             "ratelimit": ratelimit,
             "lifecycle": lifecycle,
+            "journal": journal,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -73,6 +73,8 @@ class Settings:
     ratelimit_rounds: int = 2
     import_samples: int = 15
     stop_samples: int = 10
+    journal_bills: int = 1000
+    journal_rounds: int = 6
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -91,6 +93,8 @@ class Settings:
             ratelimit_rounds=1,
             import_samples=5,
             stop_samples=3,
+            journal_bills=150,
+            journal_rounds=2,
         )
 
 

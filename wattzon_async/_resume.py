@@ -39,6 +39,8 @@ logger = logging.getLogger("wattzon_async")
 
 #: Seconds between looks at a key another live process is sending.
 BUSY_POLL = 0.2
+#: Documents hashed per hand-over to the worker thread.
+_HASH_SLICE = 64
 
 
 class Prepared(Protocol):
@@ -113,7 +115,7 @@ async def plan_keys(
 ) -> tuple[list[Item[P]], list[tuple[int, Exception]], ResumeSummary]:
     """Give every checked submission its key and its journal entry; count them.
 
-    Documents are hashed one at a time in a worker thread (streamed, never held whole).
+    Documents are hashed in a worker thread (streamed, never held whole).
     Submissions with the same key (the same bill twice) share one item, so one job.
 
     Args:
@@ -126,12 +128,16 @@ async def plan_keys(
     Returns:
         The items, the submissions whose document could not be read, and the summary.
     """
+    digests = await _digests(submissions, prepared)
     items: dict[str, Item[P]] = {}
     failed: list[tuple[int, Exception]] = []
     for index, checked in prepared:
         submission = submissions[index]
+        digest = digests.get(index)
         try:
-            item = await _keyed(journal.salt, submission, checked, prepare, index)
+            if isinstance(digest, WattzOnError):
+                raise digest
+            item = _keyed(journal.salt, submission, checked, prepare, index, digest)
         except WattzOnError as exc:
             failed.append((index, exc))
             continue
@@ -147,13 +153,43 @@ async def plan_keys(
     return list(items.values()), failed, ResumeSummary(**counts)
 
 
-async def _keyed(
-    salt: str, submission: Submission, checked: P, prepare: Callable[..., P], index: int
+async def _digests(
+    submissions: Sequence[Submission], prepared: Sequence[tuple[int, P]]
+) -> dict[int, str | WattzOnError]:
+    """The SHA-256 of each document without a caller's key, by index (or why not).
+
+    Hashed in a worker thread, a slice of documents per hand-over: one hand-over per
+    document would cost more than hashing a small one.
+    """
+    todo = [(i, p.source) for i, p in prepared if submissions[i].idempotency_key is None]
+    digests: dict[int, str | WattzOnError] = {}
+    for start in range(0, len(todo), _HASH_SLICE):
+        digests.update(await asyncio.to_thread(_hash_slice, todo[start : start + _HASH_SLICE]))
+    return digests
+
+
+def _hash_slice(sources: list[tuple[int, DocumentSource]]) -> dict[int, str | WattzOnError]:
+    digests: dict[int, str | WattzOnError] = {}
+    for index, source in sources:
+        try:
+            digests[index] = source.sha256()
+        except WattzOnError as exc:
+            digests[index] = exc
+    return digests
+
+
+def _keyed(
+    salt: str,
+    submission: Submission,
+    checked: P,
+    prepare: Callable[..., P],
+    index: int,
+    digest: str | None,
 ) -> Item[P]:
     label = _label(submission, checked.source)
-    if submission.idempotency_key is not None:
+    if digest is None:  # the caller's own key
+        assert submission.idempotency_key is not None
         return Item([index], checked, submission.idempotency_key, label, given_key=True)
-    digest = await asyncio.to_thread(checked.source.sha256)
     key = derive_key(salt, digest, submission.provider, submission.email)
     again = prepare(
         email=submission.email,

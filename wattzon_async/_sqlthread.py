@@ -5,8 +5,11 @@ Here one thread owns the connection; coroutines queue operations (functions of t
 connection) and await their results. Operations queued while the thread works on a
 transaction are run together in the next one, each in its own savepoint, under one
 ``BEGIN IMMEDIATE``/``COMMIT``: under load, hundreds of small writes cost one commit, and
-the event loop never waits on disk. A future settles only after its transaction has
-committed, so "awaited" means "on disk" (as far as the OS is concerned).
+the event loop never waits on disk. Handing work between the threads costs more than a
+small SQLite write (each wake-up contends for the GIL), so the operations asked for in
+one turn of the event loop are handed over together, and the results of a transaction
+come back together. A future settles only after its transaction has committed, so
+"awaited" means "on disk" (as far as the OS is concerned).
 """
 
 from __future__ import annotations
@@ -36,18 +39,19 @@ class _Op(Generic[T]):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
 
-    def settle(self, value: T | None, error: BaseException | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self.loop.call_soon_threadsafe(_settle, self.future, value, error)
 
 
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+_Result = tuple[_Op[Any], Any, BaseException | None]
+
+
+def _settle(results: list[_Result]) -> None:
+    for op, value, error in results:
+        if op.future.done():
+            continue
+        if error is not None:
+            op.future.set_exception(error)
+        else:
+            op.future.set_result(value)
 
 
 class SQLiteThread:
@@ -61,26 +65,37 @@ class SQLiteThread:
     def __init__(self, path: Path, wrap: Callable[[sqlite3.Error], Exception]) -> None:
         self.path = path
         self._wrap = wrap
-        self._queue: queue.SimpleQueue[_Op[Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Op[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="wattzon-sqlite", daemon=True)
         self._closed = False
+        #: Operations asked for during this turn of the event loop, handed over together.
+        self._pending: list[_Op[Any]] = []
         self._thread.start()
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run ``fn(connection)`` in the next transaction; the future has its result."""
+        """Run ``fn(connection)`` in a coming transaction; the future has its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if self._closed:
             future.set_exception(self._wrap(sqlite3.ProgrammingError(f"{self.path} is closed")))
-        else:
-            self._queue.put(_Op(fn, loop, future))
+            return future
+        if not self._pending:
+            loop.call_soon(self._hand_over)
+        self._pending.append(_Op(fn, loop, future))
         return future
+
+    def _hand_over(self) -> None:
+        """One wake-up of the thread for everything asked for in one turn of the loop."""
+        pending, self._pending = self._pending, []
+        self._queue.put(pending)
 
     async def stop(self) -> None:
         """Finish what is queued, close the connection and end the thread."""
         if self._closed:
             return
         self._closed = True
+        if self._pending:
+            self._hand_over()
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
 
@@ -88,15 +103,15 @@ class SQLiteThread:
         try:
             conn = _connect(self.path)
         except sqlite3.Error as exc:
-            while (op := self._queue.get()) is not None:
-                op.settle(None, self._wrap(exc))
+            while (ops := self._queue.get()) is not None:
+                _post([(op, None, self._wrap(exc)) for op in ops])
             return
         try:
             stop = False
             while not stop:
                 group, stop = self._next_group()
                 if group:
-                    self._execute(conn, group)
+                    _post(self._execute(conn, group))
         finally:
             conn.close()
 
@@ -104,20 +119,20 @@ class SQLiteThread:
         first = self._queue.get()
         if first is None:
             return [], True
-        group: list[_Op[Any]] = [first]
+        group: list[_Op[Any]] = list(first)
         while len(group) < GROUP:
             try:
-                op = self._queue.get_nowait()
+                more = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if op is None:
+            if more is None:
                 return group, True
-            group.append(op)
+            group.extend(more)
         return group, False
 
-    def _execute(self, conn: sqlite3.Connection, group: list[_Op[Any]]) -> None:
-        """Run a group of operations in one transaction; each settles its own future."""
-        results: list[tuple[_Op[Any], Any, BaseException | None]] = []
+    def _execute(self, conn: sqlite3.Connection, group: list[_Op[Any]]) -> list[_Result]:
+        """Run a group of operations in one transaction: the result of each."""
+        results: list[_Result] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in group:
@@ -134,8 +149,17 @@ class SQLiteThread:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             results = [(op, None, self._wrap(exc)) for op in group]
-        for op, value, error in results:
-            op.settle(value, error)
+        return results
+
+
+def _post(results: list[_Result]) -> None:
+    """Settle the futures of a group in their loop: one wake-up per loop and group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+    for result in results:
+        by_loop.setdefault(result[0].loop, []).append(result)
+    for loop, mine in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle, mine)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -137,6 +137,8 @@ class DocumentSource:
         digest = hashlib.sha256()
         for chunk in self.chunks():
             digest.update(chunk)
+        if self.stream is not None:
+            self.stream.seek(self.offset)  # where it was: the upload reads it from there
         return digest.hexdigest()
 
     def body(self, prefix: bytes, suffix: bytes) -> tuple[int, AsyncIterator[bytes]]:

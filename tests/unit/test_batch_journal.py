@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import sqlite3
@@ -231,6 +232,24 @@ async def test_the_same_bill_twice_is_one_job(
     assert snap.requests["POST"] == 1
     assert [o.index for o in outcomes] == [0, 1]
     assert job_ids(outcomes)[0] == job_ids(outcomes)[1]
+
+
+async def test_documents_as_bytes_and_files_are_keyed_and_sent_whole(
+    client: WattzOnClient, snap: FakeSnap, tmp_path: Path
+) -> None:
+    stream = io.BytesIO(b"skipped %PDF-1.4 from a stream")
+    stream.seek(8)
+    items = [
+        Submission(email="user@example.com", provider=4, document=b"%PDF-1.4 bytes", name="a.pdf"),
+        Submission(email="user@example.com", provider=4, document=stream, name="b.pdf"),
+    ]
+    outcomes, _ = await run(client, items, tmp_path / "j")
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    stream.seek(8)  # a file is read from its current position, as jobs.create reads it
+    again, progress = await run(client, items, tmp_path / "j")
+    assert progress[0].resume == ResumeSummary(done=2)
+    assert job_ids(again) == job_ids(outcomes)
+    assert snap.requests["POST"] == 2
 
 
 async def test_a_new_journal_starts_over_with_new_keys(
