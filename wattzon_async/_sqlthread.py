@@ -40,7 +40,6 @@ class _Op(Generic[T]):
     future: asyncio.Future[T]
 
 
-
 _Result = tuple[_Op[Any], Any, BaseException | None]
 
 
