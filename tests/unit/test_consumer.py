@@ -219,6 +219,10 @@ def test_from_env_reads_the_variables_the_emulator_prints() -> None:
     assert consumer._settings.endpoint_url == "http://127.0.0.1:4566"
     assert consumer._settings.region_name == "us-east-1"
     assert consumer._options.wait_time_seconds == 1
+    assert consumer._settings.aws_access_key_id is None  # botocore's chain decides
+    keys = {**env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "secret"}
+    settings = NotificationConsumer.from_env(keys)._settings
+    assert (settings.aws_access_key_id, settings.aws_secret_access_key) == ("testing", "secret")
     own = {**env, "WATTZON_SQS_ENDPOINT_URL": "http://localhost:9324"}
     assert NotificationConsumer.from_env(own)._settings.endpoint_url == "http://localhost:9324"
     assert NotificationConsumer.from_env(own, wait_time_seconds=5)._options.wait_time_seconds == 5

@@ -208,8 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     local = [_plain_flags()]
     emu = _leaf(sub, "emulator", _commands.emulator, "serve a local WattzOn API", local)
     emu.set_defaults(tables=False)
-    emu.add_argument("--dir", default=".wattzon-emulator", help="folder for its certificates")
-    emu.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    emu.add_argument(
+        "--dir",
+        default=".wattzon-emulator",
+        help="folder for its certificates, jobs and ports, all kept across restarts "
+        "(queued SQS messages are not)",
+    )
+    emu.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port on 127.0.0.1 (default: the one used last time in --dir, else a free one)",
+    )
     emu.add_argument(
         "--sqs",
         action=argparse.BooleanOptionalAction,

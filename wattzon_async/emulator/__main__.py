@@ -47,7 +47,12 @@ async def _serve(emulator: Emulator, out: TextIO) -> None:
                 file=out,
                 flush=True,
             )
-            print("# WattzOn emulator running; Ctrl+C to stop", file=sys.stderr, flush=True)
+            print(
+                f"# WattzOn emulator running; Ctrl+C to stop. Jobs are kept in "
+                f"{emulator.state_dir} across restarts (queued SQS messages are not).",
+                file=sys.stderr,
+                flush=True,
+            )
             await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,8 +71,9 @@ def serve_forever(
 
     Args:
         directory: Where ``ca.crt``, ``client.crt`` and ``client.key`` go (created if
-            missing; an existing CA there is reused).
-        port: The port on 127.0.0.1 (0: a free one, printed in the URLs).
+            missing; an existing CA there is reused), and the jobs and ports, so that a
+            restart serves the same jobs at the same URLs.
+        port: The port on 127.0.0.1 (0: the one used last time, if free, else a free one).
         sqs: Also run a moto SQS server and send notifications to a queue on it.
         processing_time: Seconds a job takes, or a ``(min, max)`` range.
         out: Where the export lines go (default: stdout).
@@ -84,8 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m wattzon_async.emulator",
         description="Serve a local WattzOn API (mutual TLS) and SQS queue.",
     )
-    parser.add_argument("--dir", default=".wattzon-emulator", help="certificate folder")
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: free)")
+    parser.add_argument(
+        "--dir", default=".wattzon-emulator", help="certificates, jobs and ports, kept"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (0: the last one, else free)"
+    )
     parser.add_argument("--no-sqs", action="store_true", help="do not start the SQS server")
     parser.add_argument("--processing-time", type=float, default=5.0, help="seconds a job takes")
     args = parser.parse_args(argv)

@@ -6,7 +6,9 @@ URLs, clients and fault settings.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ __all__ = [
     "client_context",
     "make_certificates",
     "moto_child",
+    "kept_port",
     "processing_json",
+    "save_ports",
     "server_child",
 ]
 
@@ -128,3 +132,23 @@ def server_child(state: Path, run: Path, settings: dict[str, Any]) -> ChildProce
         run / "server.ready",
         run / "server.log",
     )
+
+
+def kept_port(state: Path, name: str) -> int:
+    """The port ``name`` ("server" or "sqs") used last time in ``state``, if still free.
+
+    Returns:
+        The port, or 0 (a free one) when none was kept or it is taken now.
+    """
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        port = int(json.loads((state / "ports.json").read_text())[name])
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+        return port
+    return 0
+
+
+def save_ports(state: Path, **ports: int) -> None:
+    """Remember the ports in use in ``state`` for the next start (``kept_port``)."""
+    (state / "ports.json").write_text(json.dumps(ports) + "\n")

@@ -22,9 +22,11 @@ from ._control import (
     ProcessingTime,
     admin_request,
     client_context,
+    kept_port,
     make_certificates,
     moto_child,
     processing_json,
+    save_ports,
     server_child,
 )
 from ._pki import CertificateAuthority
@@ -48,9 +50,12 @@ class Emulator:
         processing_time: Seconds from job creation to its final state, or a
             ``(min, max)`` range each job draws from.
         sqs: Also start a moto SQS server and send notifications to a queue on it.
-        state_dir: Where the CA and certificates live (reused when present); default a
-            temporary directory removed at exit.
-        port: The server's port (0: a free one).
+        state_dir: Where the CA and certificates live (reused when present), and, when
+            given, the jobs and the ports, kept across restarts: a restarted emulator
+            serves the same jobs at the same URLs (messages waiting in its SQS queue are
+            not kept). Default: a temporary directory removed at exit, nothing kept.
+        port: The server's port (0: the one kept in ``state_dir``, if it is free, else a
+            free one).
         failing_providers: Providers whose jobs end FAILED.
         unsupported_providers: Providers whose jobs are UNSUPPORTED (default: 9999).
         queue_name: The SQS queue's name.
@@ -128,14 +133,18 @@ class Emulator:
         run.mkdir()
         self._ca = await asyncio.to_thread(make_certificates, self.state_dir, DEFAULT_TENANT)
         deadline = time.monotonic() + self._startup_timeout
+        kept = self._requested_state_dir is not None
         settings: dict[str, Any] = {
-            "port": self._port,
+            "port": self._port or (kept_port(self.state_dir, "server") if kept else 0),
             "lifecycle": self._lifecycle,
             "queue_name": self._queue_name,
             "startup_timeout": self._startup_timeout,
         }
+        if kept:
+            settings["jobs_file"] = str(self.state_dir / "jobs.jsonl")
         if self._sqs:
-            self._children.append(moto_child(run))
+            sqs_port = kept_port(self.state_dir, "sqs") if kept else 0
+            self._children.append(moto_child(run, port=sqs_port))
             settings["moto_ready_file"] = str(self._children[0].ready_file)
         server = server_child(self.state_dir, run, settings)
         self._children.append(server)
@@ -144,6 +153,10 @@ class Emulator:
         for child in self._children:
             await child.wait_ready(deadline)
         self._ready = await server.wait_ready(deadline)
+        if kept:
+            endpoint = self.sqs_endpoint_url
+            sqs = {"sqs": int(endpoint.rsplit(":", 1)[-1])} if endpoint else {}
+            save_ports(self.state_dir, server=self.port, **sqs)
 
     async def stop_sqs(self) -> None:
         """Stop the moto SQS server, as in an SQS outage.

@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 
 from ._admin import lifecycle_from_json
 from ._app import create_app
+from ._jobfile import JobFile
 from ._protocol import TLSAwareProtocol
 from ._ready import read_ready_file, write_ready_file
 from ._sqs import SqsPublisher
@@ -70,6 +71,7 @@ def _lifespan(store: Store, settings: dict[str, Any], info: dict[str, Any]) -> A
             info["queue_url"] = await publisher.start()
             info["sqs_endpoint_url"] = endpoint
             store.publisher = publisher
+        store.resume()
         try:
             yield
         finally:
@@ -130,11 +132,13 @@ def serve(settings: dict[str, Any]) -> None:
     Args:
         settings: ``host``, ``port``, ``certfile``, ``keyfile``, ``ca_certs``,
             ``ready_file``, ``lifecycle`` (as the admin API's config), and optionally
-            ``moto_ready_file``, ``queue_name`` and ``startup_timeout``.
+            ``moto_ready_file``, ``queue_name``, ``startup_timeout`` and ``jobs_file``
+            (where jobs are kept across restarts).
     """
     _send_tls_alerts()
     lifecycle = lifecycle_from_json(settings.get("lifecycle", {}), Lifecycle())
-    store = Store(lifecycle)
+    jobs_file = settings.get("jobs_file")
+    store = Store(lifecycle, log=JobFile(Path(jobs_file)) if jobs_file else None)
     info: dict[str, Any] = {"queue_url": None, "sqs_endpoint_url": None}
     app = create_app(store, lifespan=_lifespan(store, settings, info))
     config = uvicorn.Config(

@@ -24,6 +24,7 @@ from ._validate import CreateRequest
 
 __all__ = [
     "Forbidden",
+    "JobLog",
     "JobRecord",
     "Lifecycle",
     "NotFound",
@@ -60,6 +61,22 @@ class Publisher(Protocol):
 
     async def purge(self) -> None:
         """Delete every message in the queue."""
+
+
+class JobLog(Protocol):
+    """Where jobs are kept across restarts (``_jobfile.JobFile``)."""
+
+    def load(self) -> tuple[list[JobRecord], set[int]]:
+        """The jobs kept, oldest first, and the ids whose notification was sent."""
+
+    def add(self, job: JobRecord) -> None:
+        """Keep a new job."""
+
+    def notified(self, job_id: int) -> None:
+        """Note that the notification of ``job_id`` was sent."""
+
+    def clear(self) -> None:
+        """Forget every job."""
 
 
 @dataclass
@@ -143,7 +160,9 @@ class JobRecord:
 class Store:
     """Jobs and documents of every tenant, the faults in force, and the counters."""
 
-    def __init__(self, lifecycle: Lifecycle, publisher: Publisher | None = None) -> None:
+    def __init__(
+        self, lifecycle: Lifecycle, publisher: Publisher | None = None, log: JobLog | None = None
+    ) -> None:
         self.lifecycle = lifecycle
         self._initial_lifecycle = lifecycle
         self.publisher = publisher
@@ -156,6 +175,27 @@ class Store:
         self._document_ids = itertools.count(5000)
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._log = log
+        self._owed: list[JobRecord] = []
+        if log is not None:
+            kept, notified = log.load()
+            self._jobs = {job.id: job for job in kept}
+            self._owed = [job for job in kept if job.id not in notified]
+            self._job_ids = itertools.count(max(self._jobs, default=999) + 1)
+            self._document_ids = itertools.count(
+                max((job.document_id for job in kept), default=4999) + 1
+            )
+
+    def resume(self) -> None:
+        """Schedule the notifications that kept jobs still owe (once a publisher is set)."""
+        owed, self._owed = self._owed, []
+        if self.publisher is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        for job in owed:
+            delay = max(0.0, job.started + job.duration - now)
+            self._timers[job.id] = loop.call_later(delay, self._final, job)
 
     def set_faults(self, faults: FaultSettings) -> None:
         """Put ``faults`` in force, with fresh rate-limit buckets."""
@@ -190,6 +230,8 @@ class Store:
             content=request.content,
         )
         self._jobs[job.id] = job
+        if self._log is not None:
+            self._log.add(job)
         self.stats.jobs_by_tenant[tenant] += 1
         if self.publisher is not None:
             loop = asyncio.get_running_loop()
@@ -240,6 +282,8 @@ class Store:
         malformed = self.rng.random() < self.faults.malformed_notification_rate
         try:
             await self.publisher.send(body)
+            if self._log is not None:
+                self._log.notified(job.id)
             counts["sent"] += 1
             counts["messages"] += 1
             if duplicate:
@@ -259,6 +303,8 @@ class Store:
         self._cancel()
         self.lifecycle = self._initial_lifecycle
         self._jobs.clear()
+        if self._log is not None:
+            self._log.clear()
         self.stats = Stats()
         self.set_faults(FaultSettings())
 

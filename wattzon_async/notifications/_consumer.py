@@ -168,9 +168,10 @@ class NotificationConsumer:
 
         Reads WATTZON_SQS_QUEUE_URL, the endpoint of a local SQS such as the emulator's
         from WATTZON_SQS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS, AWS_REGION or
-        AWS_DEFAULT_REGION, and the long poll from WATTZON_SQS_WAIT_TIME_SECONDS.
-        Credentials come from botocore's usual chain (AWS_ACCESS_KEY_ID and friends,
-        profiles, roles). ``wattzon emulator`` prints every one of these variables.
+        AWS_DEFAULT_REGION, the long poll from WATTZON_SQS_WAIT_TIME_SECONDS, and
+        AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when both
+        are set; otherwise credentials come from botocore's usual chain (profiles,
+        roles). ``wattzon emulator`` prints every one of these variables.
 
         Raises:
             ValidationError: No queue URL is configured, or a variable is not valid;
@@ -184,6 +185,10 @@ class NotificationConsumer:
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             settings["region_name"] = region
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            settings["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+            settings["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+            settings["aws_session_token"] = env.get("AWS_SESSION_TOKEN") or None
         wait = env.get("WATTZON_SQS_WAIT_TIME_SECONDS")
         if wait:
             if not (wait.strip().isdigit() and int(wait) <= 20):
