@@ -23,10 +23,19 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from . import completion, imports, journal, lifecycle, overhead, ratelimit, upload
+from . import completion, imports, journal, lifecycle, overhead, processes, ratelimit, upload
 from ._common import ROOT, BenchResult, Row, Settings, render_markdown, render_table
 
-NAMES = ("overhead", "upload", "completion", "ratelimit", "imports", "lifecycle", "journal")
+NAMES = (
+    "overhead",
+    "upload",
+    "completion",
+    "ratelimit",
+    "imports",
+    "lifecycle",
+    "journal",
+    "processes",
+)
 _HERE = Path(__file__).resolve().parent
 
 
@@ -61,6 +70,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "ratelimit": ratelimit,
             "lifecycle": lifecycle,
             "journal": journal,
+            "processes": processes,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -75,6 +75,11 @@ class Settings:
     stop_samples: int = 10
     journal_bills: int = 1000
     journal_rounds: int = 6
+    processes_counts: tuple[int, ...] = (1, 4, 8)
+    processes_bills: int = 100
+    processes_concurrency: int = 16
+    processes_rps: float = 40.0
+    processes_rounds: int = 3
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -95,6 +100,9 @@ class Settings:
             stop_samples=3,
             journal_bills=150,
             journal_rounds=2,
+            processes_counts=(1, 4),
+            processes_bills=30,
+            processes_rounds=1,
         )
 
 

@@ -39,6 +39,9 @@ MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
 _positive = validators.gt(0.0)
 _not_negative = validators.ge(0.0)
 _positive_int = validators.gt(0)
+_positive_or_none = validators.optional(validators.gt(0.0))
+#: The rate in requests per second at which a new client's slow start begins.
+_INITIAL_RATE: float | None = 4.0
 
 
 @frozen
@@ -128,15 +131,28 @@ class Timeouts:
 class RateLimitPolicy:
     """The client-wide request rate: one limiter shared by every request of a client.
 
+    Without ``max_rate`` a new client probes the API's rate before using it (a slow
+    start, as TCP does): a few requests at once, then ``initial_rate`` per second,
+    doubling every half-second while no 429 comes, and no pacing at all once the rate
+    is well above what the client uses. Processes started together thereby find their
+    share of a limit they do not know, instead of bursting into it together.
+
     Attributes:
-        max_rate: Ceiling in requests per second (None: no ceiling of our own).
+        max_rate: Ceiling in requests per second (None: no ceiling of our own). A client
+            with a ceiling starts at it, without a slow start.
         poll_rate: Budget in GETs per second for all ``await_job`` polls together.
-        adaptive: Back off on 429 (halve the rate) and recover additively afterwards.
+        adaptive: Adapt the rate to 429s: the first one halves the rate being sent (and
+            ends the slow start); later ones take a quarter off it, at most once a
+            second; successes win it back, additively and then faster the longer no 429
+            comes. False keeps the rate fixed (``max_rate``, or none).
+        initial_rate: Requests per second at which the slow start begins; None starts
+            at full speed, as 0.1 did (for a client alone under its limit).
     """
 
-    max_rate: float | None = field(default=None)
+    max_rate: float | None = field(default=None, validator=_positive_or_none)
     poll_rate: float = field(default=20.0, validator=_positive)
     adaptive: bool = True
+    initial_rate: float | None = field(default=_INITIAL_RATE, validator=_positive_or_none)
 
 
 @frozen

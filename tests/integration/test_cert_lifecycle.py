@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from wattzon_async import CertificateError, JobStatus, WaitPolicy, WattzOnClient
+from wattzon_async import CertificateError, JobStatus, RateLimitPolicy, WaitPolicy, WattzOnClient
 from wattzon_async.certs import generate_csr
 from wattzon_async.emulator import Emulator
 from wattzon_async.models import Job
@@ -72,7 +72,8 @@ async def test_reload_switches_new_connections_and_spares_requests_in_flight(
 ) -> None:
     old = _renewal(emulator, "acme-2025", days=20)
     new = _renewal(emulator, "acme-2026")
-    async with emulator.client(cert=old) as client:
+    # No slow start: the eight requests below must go out together.
+    async with emulator.client(cert=old, rate_limit=RateLimitPolicy(initial_rate=None)) as client:
         # Eight pooled connections whose TLS handshake was made with the old certificate.
         await emulator.set_faults(latency=0.3)
         await asyncio.gather(*(client.jobs.list() for _ in range(8)))

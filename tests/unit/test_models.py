@@ -163,7 +163,7 @@ def test_a_non_seekable_stream_is_read_once(tmp_path: Path) -> None:
 
 
 async def test_limiter_paces_after_a_429_and_pauses_everyone() -> None:
-    limiter = AdaptiveRateLimiter(RateLimitPolicy(max_rate=None))
+    limiter = AdaptiveRateLimiter(RateLimitPolicy(initial_rate=None))
     for _ in range(20):
         await limiter.acquire(math.inf)
     assert limiter.rate is None
