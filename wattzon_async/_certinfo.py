@@ -8,7 +8,6 @@ module lets ``_tls`` import ``_certfiles`` (lazily) without ``_certfiles`` impor
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from attrs import frozen
 
 from ._errors import ValidationError
+from ._redact import mask_emails
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -27,8 +27,6 @@ WARN_DAYS = 30
 
 #: Where a certificate is read from: one combined file, or a (certificate, key) pair.
 CertSource: TypeAlias = Path | tuple[Path, Path]
-
-_EMAIL = re.compile(r"([^\s,=+@<>;\\\"])[^\s,=+@<>;\\\"]*@")
 
 
 @frozen
@@ -75,7 +73,7 @@ class CertificateInfo:
     @property
     def safe_subject(self) -> str:
         """The subject with any email address masked, for logs and messages."""
-        return _EMAIL.sub(lambda m: m.group(1) + "***@", self.subject)
+        return mask_emails(self.subject)
 
     @property
     def days_left(self) -> int:

@@ -14,6 +14,8 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 from attrs import field, frozen
 
+from ._redact import mask_email
+
 __all__ = [
     "Document",
     "DocumentRef",
@@ -72,14 +74,6 @@ class JobStatus(enum.StrEnum):
 
 
 _FINAL = frozenset({"COMPLETE", "FAILED", "UNSUPPORTED"})
-
-
-def mask_email(email: object) -> str:
-    """Show an email address without giving it away: ``u***@example.com``."""
-    if not isinstance(email, str):
-        return repr(email)
-    local, at, domain = email.partition("@")
-    return repr(f"{local[:1]}***{at}{domain}")
 
 
 @frozen

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
+from wattzon_async._redact import mask_emails
 from wattzon_async._serde import unstructure
 from wattzon_async.cli import ExitCode, main, run
 from wattzon_async.cli._cert import expiry_text
 from wattzon_async.cli._commands import NAME_LOOKUPS
-from wattzon_async.cli._context import scrub
 from wattzon_async.cli._output import Output
 from wattzon_async.cli._submit import Row, outcome_code
 from wattzon_async.emulator._data import LINK_PROFILES, sample_profiles
@@ -697,8 +697,8 @@ def test_interrupt_exits_130(env: dict[str, str], capsys: pytest.CaptureFixture[
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_scrub_masks_addresses_and_nothing_else() -> None:
-    assert scrub("the pw is pw, for user@example.com") == "the pw is pw, for u***@example.com"
+def test_error_lines_mask_addresses_and_nothing_else() -> None:
+    assert mask_emails("the pw is pw, for user@example.com") == "the pw is pw, for u***@example.com"
 
 
 def test_missing_rich_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch, api: FakeApi) -> None:

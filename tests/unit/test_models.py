@@ -37,6 +37,7 @@ from wattzon_async import (
     ZipCode,
 )
 from wattzon_async._ratelimit import AdaptiveRateLimiter
+from wattzon_async._redact import mask_email, mask_emails
 from wattzon_async._serde import (
     create_job_envelope,
     parse_datetime,
@@ -424,3 +425,32 @@ def test_the_json_of_every_model(value: object, expected: object) -> None:
     data = unstructure(value)
     assert data == expected
     assert json.loads(json.dumps(data)) == expected  # plain JSON data, nothing else
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("user@example.com", "u***@example.com"),
+        ("for j.doe+tag@example.co.uk, see", "for j***@example.co.uk, see"),
+        ("CN=acme,emailAddress=ops@acme.test", "CN=acme,emailAddress=o***@acme.test"),
+        ("CN=a+emailAddress=ops@acme.test", "CN=a+emailAddress=o***@acme.test"),
+        ("https://user:pw@host.test/x", "https://u***@host.test/x"),
+        ("<a@b.test> and 'c@d.test'", "<a***@b.test> and 'c***@d.test'"),
+        ("no address @ all", "no address @ all"),
+    ],
+)
+def test_one_rule_masks_every_address(text: str, masked: str) -> None:
+    assert mask_emails(text) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("user@example.com", "'u***@example.com'"),
+        ("=@A.aL", "'=***@A.aL'"),
+        ("nobody", "'n***'"),
+        (None, "None"),
+    ],
+)
+def test_an_email_field_repr_is_masked(value: object, shown: str) -> None:
+    assert mask_email(value) == shown

@@ -26,7 +26,8 @@ from .._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
-from ._context import ClientFactory, Context, default_client_factory, describe, scrub
+from .._redact import mask_emails
+from ._context import ClientFactory, Context, default_client_factory, describe
 from ._errors import CliError, ExitCode
 from ._output import Output, require_rich
 from ._parser import UsageError, build_parser
@@ -154,7 +155,7 @@ class _LineFormatter(logging.Formatter):
         line = f"wattzon: {record.levelname.lower()}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return scrub(line)
+        return mask_emails(line)
 
 
 @contextlib.contextmanager

@@ -16,13 +16,13 @@ secrets after the fact: no message is ever made with a password or key material 
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from attrs import define
 
 from .._errors import ValidationError, WattzOnError
+from .._redact import mask_emails
 from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ __all__ = [
     "Context",
     "default_client_factory",
     "describe",
-    "scrub",
 ]
 
 #: Makes a client from the environment and the overrides the flags ask for.
@@ -43,7 +42,6 @@ ClientFactory = Callable[[Mapping[str, str], dict[str, Any]], "WattzOnClient"]
 
 _FLAG_SETTINGS = ("key_password", "ca_bundle", "snap_url", "link_url")
 _CERT_VARIABLES = frozenset({"WATTZON_CERT", "WATTZON_KEY"})
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 
 #: How the command line names each setting in an error's hint (see ``WattzOnError.hint``).
 CLI_SETTINGS: Mapping[str, str] = {
@@ -81,18 +79,6 @@ def default_client_factory(environ: Mapping[str, str], overrides: dict[str, Any]
     return WattzOnClient.from_env(environ, **overrides)
 
 
-def scrub(message: str) -> str:
-    """Mask the full email addresses in a message (``j***@example.com``).
-
-    Args:
-        message: The text to print.
-
-    Returns:
-        The message with addresses masked.
-    """
-    return _EMAIL.sub(r"\1***@\2", message)
-
-
 def describe(exc: BaseException) -> str:
     """An exception's message for the command line: settings named by their flags.
 
@@ -104,12 +90,12 @@ def describe(exc: BaseException) -> str:
         ValidationError starts with (``snap_url: ...``) named by its flag; addresses masked.
     """
     if not isinstance(exc, WattzOnError):
-        return scrub(str(exc))
+        return mask_emails(str(exc))
     message = exc.render(CLI_SETTINGS)
     field = exc.field if isinstance(exc, ValidationError) else None
     if field is not None and field in _FIELDS and message.startswith(f"{field}:"):
         message = _FIELDS[field] + message[len(field) :]
-    return scrub(message)
+    return mask_emails(message)
 
 
 @define
