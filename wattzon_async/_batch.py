@@ -34,6 +34,7 @@ from attrs import define, field, frozen
 
 from ._errors import BatchStoppedError, JobError, ValidationError
 from ._resume import Item, JournaledCreates, Prepared, ResumeSummary, plan_keys
+from ._validation import check_results
 from .models import Job, Submission
 
 if TYPE_CHECKING:
@@ -305,10 +306,7 @@ def submit_many(
         raise ValidationError(
             f"concurrency: must be a positive integer, not {concurrency!r}", field="concurrency"
         )
-    if results not in ("raw", "transformed"):
-        raise ValidationError(
-            f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
-        )
+    check_results(results)
     if journal is not None:
         from ._journal import check_path
 

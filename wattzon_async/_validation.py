@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from ._errors import ValidationError
 
@@ -12,6 +13,7 @@ __all__ = [
     "check_email",
     "check_job_id",
     "check_provider",
+    "check_results",
     "check_tags",
     "check_text",
     "check_zipcode",
@@ -107,3 +109,12 @@ def check_zipcode(zipcode: object, *, field: str = "zipcode") -> str:
     raise ValidationError(
         f"{field}: must be a 5-digit US zip code such as '94110', not {zipcode!r}", field=field
     )
+
+
+def check_results(results: object, *, field: str = "results") -> Literal["raw", "transformed"]:
+    """Return ``"raw"`` or ``"transformed"``, the two forms of a job's results."""
+    if results == "raw":
+        return "raw"
+    if results == "transformed":
+        return "transformed"
+    raise ValidationError(f"{field}: must be 'raw' or 'transformed', not {results!r}", field=field)

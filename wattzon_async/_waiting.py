@@ -47,7 +47,7 @@ from ._errors import (
 )
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import jittered, retry
-from ._validation import check_job_id
+from ._validation import check_job_id, check_results
 from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
@@ -138,10 +138,7 @@ class Waiter:
     ) -> Job:
         """Wait for a final state; see the module docstring and ``WattzOnClient.await_job``."""
         jid = check_job_id(job_id)
-        if results not in ("raw", "transformed"):
-            raise ValidationError(
-                f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
-            )
+        check_results(results)
         if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
             raise ValidationError(f"timeout: must be >= 0 seconds, not {timeout}", field="timeout")
         if notifications is not None and not notifications.running:

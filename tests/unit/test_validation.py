@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from wattzon_async import DocumentTooLargeError, ValidationError, WattzOnClient
+from wattzon_async import DocumentTooLargeError, Submission, ValidationError, WattzOnClient
 
 from .conftest import MakeClient
 
@@ -140,3 +140,19 @@ def test_urls_must_be_https(make_client: MakeClient) -> None:
         make_client(_no_request, snap_url="http://snap.test/api/v1/")
     with pytest.raises(ValidationError, match="link_url"):
         make_client(_no_request, link_url="ftp://x")
+
+
+@pytest.mark.parametrize("results", ["cooked", "RAW", "", None, 1])
+async def test_every_results_argument_is_checked_alike(
+    client: WattzOnClient, bill: Path, results: Any
+) -> None:
+    expected = f"results: must be 'raw' or 'transformed', not {results!r}"
+    with pytest.raises(ValidationError) as got:
+        await client.jobs.get(1, results=results)
+    with pytest.raises(ValidationError) as waited:
+        await client.await_job(1, results=results)
+    with pytest.raises(ValidationError) as batched:
+        client.jobs.submit_many([Submission("a@b.co", 4, bill)], results=results)
+    for caught in (got, waited, batched):
+        assert str(caught.value) == expected
+        assert caught.value.field == "results"

@@ -28,12 +28,11 @@ from .._errors import (
     APIError,
     InternalServerError,
     UnexpectedResponseError,
-    ValidationError,
 )
 from .._http import Retry
 from .._serde import create_job_envelope, structure_job, structure_jobs
 from .._upload import DocumentInput, DocumentSource
-from .._validation import check_email, check_job_id, check_provider, check_tags
+from .._validation import check_email, check_job_id, check_provider, check_results, check_tags
 from ..models import Job, Submission
 from ._base import Resource
 
@@ -346,13 +345,7 @@ class Jobs(Resource):
 
 
 def _results_params(results: str) -> dict[str, str] | None:
-    if results == "raw":
-        return None
-    if results == "transformed":
-        return {"results": "transformed"}
-    raise ValidationError(
-        f"results: must be 'raw' or 'transformed', not {results!r}", field="results"
-    )
+    return None if check_results(results) == "raw" else {"results": "transformed"}
 
 
 async def _sleep_within(delay: float, deadline: float) -> None:
