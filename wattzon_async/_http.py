@@ -273,21 +273,29 @@ class Sender:
                 response.status_code,
                 time.monotonic() - started,
             )
+        status = response.status_code
         try:
-            self.limiter.observe(response.status_code, response.headers.get("retry-after"))
-            if not 200 <= response.status_code < 300:
+            if status != 429:
+                self.limiter.observe(status)
+            if not 200 <= status < 300:
                 data = await response.aread()
-                decode_response(
-                    response.status_code,
-                    response.headers,
-                    data,
-                    reason=response.reason_phrase,
-                    response=response,
-                    where=str(request.url.copy_with(query=None, fragment=None)),
-                    setting=setting,
-                )
+                try:
+                    decode_response(
+                        status,
+                        response.headers,
+                        data,
+                        reason=response.reason_phrase,
+                        response=response,
+                        where=str(request.url.copy_with(query=None, fragment=None)),
+                        setting=setting,
+                    )
+                except RateLimitError as exc:  # its Retry-After, read once, pauses everyone
+                    self.limiter.observe(status, exc.retry_after)
+                    raise
             yield response
         except (httpx.HTTPError, ssl.SSLError) as exc:
+            if status == 429:  # the body could not be read: slow down all the same
+                self.limiter.observe(status)
             raise translate_transport_error(exc, url=request.url, setting=setting) from exc
         finally:
             await response.aclose()

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 
 from ._config import RateLimitPolicy
-from ._errors import APITimeoutError, parse_retry_after
+from ._errors import APITimeoutError
 
 __all__ = ["AdaptiveRateLimiter"]
 
@@ -199,13 +199,18 @@ class AdaptiveRateLimiter:
             self._sent.popleft()
         return len(self._sent) / min(_WINDOW, max(0.25, now - self._first_sent))
 
-    def observe(self, status_code: int, retry_after: str | None = None) -> None:
-        """Learn from a response: back off on 429, grow or recover on success."""
+    def observe(self, status_code: int, retry_after: float | None = None) -> None:
+        """Learn from a response: back off on 429, grow or recover on success.
+
+        Args:
+            status_code: The response's status.
+            retry_after: Seconds a 429 asked every request to wait
+                (``RateLimitError.retry_after``), if it said.
+        """
         now = self._clock()
         if status_code == 429:
-            pause = parse_retry_after(retry_after)
-            if pause:
-                self._paused_until = max(self._paused_until, now + pause)
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
             if self.adaptive:
                 self._decrease(now)
         elif self.adaptive and self.rate is not None and status_code < 400:

@@ -168,7 +168,7 @@ async def test_limiter_paces_after_a_429_and_pauses_everyone() -> None:
     for _ in range(20):
         await limiter.acquire(math.inf)
     assert limiter.rate is None
-    limiter.observe(429, "0.2")
+    limiter.observe(429, 0.2)
     assert limiter.rate is not None
     assert limiter.paused_for > 0.1
     started = time.monotonic()

@@ -116,6 +116,17 @@ async def test_retry_after_past_the_deadline_gives_up_at_once(
     assert router.count("GET", JOB) == 1
 
 
+async def test_a_429_pauses_the_whole_client_for_its_retry_after(
+    make_client: MakeClient, router: Router
+) -> None:
+    router.add("GET", JOB, json_response({"error": "later"}, 429, **{"Retry-After": "60"}))
+    client = make_client(router, retry=RetryPolicy(attempts=1))
+    with pytest.raises(RateLimitError) as caught:
+        await client.jobs.get(578)
+    assert caught.value.retry_after == 60
+    assert 30 < client._sender.limiter.paused_for <= 60  # the same value, read once
+
+
 async def test_per_call_timeout_bounds_retries(make_client: MakeClient, router: Router) -> None:
     policy = RetryPolicy(attempts=100, timeout=60.0, wait_initial=0.05, wait_jitter=0)
     router.add("GET", JOB, json_response({"error": "down"}, 500))
