@@ -1301,3 +1301,17 @@ def test_json_output_of_every_model(
 ) -> None:
     Output(json_mode=True).show(value, lambda: pytest.fail("no table in JSON mode"))
     assert json.loads(capsys.readouterr().out) == expected
+
+
+def test_help_prints_every_exit_code_with_its_meaning(cli: Cli) -> None:
+    section = " ".join(cli("--help").out.split("exit codes:")[1].split())
+    for code in ExitCode:
+        assert f"{int(code)} {code.meaning}" in section
+
+
+def test_the_cli_page_lists_the_exit_codes_as_defined() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    table = page.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    listed = {int(code): meaning.strip().replace("`", "") for code, meaning in rows}
+    assert listed == {int(code): code.meaning for code in ExitCode}

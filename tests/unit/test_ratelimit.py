@@ -145,7 +145,7 @@ def test_time_in_a_retry_after_pause_wins_nothing_back() -> None:
     async def main(loop: _VirtualLoop) -> None:
         limiter = AdaptiveRateLimiter(RateLimitPolicy(initial_rate=None), clock=loop.time)
         limiter.record_send()
-        limiter.observe(429, "5")
+        limiter.observe(429, 5.0)
         rate = limiter.rate
         await asyncio.sleep(4.0)
         limiter.observe(200)  # a request sent before the 429 answers late

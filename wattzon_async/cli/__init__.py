@@ -19,20 +19,8 @@ Commands::
     wattzon emulator
     wattzon demo
 
-Exit codes:
-
-====  ==============================================================================
-code  meaning
-====  ==============================================================================
-0     success
-1     a job failed or is unsupported, some submissions failed, or another failure
-2     usage or validation error (bad arguments, missing or unwritable files, a file
-      that exists without ``--force``)
-3     certificate error (unreadable, mismatched, expired or not yet valid)
-4     API error (an error status, or the API could not be reached)
-5     a wait timed out (``submit``: when timeouts were the only failures)
-130   interrupted (Ctrl+C)
-====  ==============================================================================
+Exit codes are :class:`ExitCode`'s, defined once with each code's meaning; ``wattzon
+--help`` lists them (``ExitCode.TIMEOUT.meaning`` says what 5 means).
 
 An error is one line on stderr, ``wattzon: error: <message>``; ``--debug`` adds the
 traceback. Key material and passwords never enter a message (nothing is masked after

@@ -19,31 +19,15 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 
 from .._errors import (
-    APIError,
-    CertificateError,
-    JobError,
-    ValidationError,
-    WaitTimeoutError,
     WattzOnError,
 )
 from .._redact import mask_emails
 from ._context import ClientFactory, Context, default_client_factory, describe
-from ._errors import CliError, ExitCode
+from ._errors import CliError, ExitCode, exit_code
 from ._output import Output, require_rich
 from ._parser import UsageError, build_parser
 
 __all__ = ["ClientFactory", "ExitCode", "main", "run"]
-
-#: SDK exceptions and their exit codes; the first match wins.
-_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
-    (ValidationError, ExitCode.USAGE),
-    (CertificateError, ExitCode.CERTIFICATE),
-    (APIError, ExitCode.API),
-    (JobError, ExitCode.FAILED),
-    (WaitTimeoutError, ExitCode.TIMEOUT),
-    (WattzOnError, ExitCode.FAILED),
-    (OSError, ExitCode.USAGE),
-)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,16 +93,6 @@ def _dispatch(ctx: Context) -> int:
     if inspect.iscoroutine(result):
         result = asyncio.run(result)
     return int(result)
-
-
-def exit_code(exc: BaseException) -> ExitCode:
-    """The exit code for an exception that ended a command."""
-    if isinstance(exc, CliError):
-        return exc.code
-    for kind, code in _EXIT_CODES:
-        if isinstance(exc, kind):
-            return code
-    return ExitCode.FAILED
 
 
 def _report(exc: Exception, debug: bool) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from . import _cert, _commands, _submit
+from ._errors import exit_codes_help
 
 __all__ = ["EPILOG", "SUBMIT_EPILOG", "UsageError", "build_parser"]
 
@@ -24,16 +25,7 @@ The certificate and its key are taken each on its own, so --cert alone pairs wit
 WATTZON_KEY and --key alone with WATTZON_CERT; for a combined PEM or .p12 file while
 WATTZON_KEY is set, pass --key ''.
 
-exit codes:
-  0    success
-  1    a job failed or is unsupported, some submissions failed, or another failure
-  2    usage or validation error (bad arguments, missing or unwritable files, a file
-       that exists without --force)
-  3    certificate error (unreadable, mismatched, expired or not yet valid)
-  4    API error (an error status, or the API could not be reached)
-  5    a wait timed out (submit: when timeouts were the only failures)
-  130  interrupted
-"""
+""" + exit_codes_help()
 
 
 SUBMIT_EPILOG = """\
