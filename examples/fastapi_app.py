@@ -14,9 +14,13 @@ What it shows:
   them through dependencies (``WattzOn`` and ``Notifications``), which tests can replace
   with ``app.dependency_overrides``.
 * **POST /bills** uploads a bill (multipart: ``file``, ``provider``, ``email``, optional
-  ``tags``) and answers 201 with the new job. An ``Idempotency-Key`` header makes the
-  call safe to retry: the same key returns the job already made for it (200) instead of
-  creating a second one.
+  ``tags``) and answers 201 with the job. An ``Idempotency-Key`` header makes the call
+  safe to retry: it is the SDK's ``idempotency_key``, so the same key answers with the
+  job already made for it (201 again, the same answer as the first time) instead of
+  creating a second one; concurrent requests with one key (a client's retry storm) share
+  one create, since the app has one client; and the key reused for another bill (a
+  different file, provider or email) answers 422, as the IETF Idempotency-Key draft
+  asks, never the other bill's job.
 * **GET /bills/{id}?wait=S** answers 200 with the fields once the job is final, waiting
   up to ``S`` seconds (default 5, at most 30) for it; while the job is still pending it
   answers 202 with a ``Retry-After`` header. The wait races the job's SQS notification
@@ -39,7 +43,6 @@ import contextlib
 import logging
 import math
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -68,6 +71,7 @@ from wattzon_async import (
     BadRequestError,
     CertificateError,
     DocumentTooLargeError,
+    IdempotencyConflictError,
     Job,
     JobError,
     NotFoundError,
@@ -92,7 +96,6 @@ __all__ = [
     "get_client",
     "get_notifications",
     "http_error",
-    "idempotency_tag",
     "lifespan",
 ]
 
@@ -102,8 +105,6 @@ logger = logging.getLogger("fastapi_app")
 MAX_WAIT = 30.0
 #: How a GET polls while it waits: briefly and often, since the wait itself is short.
 POLL = WaitPolicy(initial_delay=0.5, max_delay=2.0, multiplier=1.5, jitter=0.1)
-#: Namespace of the idempotency tags derived from ``Idempotency-Key`` headers.
-_IDEMPOTENCY_NAMESPACE = uuid.UUID("2f1f6d0e-8a53-4c1e-9d57-2f0b8b7c6a10")
 
 
 # -- lifespan and dependencies ---------------------------------------------------------
@@ -200,18 +201,8 @@ class HTTPError(BaseModel):
     detail: str
 
 
-def idempotency_tag(key: str) -> str:
-    """The SDK idempotency tag for a client's ``Idempotency-Key`` header value.
-
-    The same header value always gives the same ``idem:<32 hex>`` tag. Scope the value
-    by your own user id first if different users could choose the same key.
-    """
-    return "idem:" + uuid.uuid5(_IDEMPOTENCY_NAMESPACE, key).hex
-
-
 async def create_bill(
     client: WattzOn,
-    response: Response,
     file: Annotated[UploadFile, File(description="the bill: PDF or a photo")],
     provider: Annotated[int, Form(description="utility provider id")],
     email: Annotated[str, Form(description="the customer's email address")],
@@ -221,24 +212,21 @@ async def create_bill(
         Header(description="retry-safety key: a retry with it returns the job made for it"),
     ] = None,
 ) -> Bill:
-    """Upload a bill and create its extraction job."""
-    key: str | None = None
-    if idempotency_key:
-        # Look before creating: a retry finds the job its first attempt made. Two
-        # requests with one key at the very same moment can still both create; put a
-        # lock or a unique row per key in front of this if your clients do that.
-        key = idempotency_tag(idempotency_key)
-        existing = [job for job in await client.jobs.list(tag=key) if key in job.tags]
-        if existing:
-            response.status_code = status.HTTP_200_OK
-            return Bill.of(min(existing, key=lambda job: job.id))
+    """Upload a bill and create its extraction job.
+
+    With an ``Idempotency-Key`` the SDK looks the key up first and returns the job made
+    with it; concurrent requests with the key share one create in this process. Scope
+    the key by your own user id first if different users could choose the same one, and
+    put a lock per key in front of this if several replicas could see the same new key
+    at the same moment (see the README, Guarantees).
+    """
     job = await client.jobs.create(
         email=email,
         provider=provider,
         document=file.file,
         name=file.filename,
         tags=tags,
-        idempotency_key=key,
+        idempotency_key=idempotency_key or None,
     )
     return Bill.of(job)
 
@@ -294,6 +282,9 @@ def http_error(exc: WattzOnError) -> tuple[int, str, dict[str, str]]:
     """
     if isinstance(exc, DocumentTooLargeError):
         return 413, str(exc), {}
+    if isinstance(exc, IdempotencyConflictError):
+        differs = " and ".join(exc.differences)
+        return 422, f"this Idempotency-Key was used for another bill (another {differs})", {}
     if isinstance(exc, ValidationError | BadRequestError):
         return 422, str(exc), {}
     if isinstance(exc, NotFoundError | PermissionDeniedError):
@@ -345,7 +336,7 @@ def create_app() -> FastAPI:
         methods=["POST"],
         status_code=status.HTTP_201_CREATED,
         response_model=Bill,
-        responses={200: {"model": Bill, "description": "already made for this key"}, **errors},
+        responses=errors,
     )
     app.add_api_route(
         "/bills/{job_id}",

@@ -22,7 +22,6 @@ from ._config import (
     Timeouts,
     WaitPolicy,
 )
-from ._create import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
 from ._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -36,6 +35,7 @@ from ._errors import (
     ConsumerError,
     ConsumerNotRunningError,
     DocumentTooLargeError,
+    IdempotencyConflictError,
     InternalServerError,
     JobError,
     JobFailedError,
@@ -50,6 +50,7 @@ from ._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
+from ._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
 from ._tls import CertificateInfo
 from .models import (
     Document,
@@ -93,6 +94,7 @@ __all__ = [
     "DocumentRef",
     "DocumentTooLargeError",
     "ExtractedField",
+    "IdempotencyConflictError",
     "InternalServerError",
     "Job",
     "JobError",

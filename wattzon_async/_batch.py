@@ -119,7 +119,7 @@ class BatchCalls(Generic[P]):
     """
 
     prepare: Callable[..., P]
-    send: Callable[[P], Awaitable[Job]]
+    send: Callable[..., Awaitable[Job]]
     await_job: Callable[..., Coroutine[Any, Any, Job]]
     get: Callable[..., Awaitable[Job]]
     list_jobs: Callable[..., Awaitable[list[Job]]]

@@ -23,6 +23,7 @@ from ._config import (
     WaitPolicy,
     env_settings,
 )
+from ._create import Creator
 from ._errors import ValidationError
 from ._http import Sender
 from ._ratelimit import AdaptiveRateLimiter
@@ -126,7 +127,12 @@ class WattzOnClient:
             AdaptiveRateLimiter(self.config.rate_limit),
             before_send=None if certificate_check_interval is None else self._check_files,
         )
-        self.jobs = Jobs(self._sender, await_job=self.await_job, submit_many=self._submit_many)
+        self.jobs = Jobs(
+            self._sender,
+            creator=Creator(self._sender),
+            await_job=self.await_job,
+            submit_many=self._submit_many,
+        )
         self.documents = Documents(self._sender)
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)

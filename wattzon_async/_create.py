@@ -1,87 +1,391 @@
-"""Prepared creates and idempotency keys.
+"""Prepared creates, idempotency keys and ambiguous-create recovery.
 
 ``POST /jobs/`` is not idempotent on the server, so every create carries a tag that names
-it: the wire tag ``idem:<32 hex>``. A caller's own key (an order id, an invoice number,
-``path@sha256``) is any non-empty string; the wire tag is derived from it by a hash, so
-the same key always gives the same tag and nothing of the key itself is sent. A key that
-already is a wire tag is sent as it is.
+it: the wire tag ``idem:<32 hex>``.
+
+* **Keys** (``_idempotency``). A caller's key is any non-empty string; the wire tag is
+  a hash of it. Without a key, each create gets a fresh random one, which makes the
+  retries inside one call safe and nothing more.
+* **Look-up first** (caller keys only). The create first lists the jobs carrying its tag
+  (one GET) and returns the job already made with the key; only when there is none is
+  the POST sent. A keyed create also carries a fingerprint tag, ``idem-fp:<32 hex>``: a
+  hash of (wire tag, provider, email, SHA-256 of the document), no personal data in the
+  clear and not comparable across keys. A key found on a job with another fingerprint
+  raises ``IdempotencyConflictError``; a job without one (made by 0.1, or by a client
+  that only tags) is compared by its provider and email, and its document is trusted.
+  With several jobs on one tag, the oldest listed one is the key's job. ``GET /jobs/``
+  guarantees only the 20 most recent jobs per filter: a tag filter still lists a job
+  whenever one carries the tag, so a key is never taken for unused; only when more than
+  20 jobs share one tag (a cross-process race, or a tag set by hand) is the job returned
+  the oldest of the newest 20 rather than the first of all.
+* **Single-flight.** Concurrent creates with one key in one client share one in-flight
+  create (look-up and POST): a retry storm makes one job. The shared create uploads the
+  document of the create that started it; the others' documents are only hashed, to
+  compare. Cancelling one waiter leaves the create running for the others; when the
+  last waiter goes, the create is cancelled and awaited.
+* **Recovery.** When a POST may have reached the server (the connection broke after
+  sending, a read timeout, a 5xx), the job is looked up by its tag before anything is
+  sent again: found, it is returned; not found, the POST is retried. Only when the
+  look-up itself cannot decide does ``AmbiguousSubmitError`` carry the tag back.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import uuid
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
 
-from ._errors import ValidationError
+from attrs import define, evolve, field, frozen
 
-__all__ = [
-    "IDEMPOTENCY_PREFIX",
-    "MAX_IDEMPOTENCY_KEY_LENGTH",
-    "check_idempotency_key",
-    "idempotency_tag",
-    "new_idempotency_key",
-]
+from ._errors import (
+    AmbiguousSubmitError,
+    APIConnectionError,
+    APIError,
+    IdempotencyConflictError,
+    InternalServerError,
+    UnexpectedResponseError,
+)
+from ._http import Retry
+from ._idempotency import (
+    FINGERPRINT_PREFIX,
+    check_idempotency_key,
+    fingerprint_tag,
+    idempotency_tag,
+    new_idempotency_key,
+)
+from ._serde import create_job_envelope, structure_job, structure_jobs
+from ._upload import DocumentInput, DocumentSource
+from ._validation import check_email, check_provider, check_tags
 
-#: Tags that start with this are the SDK's idempotency keys.
-IDEMPOTENCY_PREFIX = "idem:"
-#: The longest idempotency key accepted, in characters.
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
+if TYPE_CHECKING:
+    from ._http import Sender
+    from .models import Job
 
-_WIRE_TAG = re.compile(r"^idem:[0-9a-f]{32}$")
-#: Domain separation: a key hashes to a tag no other use of SHA-256 would produce.
-_KEY_DOMAIN = b"wattzon-async idempotency key v1\x00"
+__all__ = ["Creator", "PreparedCreate", "resolve"]
+
+logger = logging.getLogger("wattzon_async")
 
 
-def check_idempotency_key(key: object, *, field: str = "idempotency_key") -> str:
-    """Return a usable idempotency key, or raise ValidationError naming ``field``.
+@frozen
+class PreparedCreate:
+    """A create whose arguments were checked: ready to be sent, and sent again.
 
-    A key is a non-blank string of at most ``MAX_IDEMPOTENCY_KEY_LENGTH`` characters
-    without control characters. It is used exactly as given (not stripped).
+    ``idempotency_key`` is the wire tag (None: no key); ``caller_key`` the key as the
+    caller gave it (None for an SDK-made key). ``fingerprint`` is set by
+    ``fingerprinted()``.
     """
-    if not isinstance(key, str):
-        raise ValidationError(
-            f"{field}: must be a string (an order id, an invoice number...), "
-            f"not {type(key).__name__}",
-            field=field,
+
+    source: DocumentSource
+    email: str = field(repr=False)
+    provider: int
+    tags: tuple[str, ...]
+    idempotency_key: str | None
+    envelope: tuple[bytes, bytes] = field(repr=False)
+    caller_key: str | None = field(default=None, repr=False)
+    fingerprint: str | None = None
+
+    def body(self) -> tuple[int, AsyncIterator[bytes]]:
+        """A fresh streamed request body and its length."""
+        return self.source.body(*self.envelope)
+
+    async def fingerprinted(self) -> PreparedCreate:
+        """This create with its fingerprint tag (hashes the document in a thread)."""
+        if self.fingerprint is not None or self.idempotency_key is None:
+            return self
+        digest = await asyncio.to_thread(self.source.sha256)
+        fingerprint = fingerprint_tag(self.idempotency_key, self.provider, self.email, digest)
+        tags = (*self.tags, fingerprint)
+        envelope = create_job_envelope(
+            email=self.email, provider=self.provider, tags=tags, name=self.source.name
         )
-    if not key.strip():
-        raise ValidationError(f"{field}: may not be empty or blank", field=field)
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise ValidationError(
-            f"{field}: {len(key)} characters is over the limit of {MAX_IDEMPOTENCY_KEY_LENGTH}",
-            field=field,
+        return evolve(self, envelope=envelope, fingerprint=fingerprint)
+
+    def differences(self, job: Job) -> tuple[str, ...]:
+        """What of this create differs from ``job``, made with the same key."""
+        if self.fingerprint is None:
+            return ()
+        prints = [t for t in job.tags if t.startswith(FINGERPRINT_PREFIX)]
+        if self.fingerprint in prints:
+            return ()
+        return _differences(self, job.provider, job.email, document=bool(prints))
+
+
+def _differences(
+    prepared: PreparedCreate, provider: int, email: str, *, document: bool
+) -> tuple[str, ...]:
+    """Names of what differs: provider and email seen in the clear, else the document."""
+    plain = tuple(
+        name
+        for name, differs in (
+            ("provider", provider != prepared.provider),
+            ("email", email != prepared.email),
         )
-    for position, char in enumerate(key):
-        if char < " " or "\x7f" <= char <= "\x9f" or "\ud800" <= char <= "\udfff":
-            raise ValidationError(
-                f"{field}: control character {char!r} at position {position} is not allowed",
-                field=field,
-            )
-    return key
+        if differs
+    )
+    return plain or (("document",) if document else ())
 
 
-def idempotency_tag(key: str) -> str:
-    """The wire tag ``idem:<32 hex>`` that a create with idempotency key ``key`` carries.
-
-    Deterministic: the same key always gives the same tag, in every process and version.
-    A key that already is a wire tag (``idem:`` and 32 lowercase hex digits) is returned
-    as it is; any other key is hashed (SHA-256, the first 128 bits), so the key itself
-    never leaves the machine.
-
-    Args:
-        key: Any non-empty string of at most 255 characters without control characters.
+def resolve(jobs: Iterable[Job], prepared: PreparedCreate) -> Job | None:
+    """The job ``prepared``'s key already made among ``jobs``; None if there is none.
 
     Raises:
-        ValidationError: The key is not such a string.
+        IdempotencyConflictError: That job was made with another provider, email or
+            document.
     """
-    key = check_idempotency_key(key)
-    if _WIRE_TAG.match(key):
-        return key
-    digest = hashlib.sha256(_KEY_DOMAIN + key.encode("utf-8")).hexdigest()
-    return IDEMPOTENCY_PREFIX + digest[:32]
+    tag = prepared.idempotency_key
+    matches = sorted((j for j in jobs if tag in j.tags), key=lambda j: j.id)
+    if not matches:
+        return None
+    job = matches[0]
+    differences = prepared.differences(job)
+    if differences:
+        raise _conflict(
+            prepared,
+            job,
+            differences,
+            f"idempotency key (tag {tag}) was already used for job {job.id} with another "
+            f"{' and '.join(differences)}; a different bill needs a different key",
+        )
+    return job
 
 
-def new_idempotency_key() -> str:
-    """A fresh idempotency tag: ``idem:`` and 32 hex digits."""
-    return IDEMPOTENCY_PREFIX + uuid.uuid4().hex
+def _conflict(
+    prepared: PreparedCreate, job: Job | None, differences: tuple[str, ...], message: str
+) -> IdempotencyConflictError:
+    assert prepared.caller_key is not None
+    assert prepared.idempotency_key is not None
+    return IdempotencyConflictError(
+        message,
+        idempotency_key=prepared.caller_key,
+        tag=prepared.idempotency_key,
+        job=job,
+        differences=differences,
+    )
+
+
+@define
+class _Flight:
+    """One create in flight for a key, shared by every create with that key."""
+
+    prepared: PreparedCreate
+    task: asyncio.Task[Job]
+    waiters: int = 0
+
+
+class Creator:
+    """The creates of one client: checks, keyed look-ups, single-flight and recovery."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+        self._flights: dict[str, _Flight] = {}
+
+    def prepare(
+        self,
+        *,
+        email: object,
+        provider: object,
+        document: DocumentInput,
+        tags: Iterable[str | int | float] | None = None,
+        name: str | None = None,
+        idempotency_key: object = None,
+    ) -> PreparedCreate:
+        """Check the arguments of ``jobs.create`` without sending anything.
+
+        Raises:
+            ValidationError: The first bad argument, named.
+        """
+        checked_email = check_email(email)
+        checked_provider = check_provider(provider)
+        checked_tags = check_tags(tags)
+        source = DocumentSource.of(document, name=name, limit=self._sender.config.max_document_size)
+        key: str | None = None
+        caller_key: str | None = None
+        if idempotency_key is None:
+            key = new_idempotency_key()
+        elif idempotency_key is not False:
+            caller_key = check_idempotency_key(idempotency_key)
+            key = idempotency_tag(caller_key)
+        if key is not None and key not in checked_tags:
+            checked_tags = (*checked_tags, key)
+        envelope = create_job_envelope(
+            email=checked_email, provider=checked_provider, tags=checked_tags, name=source.name
+        )
+        return PreparedCreate(
+            source=source,
+            email=checked_email,
+            provider=checked_provider,
+            tags=checked_tags,
+            idempotency_key=key,
+            envelope=envelope,
+            caller_key=caller_key,
+        )
+
+    async def send(
+        self, prepared: PreparedCreate, *, timeout: float | None = None, look_up: bool = True
+    ) -> Job:
+        """Send a checked create: the job its key already made, or a new one.
+
+        A create with a caller's key is fingerprinted, shares an in-flight create with
+        the same key, and looks the key up before it POSTs (see the module docstring).
+        ``look_up=False`` skips that GET, for a caller that knows the key was never sent
+        (a batch journal that has just claimed it); creates that join one in flight
+        share its choice.
+
+        Raises:
+            IdempotencyConflictError: The key belongs to a create of another bill.
+            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell.
+        """
+        total = self._sender.config.timeouts.upload if timeout is None else timeout
+        deadline = time.monotonic() + total
+        if prepared.caller_key is None:
+            return await self.post(prepared, deadline)
+        prepared = await prepared.fingerprinted()
+        return await self._shared(prepared, deadline, look_up)
+
+    async def _shared(self, prepared: PreparedCreate, deadline: float, look_up: bool) -> Job:
+        """Join the create in flight for this key, or start it."""
+        tag = prepared.idempotency_key
+        assert tag is not None
+        flight = self._flights.get(tag)
+        if flight is None:
+            task = asyncio.create_task(self._look_up_then_post(prepared, deadline, look_up))
+            flight = self._flights[tag] = _Flight(prepared, task)
+            task.add_done_callback(functools.partial(self._landed, tag, flight))
+        elif flight.prepared.fingerprint != prepared.fingerprint:
+            first = flight.prepared
+            differences = _differences(prepared, first.provider, first.email, document=True)
+            raise _conflict(
+                prepared,
+                None,
+                differences,
+                f"idempotency key (tag {tag}) is in use right now by a create with another "
+                f"{' and '.join(differences)}; a different bill needs a different key",
+            )
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            if flight.waiters == 1 and not flight.task.done():
+                flight.task.cancel()  # the last waiter left: nobody needs this create
+                await asyncio.wait({flight.task})
+            raise
+        finally:
+            flight.waiters -= 1
+
+    def _landed(self, tag: str, flight: _Flight, task: asyncio.Task[Job]) -> None:
+        if self._flights.get(tag) is flight:
+            del self._flights[tag]
+
+    async def _look_up_then_post(
+        self, prepared: PreparedCreate, deadline: float, look_up: bool
+    ) -> Job:
+        tag = prepared.idempotency_key
+        if look_up and tag is not None:
+            found = resolve(await self._list(tag, deadline - time.monotonic()), prepared)
+            if found is not None:
+                logger.info("idempotency tag %s: job %d was already made", tag, found.id)
+                return found
+        return await self.post(prepared, deadline)
+
+    async def _list(self, tag: str, timeout: float) -> list[Job]:
+        data = await self._sender.request(
+            "GET",
+            self._sender.config.snap_url + "jobs/",
+            params={"tag": tag},
+            deadline=self._sender.deadline(timeout),
+        )
+        return structure_jobs(data)
+
+    async def post(self, prepared: PreparedCreate, deadline: float) -> Job:
+        """POST a create, recovering ambiguous failures by its key (no look-up first).
+
+        A part of the deadline (the read timeout, at most a quarter of what is left) is
+        kept back from the POST so that a create that timed out can still be looked up.
+        """
+        config = self._sender.config
+        key = prepared.idempotency_key
+        left = deadline - time.monotonic()
+        reserve = min(config.timeouts.read, left / 4) if key is not None else 0.0
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                data = await self._sender.request(
+                    "POST",
+                    config.snap_url + "jobs/",
+                    body=prepared.body,
+                    retry=Retry.UNSENT,
+                    deadline=deadline - reserve,
+                    read_timeout=config.timeouts.upload,
+                )
+            except (APIConnectionError, InternalServerError) as exc:
+                if getattr(exc, "request_sent", None) is False:
+                    raise
+                found = await self.recover(prepared, deadline, reserve, exc)
+                if found is not None:
+                    return found
+                if attempts >= config.retry.attempts or time.monotonic() >= deadline - reserve:
+                    raise
+                await _sleep_within(config.retry.backoff(attempts), deadline - reserve)
+                continue
+            except UnexpectedResponseError as exc:
+                return await self._created_but_unreadable(prepared, deadline, reserve, exc)
+            try:
+                return structure_job(data)
+            except UnexpectedResponseError as exc:
+                return await self._created_but_unreadable(prepared, deadline, reserve, exc)
+
+    async def _created_but_unreadable(
+        self, prepared: PreparedCreate, deadline: float, reserve: float, cause: APIError
+    ) -> Job:
+        """A 2xx whose body is not a job: the job exists; read it back by its key."""
+        found = await self.recover(prepared, deadline, reserve, cause)
+        if found is None:
+            key = prepared.idempotency_key
+            raise AmbiguousSubmitError(
+                f"the create succeeded but its answer was unreadable ({cause}), and the job "
+                f"is not listed by its idempotency key {key} yet",
+                idempotency_key=key,
+            ) from cause
+        return found
+
+    async def recover(
+        self, prepared: PreparedCreate, deadline: float, reserve: float, cause: APIError
+    ) -> Job | None:
+        """Look a create up by its key: the job, None when surely absent, or raise.
+
+        Raises:
+            AmbiguousSubmitError: No key to look up, or the look-up failed.
+            IdempotencyConflictError: The key's job is another bill's.
+        """
+        key = prepared.idempotency_key
+        if key is None:
+            raise AmbiguousSubmitError(
+                f"a create may have reached the server ({cause}) and, sent without an "
+                "idempotency key, it cannot be looked up",
+                idempotency_key=None,
+            ) from cause
+        logger.info("create may have reached the server (%s); looking up %s", cause, key)
+        try:
+            jobs = await self._list(key, max(deadline - time.monotonic(), reserve))
+        except APIError as exc:
+            raise AmbiguousSubmitError(
+                f"a create may have reached the server ({cause}) and the look-up by its "
+                f"idempotency key {key} failed ({exc}); look it up with "
+                f"client.jobs.list(tag={key!r}) before submitting again",
+                idempotency_key=key,
+            ) from exc
+        found = resolve(jobs, prepared)
+        if found is not None:
+            logger.info("create recovered by its idempotency key: job %d", found.id)
+        return found
+
+
+async def _sleep_within(delay: float, deadline: float) -> None:
+    delay = min(delay + random.uniform(0, delay / 2), max(0.0, deadline - time.monotonic()))
+    if delay > 0:
+        await asyncio.sleep(delay)

@@ -19,6 +19,7 @@ escapes the SDK. The tree::
      │    │    └── APITimeoutError
      │    ├── UnexpectedResponseError: a 2xx body that is not what the API documents
      │    └── AmbiguousSubmitError: a create may or may not have happened
+     ├── IdempotencyConflictError: a key reused with another provider, email or document
      ├── JobError (.job)
      │    ├── JobFailedError (FAILED)
      │    └── JobUnsupportedError (UNSUPPORTED)
@@ -62,6 +63,7 @@ __all__ = [
     "ConsumerError",
     "ConsumerNotRunningError",
     "DocumentTooLargeError",
+    "IdempotencyConflictError",
     "InternalServerError",
     "JobError",
     "JobFailedError",
@@ -244,6 +246,33 @@ class AmbiguousSubmitError(APIError):
     def __init__(self, message: str, *, idempotency_key: str | None) -> None:
         super().__init__(message)
         self.idempotency_key = idempotency_key
+
+
+class IdempotencyConflictError(WattzOnError):
+    """An idempotency key was reused for another bill (provider, email or document).
+
+    The key stands for one create; the job it made is never returned for different
+    arguments. ``job`` is the job already made with the key (None while that create is
+    still in flight in this client); ``differences`` names what differs
+    (``"provider"``, ``"email"``, ``"document"``); ``idempotency_key`` is the key as
+    given and ``tag`` its wire tag. The message shows only the tag: a key may hold
+    personal data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str,
+        tag: str,
+        job: Job | None,
+        differences: tuple[str, ...],
+    ) -> None:
+        super().__init__(message)
+        self.idempotency_key = idempotency_key
+        self.tag = tag
+        self.job = job
+        self.differences = differences
 
 
 class JobError(WattzOnError):

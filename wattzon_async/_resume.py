@@ -239,7 +239,7 @@ class JournaledCreates(Generic[P]):
     def __init__(
         self,
         journal: Journal,
-        send: Callable[[P], Awaitable[Job]],
+        send: Callable[..., Awaitable[Job]],
         list_jobs: Callable[..., Awaitable[list[Job]]],
         slot: Callable[[], AbstractAsyncContextManager[None]],
         stopping: asyncio.Event,
@@ -279,7 +279,8 @@ class JournaledCreates(Generic[P]):
             raise
         if job is None:
             try:
-                job = await self._send(item.prepared)
+                # Looked up just above when it had to be: the SDK need not look again.
+                job = await self._send(item.prepared, look_up=False)
             except AmbiguousSubmitError:
                 await self.journal.release(item.key)
                 raise

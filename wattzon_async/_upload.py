@@ -110,10 +110,10 @@ class DocumentSource:
     def _raw_chunks(self) -> Iterator[bytes]:
         try:
             yield from self._read()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a file closed by its owner
             raise ValidationError(
                 f"document: {self.name} could not be read while it was being uploaded "
-                f"({exc.strerror or exc})",
+                f"({getattr(exc, 'strerror', None) or exc})",
                 field="document",
             ) from exc
 

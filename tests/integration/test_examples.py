@@ -13,6 +13,7 @@ import csv
 import io
 import shutil
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from wattzon_async import (
     APITimeoutError,
     AuthenticationError,
     CertificateError,
+    IdempotencyConflictError,
     InternalServerError,
     JobStatus,
     LinkNotification,
@@ -38,6 +40,7 @@ from wattzon_async import (
     SnapNotification,
     WattzOnClient,
     WattzOnError,
+    idempotency_tag,
 )
 from wattzon_async.emulator import Emulator, expected_results
 from wattzon_async.notifications import NotificationConsumer
@@ -437,19 +440,72 @@ async def test_api_idempotency_key_makes_a_retried_post_safe(
 ) -> None:
     http, _ = api
     before = (await wattzon_emulator.stats())["jobs_created"]
-    headers = {"Idempotency-Key": "order-7-bill-1"}
+    key = f"order-7-bill-{uuid.uuid4().hex[:8]}"
+    headers = {"Idempotency-Key": key}
     form = {"provider": "4", "email": EMAIL}
 
     first = await http.post("/bills", files=upload("pge-2015-11.pdf"), data=form, headers=headers)
     retry = await http.post("/bills", files=upload("pge-2015-11.pdf"), data=form, headers=headers)
     other = await http.post(
-        "/bills", files=upload("pge-2015-11.pdf"), data=form, headers={"Idempotency-Key": "x"}
+        "/bills", files=upload("pge-2015-11.pdf"), data=form, headers={"Idempotency-Key": "x" + key}
     )
 
-    assert (first.status_code, retry.status_code, other.status_code) == (201, 200, 201)
-    assert retry.json()["id"] == first.json()["id"] != other.json()["id"]
-    assert fastapi_app.idempotency_tag("order-7-bill-1") in first.json()["tags"]
+    assert (first.status_code, retry.status_code, other.status_code) == (201, 201, 201)
+    assert retry.json() == first.json()  # the same answer as the first time
+    assert first.json()["id"] != other.json()["id"]
+    assert idempotency_tag(key) in first.json()["tags"]
     assert (await wattzon_emulator.stats())["jobs_created"] - before == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "form", "difference"),
+    [
+        ("failed-blurry-scan.pdf", {"provider": "4", "email": EMAIL}, "document"),
+        ("pge-2015-11.pdf", {"provider": "5", "email": EMAIL}, "provider"),
+        ("pge-2015-11.pdf", {"provider": "4", "email": "other@example.com"}, "email"),
+    ],
+)
+async def test_api_idempotency_key_reused_for_another_bill_is_refused(
+    api: tuple[httpx.AsyncClient, FastAPI],
+    wattzon_emulator: Emulator,
+    name: str,
+    form: dict[str, str],
+    difference: str,
+) -> None:
+    http, _ = api
+    headers = {"Idempotency-Key": f"order-8-{uuid.uuid4().hex[:8]}"}
+    first = await http.post(
+        "/bills",
+        files=upload("pge-2015-11.pdf"),
+        data={"provider": "4", "email": EMAIL},
+        headers=headers,
+    )
+    assert first.status_code == 201
+    before = (await wattzon_emulator.stats())["jobs_created"]
+    reused = await http.post("/bills", files=upload(name), data=form, headers=headers)
+    assert reused.status_code == 422, reused.text
+    assert "Idempotency-Key" in reused.json()["detail"]
+    assert difference in reused.json()["detail"]
+    assert "id" not in reused.json()  # never the other bill's job
+    assert (await wattzon_emulator.stats())["jobs_created"] == before
+
+
+async def test_api_ten_concurrent_posts_with_one_key_make_one_job(
+    api: tuple[httpx.AsyncClient, FastAPI], wattzon_emulator: Emulator
+) -> None:
+    http, _ = api
+    before = (await wattzon_emulator.stats())["jobs_created"]
+    headers = {"Idempotency-Key": f"storm-{uuid.uuid4().hex[:8]}"}
+    form = {"provider": "4", "email": EMAIL}
+    answers = await asyncio.gather(
+        *(
+            http.post("/bills", files=upload("pge-2015-11.pdf"), data=form, headers=headers)
+            for _ in range(10)
+        )
+    )
+    assert [a.status_code for a in answers] == [201] * 10
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert (await wattzon_emulator.stats())["jobs_created"] - before == 1
 
 
 async def test_api_maps_sdk_errors_to_http_errors(
@@ -492,6 +548,17 @@ async def test_api_maps_sdk_errors_to_http_errors(
         (RateLimitError("slow down", retry_after=2.5), 503, {"Retry-After": "3"}),
         (RateLimitError("slow down"), 503, {"Retry-After": "1"}),
         (AmbiguousSubmitError("unknown", idempotency_key=None), 503, {"Retry-After": "1"}),
+        (
+            IdempotencyConflictError(
+                "reused",
+                idempotency_key="k",
+                tag="idem:" + "0" * 32,
+                job=None,
+                differences=("document",),
+            ),
+            422,
+            {},
+        ),
         (APITimeoutError("late"), 504, {}),
         (APIConnectionError("down"), 502, {}),
         (InternalServerError("boom", status_code=500), 502, {}),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._idempotency import is_sdk_tag
 from .._serde import unstructure
 from ._errors import CliError, ExitCode
 
@@ -137,8 +138,8 @@ def status_text(status: Any) -> Text:
 
 
 def visible_tags(tags: Iterable[str]) -> str:
-    """Tags for a table: the SDK's own ``idem:`` idempotency tags left out."""
-    return ", ".join(t for t in tags if not t.startswith("idem:"))
+    """Tags for a table: the SDK's own idempotency and fingerprint tags left out."""
+    return ", ".join(t for t in tags if not is_sdk_tag(t))
 
 
 def _when(value: datetime) -> str:
