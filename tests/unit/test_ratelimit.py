@@ -207,7 +207,7 @@ def test_turns_come_in_order_and_a_cancelled_turn_gives_its_slot_away() -> None:
 def test_a_retry_after_holds_every_queued_request_until_it_has_passed() -> None:
     async def main(loop: _VirtualLoop) -> list[float]:
         limiter = AdaptiveRateLimiter(RateLimitPolicy(initial_rate=None), clock=loop.time)
-        limiter.observe(429, "3")
+        limiter.observe(429, 3)
         assert limiter.paused_for == pytest.approx(3.0)
         return await _start_all(loop, limiter, 3)
 
@@ -267,7 +267,7 @@ async def _fleet(
                         counts["ok"] += 1
                         break
                     counts["429"] += 1
-                    limiter.observe(429, "1")
+                    limiter.observe(429, 1)
                     await asyncio.sleep(1.0)
 
         await asyncio.gather(*(worker() for _ in range(16)))
