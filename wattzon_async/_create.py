@@ -34,13 +34,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
 from attrs import define, evolve, field, frozen
 
+from ._config import retry_backoff
 from ._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
@@ -57,6 +57,7 @@ from ._idempotency import (
     idempotency_tag,
     new_idempotency_key,
 )
+from ._retry import retry
 from ._serde import create_job_envelope, structure_job, structure_jobs
 from ._upload import DocumentInput, DocumentSource
 from ._validation import check_email, check_provider, check_tags
@@ -303,41 +304,56 @@ class Creator:
     async def post(self, prepared: PreparedCreate, deadline: float) -> Job:
         """POST a create, recovering ambiguous failures by its key (no look-up first).
 
-        A part of the deadline (the read timeout, at most a quarter of what is left) is
-        kept back from the POST so that a create that timed out can still be looked up.
+        A POST that may have reached the server is looked up by its key before it is
+        sent again; only one that surely made no job is retried, through the package's
+        retry loop with the request retry policy (``_retry.retry``). A part of the
+        deadline (the read timeout, at most a quarter of what is left) is kept back from
+        the POSTs so that a create that timed out can still be looked up.
         """
         config = self._sender.config
-        key = prepared.idempotency_key
         left = deadline - time.monotonic()
-        reserve = min(config.timeouts.read, left / 4) if key is not None else 0.0
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                data = await self._sender.request(
-                    "POST",
-                    config.snap_url + "jobs/",
-                    body=prepared.body,
-                    retry=Retry.UNSENT,
-                    deadline=deadline - reserve,
-                    read_timeout=config.timeouts.upload,
-                )
-            except (APIConnectionError, InternalServerError) as exc:
-                if getattr(exc, "request_sent", None) is False:
-                    raise
-                found = await self.recover(prepared, deadline, reserve, exc)
-                if found is not None:
-                    return found
-                if attempts >= config.retry.attempts or time.monotonic() >= deadline - reserve:
-                    raise
-                await _sleep_within(config.retry.backoff(attempts), deadline - reserve)
-                continue
-            except UnexpectedResponseError as exc:
-                return await self._created_but_unreadable(prepared, deadline, reserve, exc)
-            try:
-                return structure_job(data)
-            except UnexpectedResponseError as exc:
-                return await self._created_but_unreadable(prepared, deadline, reserve, exc)
+        reserve = (
+            min(config.timeouts.read, left / 4) if prepared.idempotency_key is not None else 0.0
+        )
+        return await retry(
+            functools.partial(self._post_once, prepared, deadline, reserve),
+            on=_not_made,
+            backoff=retry_backoff(config.retry),
+            attempts=config.retry.attempts,
+            deadline=deadline - reserve,
+            before_sleep=_log_retry,
+        )
+
+    async def _post_once(self, prepared: PreparedCreate, deadline: float, reserve: float) -> Job:
+        """One POST: the job, the job its key made if the POST may have made one, or raise.
+
+        Raises:
+            APIConnectionError, InternalServerError: The POST failed and made no job
+                (looked up by its key, or never sent): ``_not_made`` lets it be retried.
+        """
+        config = self._sender.config
+        try:
+            data = await self._sender.request(
+                "POST",
+                config.snap_url + "jobs/",
+                body=prepared.body,
+                retry=Retry.UNSENT,
+                deadline=deadline - reserve,
+                read_timeout=config.timeouts.upload,
+            )
+        except (APIConnectionError, InternalServerError) as exc:
+            if getattr(exc, "request_sent", None) is False:
+                raise
+            found = await self.recover(prepared, deadline, reserve, exc)
+            if found is None:
+                raise
+            return found
+        except UnexpectedResponseError as exc:
+            return await self._created_but_unreadable(prepared, deadline, reserve, exc)
+        try:
+            return structure_job(data)
+        except UnexpectedResponseError as exc:
+            return await self._created_but_unreadable(prepared, deadline, reserve, exc)
 
     async def _created_but_unreadable(
         self, prepared: PreparedCreate, deadline: float, reserve: float, cause: APIError
@@ -385,7 +401,18 @@ class Creator:
         return found
 
 
-async def _sleep_within(delay: float, deadline: float) -> None:
-    delay = min(delay + random.uniform(0, delay / 2), max(0.0, deadline - time.monotonic()))
-    if delay > 0:
-        await asyncio.sleep(delay)
+def _not_made(exc: BaseException) -> bool:
+    """Whether a failed POST may be sent again: it was sent and its key found no job.
+
+    ``_post_once`` raises a sent POST's error only after the look-up found nothing; an
+    unsent one was already retried by the send path as far as its policy allows.
+    """
+    if not isinstance(exc, APIConnectionError | InternalServerError):
+        return False
+    return getattr(exc, "request_sent", None) is not False
+
+
+def _log_retry(attempt: int, error: BaseException | None, delay: float) -> None:
+    logger.info(
+        "posting the create again in %.2fs (attempt %d: %s, no job made)", delay, attempt, error
+    )
