@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from attrs import field, frozen, validators
+from attrs import field, frozen
 
 from ._errors import ValidationError
 from ._retry import Backoff
+from ._validation import integer, number
 
 __all__ = [
     "DEFAULT_LINK_URL",
@@ -36,10 +37,13 @@ DEFAULT_LINK_URL = "https://api.wattzon.com/link/4.0/"
 #: The API's document limit: 5 MB, read as 5 MiB of raw file bytes before encoding.
 MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
 
-_positive = validators.gt(0.0)
-_not_negative = validators.ge(0.0)
-_positive_int = validators.gt(0)
-_positive_or_none = validators.optional(validators.gt(0.0))
+_seconds = number(unit="seconds")
+_positive_seconds = number(above=True, unit="seconds")
+_growth = number(1.0)
+_fraction = number(0.0, 1.0)
+_positive_int = integer(1)
+_rate = number(above=True, unit="requests per second")
+_rate_or_none = number(above=True, unit="requests per second", optional=True)
 #: The rate in requests per second at which a new client's slow start begins.
 _INITIAL_RATE: float | None = 4.0
 
@@ -58,12 +62,12 @@ class RetryPolicy:
             (0.5 = +/- 50%), so that many clients do not retry in step.
     """
 
-    attempts: int = field(default=5, validator=validators.ge(1))
-    timeout: float = field(default=60.0, validator=_positive)
-    wait_initial: float = field(default=0.2, validator=_not_negative)
-    wait_max: float = field(default=10.0, validator=_not_negative)
-    wait_exp_base: float = field(default=2.0, validator=validators.ge(1.0))
-    wait_jitter: float = field(default=0.5, validator=[_not_negative, validators.le(1.0)])
+    attempts: int = field(default=5, validator=integer(1))
+    timeout: float = field(default=60.0, validator=_positive_seconds)
+    wait_initial: float = field(default=0.2, validator=_seconds)
+    wait_max: float = field(default=10.0, validator=_seconds)
+    wait_exp_base: float = field(default=2.0, validator=_growth)
+    wait_jitter: float = field(default=0.5, validator=_fraction)
 
     def backoff(self, attempt: int) -> float:
         """The backoff before retry number ``attempt`` (1-based), without jitter."""
@@ -89,11 +93,11 @@ class WaitPolicy:
             job already final (or missing) answers without waiting ``initial_delay``.
     """
 
-    initial_delay: float = field(default=5.0, validator=_not_negative)
-    max_delay: float = field(default=30.0, validator=_positive)
-    multiplier: float = field(default=1.5, validator=validators.ge(1.0))
-    jitter: float = field(default=0.1, validator=[_not_negative, validators.le(1.0)])
-    min_delay: float = field(default=0.1, validator=_positive)
+    initial_delay: float = field(default=5.0, validator=_seconds)
+    max_delay: float = field(default=30.0, validator=_positive_seconds)
+    multiplier: float = field(default=1.5, validator=_growth)
+    jitter: float = field(default=0.1, validator=_fraction)
+    min_delay: float = field(default=0.1, validator=_positive_seconds)
     check_first: bool = True
 
     def delay(self, poll: int) -> float:
@@ -120,11 +124,11 @@ class Timeouts:
         upload: The whole of a document upload (``jobs.create``), apart from ``read``.
     """
 
-    connect: float = field(default=10.0, validator=_positive)
-    read: float = field(default=30.0, validator=_positive)
-    write: float = field(default=30.0, validator=_positive)
-    pool: float = field(default=30.0, validator=_positive)
-    upload: float = field(default=120.0, validator=_positive)
+    connect: float = field(default=10.0, validator=_positive_seconds)
+    read: float = field(default=30.0, validator=_positive_seconds)
+    write: float = field(default=30.0, validator=_positive_seconds)
+    pool: float = field(default=30.0, validator=_positive_seconds)
+    upload: float = field(default=120.0, validator=_positive_seconds)
 
 
 @frozen
@@ -149,10 +153,10 @@ class RateLimitPolicy:
             at full speed, as 0.1 did (for a client alone under its limit).
     """
 
-    max_rate: float | None = field(default=None, validator=_positive_or_none)
-    poll_rate: float = field(default=20.0, validator=_positive)
+    max_rate: float | None = field(default=None, validator=_rate_or_none)
+    poll_rate: float = field(default=20.0, validator=_rate)
     adaptive: bool = True
-    initial_rate: float | None = field(default=_INITIAL_RATE, validator=_positive_or_none)
+    initial_rate: float | None = field(default=_INITIAL_RATE, validator=_rate_or_none)
 
 
 @frozen

@@ -30,8 +30,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from attrs import field, frozen, validators
+from attrs import field, frozen
 from tenacity import AsyncRetrying, RetryCallState
+
+from ._validation import number
 
 __all__ = ["Backoff", "jittered", "retry"]
 
@@ -57,7 +59,7 @@ def jittered(delay: float, jitter: float) -> float:
     return delay * (1.0 + random.uniform(-jitter, jitter))
 
 
-_not_negative = validators.ge(0.0)
+_seconds = number(unit="seconds")
 
 
 @frozen
@@ -71,10 +73,10 @@ class Backoff:
         jitter: The fraction each wait is spread by at random, 0 to 1 (see ``jittered``).
     """
 
-    initial: float = field(validator=_not_negative)
-    max: float = field(validator=_not_negative)
-    multiplier: float = field(default=2.0, validator=validators.ge(1.0))
-    jitter: float = field(default=0.0, validator=[_not_negative, validators.le(1.0)])
+    initial: float = field(validator=_seconds)
+    max: float = field(validator=_seconds)
+    multiplier: float = field(default=2.0, validator=number(1.0))
+    jitter: float = field(default=0.0, validator=number(0.0, 1.0))
 
     @classmethod
     def equal_jitter(cls, initial: float, max: float, multiplier: float = 2.0) -> Backoff:

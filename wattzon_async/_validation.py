@@ -1,22 +1,41 @@
-"""Input checks that run before anything is sent, each naming the field that is wrong."""
+"""Input checks that run before anything is sent, each naming the field that is wrong.
+
+This module exists so that every bad input, whether a call's argument or a setting, is
+refused the same way: a ``ValidationError`` whose ``field`` is the keyword the caller
+typed and whose message reads ``"<field>: must be ..., not <value>"``.
+
+* A call's arguments (``email=``, ``provider=``, ``tags=`` ...) go through a ``check_*``
+  function, which returns the value in its checked form.
+* Settings live on small frozen attrs objects (``RetryPolicy``, ``Timeouts``, the
+  consumer's options ...); their fields are checked by the attrs validators made here
+  from the same functions (:func:`integer`, :func:`number`, :func:`callable_or_none`),
+  so constructing a policy with a bad value raises at once, naming the field.
+"""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 from ._errors import ValidationError
 
 __all__ = [
     "MAX_TAG_LENGTH",
+    "callable_or_none",
+    "check_callable",
     "check_email",
+    "check_integer",
+    "check_number",
     "check_job_id",
     "check_provider",
     "check_results",
     "check_tags",
     "check_text",
     "check_zipcode",
+    "integer",
+    "number",
 ]
 
 MAX_TAG_LENGTH = 255
@@ -118,3 +137,108 @@ def check_results(results: object, *, field: str = "results") -> Literal["raw", 
     if results == "transformed":
         return "transformed"
     raise ValidationError(f"{field}: must be 'raw' or 'transformed', not {results!r}", field=field)
+
+
+def _bounds(low: float | None, high: float | None, *, above: bool = False) -> str:
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    if low is not None:
+        return f"greater than {low:g}" if above else f"of at least {low:g}"
+    return f"of at most {high:g}" if high is not None else ""
+
+
+def check_integer(value: object, *, field: str, low: int, high: int | None = None) -> int:
+    """Return an integer from ``low`` to ``high`` (None: no upper bound), or raise.
+
+    Raises:
+        ValidationError: Not an int (a bool or a float is refused), or out of range.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        raise ValidationError(
+            f"{field}: must be an integer {_bounds(low, high)}, not {value!r}", field=field
+        )
+    return value
+
+
+def check_number(
+    value: object,
+    *,
+    field: str,
+    low: float = 0.0,
+    high: float | None = None,
+    above: bool = False,
+    unit: str = "",
+) -> float:
+    """Return a finite number of at least ``low`` (over it when ``above``), up to ``high``.
+
+    Args:
+        value: What the caller gave.
+        field: The keyword the caller typed, named in the error.
+        low: The least value allowed.
+        high: The greatest value allowed (None: no upper bound).
+        above: ``low`` itself is refused (e.g. a timeout must be more than 0).
+        unit: What the number counts, for the message (``"seconds"``).
+
+    Raises:
+        ValidationError: Not an int or float (a bool is refused), not finite, or out of
+            range.
+    """
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if (
+        number is None
+        or not math.isfinite(number)
+        or (number <= low if above else number < low)
+        or (high is not None and number > high)
+    ):
+        what = f"a number of {unit}" if unit else "a number"
+        bounds = _bounds(low, high, above=above)
+        raise ValidationError(f"{field}: must be {what} {bounds}, not {value!r}", field=field)
+    return float(number)
+
+
+def check_callable(value: object, *, field: str, what: str = "a callable") -> None:
+    """Raise ValidationError unless ``value`` can be called."""
+    if not callable(value):
+        raise ValidationError(f"{field}: must be {what}, not {value!r}", field=field)
+
+
+#: An attrs validator: called with the instance, the attribute and the value.
+AttrsValidator = Callable[[Any, Any, Any], None]
+
+
+def integer(low: int, high: int | None = None) -> AttrsValidator:
+    """An attrs validator: ``check_integer`` on the field, named by the attribute."""
+
+    def validate(instance: object, attribute: Any, value: object) -> None:
+        check_integer(value, field=attribute.name, low=low, high=high)
+
+    return validate
+
+
+def number(
+    low: float = 0.0,
+    high: float | None = None,
+    *,
+    above: bool = False,
+    unit: str = "",
+    optional: bool = False,
+) -> AttrsValidator:
+    """An attrs validator: ``check_number`` on the field (None allowed when ``optional``)."""
+
+    def validate(instance: object, attribute: Any, value: object) -> None:
+        if value is None and optional:
+            return
+        check_number(value, field=attribute.name, low=low, high=high, above=above, unit=unit)
+
+    return validate
+
+
+def callable_or_none(instance: object, attribute: Any, value: Any) -> None:
+    """An attrs validator: None, or something that can be called."""
+    if value is not None:
+        check_callable(value, field=attribute.name)

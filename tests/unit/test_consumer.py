@@ -252,8 +252,12 @@ async def test_not_running() -> None:
     assert isinstance(info.value, RuntimeError)
     with pytest.raises(ValidationError):
         await consumer.wait_for("1")  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as caught:
+        await consumer.wait_for(0)
+    assert caught.value.field == "job_id"
+    with pytest.raises(ValidationError) as caught:
         await consumer.run("handler")  # type: ignore[arg-type]
+    assert str(caught.value) == "handler: must be an async callable, not 'handler'"
     await consumer.stop()  # a no-op
     assert not consumer.running
     assert consumer.last_receive_at is None

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from wattzon_async import DocumentTooLargeError, Submission, ValidationError, WattzOnClient
+from wattzon_async import (
+    DocumentTooLargeError,
+    RateLimitPolicy,
+    RetryPolicy,
+    Submission,
+    Timeouts,
+    ValidationError,
+    WaitPolicy,
+    WattzOnClient,
+)
 
 from .conftest import MakeClient
 
@@ -156,3 +166,37 @@ async def test_every_results_argument_is_checked_alike(
     for caught in (got, waited, batched):
         assert str(caught.value) == expected
         assert caught.value.field == "results"
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "value"),
+    [
+        (RetryPolicy, "attempts", 0),
+        (RetryPolicy, "attempts", 2.0),
+        (RetryPolicy, "timeout", "60"),
+        (RetryPolicy, "wait_jitter", 1.5),
+        (RetryPolicy, "wait_exp_base", 0.5),
+        (WaitPolicy, "initial_delay", -1),
+        (WaitPolicy, "max_delay", 0),
+        (WaitPolicy, "min_delay", float("nan")),
+        (Timeouts, "upload", float("inf")),
+        (Timeouts, "read", True),
+        (RateLimitPolicy, "max_rate", 0),
+        (RateLimitPolicy, "initial_rate", -4.0),
+        (RateLimitPolicy, "poll_rate", None),
+    ],
+)
+def test_a_bad_setting_is_refused_when_its_policy_is_made(
+    make: Callable[..., object], field: str, value: object
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(**{field: value})
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: must be ")
+    assert repr(value) in str(caught.value)
+
+
+def test_a_policy_accepts_the_edges_of_its_ranges() -> None:
+    assert RetryPolicy(attempts=1, wait_initial=0, wait_jitter=1).attempts == 1
+    assert WaitPolicy(initial_delay=0, jitter=0, multiplier=1).initial_delay == 0
+    assert RateLimitPolicy(max_rate=None, initial_rate=None).max_rate is None

@@ -8,7 +8,6 @@ This module exists to hold the contract users rely on (constructor, ``async with
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._errors import ValidationError
+from .._validation import check_callable, check_integer, check_text
 from ..models import SnapNotification
 from ._engine import Engine
 from ._sqs import QueueSettings, SQSCallError, SQSQueue
@@ -123,12 +123,9 @@ class NotificationConsumer:
         receive_backoff_max: float = 30.0,
         stop_timeout: float = 30.0,
     ) -> None:
-        if not isinstance(queue_url, str) or not queue_url.strip():
-            raise ValidationError("queue_url must be a non-empty string", field="queue_url")
+        queue_url = check_text(queue_url, field="queue_url")
         if region_name is None and (match := _REGION_IN_URL.match(queue_url)):
             region_name = match.group(1)
-        if on_invalid is not None and not callable(on_invalid):
-            raise ValidationError("on_invalid must be callable", field="on_invalid")
         self._settings = QueueSettings(
             queue_url=queue_url,
             region_name=region_name,
@@ -139,23 +136,19 @@ class NotificationConsumer:
         )
         self._session = session
         self._options = Options(
-            wait_time_seconds=_int("wait_time_seconds", wait_time_seconds, 0, 20),
-            max_messages=_int("max_messages", max_messages, 1, 10),
-            visibility_timeout=None
-            if visibility_timeout is None
-            else _int("visibility_timeout", visibility_timeout, 1, 43200),
-            concurrency=_int("concurrency", concurrency, 1, 100_000),
-            retention=_seconds("retention", retention, allow_zero=True),
-            max_retained=_int("max_retained", max_retained, 1, 1_000_000),
-            dedup_window=_seconds("dedup_window", dedup_window, allow_zero=True),
-            retry_backoff=None
-            if retry_backoff is None
-            else _seconds("retry_backoff", retry_backoff),
-            delete_interval=_seconds("delete_interval", delete_interval),
-            receive_backoff_max=_seconds("receive_backoff_max", receive_backoff_max),
+            wait_time_seconds=wait_time_seconds,
+            max_messages=max_messages,
+            visibility_timeout=visibility_timeout,
+            concurrency=concurrency,
+            retention=retention,
+            max_retained=max_retained,
+            dedup_window=dedup_window,
+            retry_backoff=retry_backoff,
+            delete_interval=delete_interval,
+            receive_backoff_max=receive_backoff_max,
+            stop_timeout=stop_timeout,
             on_invalid=on_invalid,
         )
-        self._stop_timeout = _seconds("stop_timeout", stop_timeout, allow_zero=True)
         self._stats = ConsumerStats()
         self._engine: Engine | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -193,8 +186,8 @@ class NotificationConsumer:
         if wait:
             if not (wait.strip().isdigit() and int(wait) <= 20):
                 raise ValidationError(
-                    f"WATTZON_SQS_WAIT_TIME_SECONDS must be a whole number of seconds from "
-                    f"0 to 20, got {wait!r}",
+                    f"WATTZON_SQS_WAIT_TIME_SECONDS: must be a whole number of seconds from "
+                    f"0 to 20, not {wait!r}",
                     field="WATTZON_SQS_WAIT_TIME_SECONDS",
                 )
             settings["wait_time_seconds"] = int(wait)
@@ -202,7 +195,8 @@ class NotificationConsumer:
         queue_url = settings.pop("queue_url", None) or env.get("WATTZON_SQS_QUEUE_URL")
         if not queue_url:
             raise ValidationError(
-                "no queue: set WATTZON_SQS_QUEUE_URL or pass queue_url=", field="queue_url"
+                "queue_url: no queue given; set WATTZON_SQS_QUEUE_URL or pass queue_url=",
+                field="queue_url",
             )
         return cls(queue_url, **settings)
 
@@ -278,7 +272,7 @@ class NotificationConsumer:
         if engine is None:
             return
         if self._stop_task is None:
-            deadline = self._stop_timeout if timeout is None else timeout
+            deadline = self._options.stop_timeout if timeout is None else timeout
             self._stop_task = asyncio.create_task(self._shutdown(engine, deadline))
         await asyncio.shield(self._stop_task)
 
@@ -305,10 +299,9 @@ class NotificationConsumer:
         Raises:
             ConsumerNotRunningError: The consumer is not running, or stopped while
                 waiting. It is a ``WattzOnError`` and also a ``RuntimeError``.
-            ValidationError: ``job_id`` is not an integer.
+            ValidationError: ``job_id`` is not a positive integer.
         """
-        if isinstance(job_id, bool) or not isinstance(job_id, int):
-            raise ValidationError("job_id must be an integer", field="job_id")
+        check_integer(job_id, field="job_id", low=1)
         engine = self._engine
         if engine is None:
             raise ConsumerNotRunningError("the notification consumer is not running")
@@ -330,8 +323,7 @@ class NotificationConsumer:
             ConsumerError: The queue cannot be reached, or ``run`` is already running.
             ValidationError: ``handler`` is not callable.
         """
-        if not callable(handler):
-            raise ValidationError("handler must be an async callable", field="handler")
+        check_callable(handler, field="handler", what="an async callable")
         if self._engine is None:
             await self.start()
         engine = self._engine
@@ -359,26 +351,3 @@ class NotificationConsumer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<NotificationConsumer {self.queue_url!r} {state}>"
-
-
-def _int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            f"{name} must be an integer from {low} to {high}, got {value!r}", field=name
-        )
-    return value
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    ok = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        bound = "at least 0" if allow_zero else "greater than 0"
-        raise ValidationError(
-            f"{name} must be a number of seconds {bound}, got {value!r}", field=name
-        )
-    return float(value)  # type: ignore[arg-type]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from attrs import define, frozen
+from attrs import define, field, frozen
+from attrs.validators import optional
 
 from .._errors import ConsumerError, ConsumerNotRunningError, NotificationError
+from .._validation import callable_or_none, integer, number
 from ..models import LinkNotification, SnapNotification
 
 __all__ = [
@@ -63,18 +65,27 @@ class ConsumerStats:
     last_receive_at: float | None = None
 
 
+_seconds = number(unit="seconds")
+_positive_seconds = number(above=True, unit="seconds")
+
+
 @frozen
 class Options:
-    """The validated tuning of a consumer (see ``NotificationConsumer`` for each field)."""
+    """The validated tuning of a consumer (see ``NotificationConsumer`` for each field).
 
-    wait_time_seconds: int
-    max_messages: int
-    visibility_timeout: int | None
-    concurrency: int
-    retention: float
-    max_retained: int
-    dedup_window: float
-    retry_backoff: float | None
-    delete_interval: float
-    receive_backoff_max: float
-    on_invalid: InvalidMessageCallback | None
+    Each field is checked when the consumer is made: a bad value raises
+    ``ValidationError`` naming the constructor's keyword.
+    """
+
+    wait_time_seconds: int = field(validator=integer(0, 20))
+    max_messages: int = field(validator=integer(1, 10))
+    visibility_timeout: int | None = field(validator=optional(integer(1, 43200)))
+    concurrency: int = field(validator=integer(1, 100_000))
+    retention: float = field(validator=_seconds)
+    max_retained: int = field(validator=integer(1, 1_000_000))
+    dedup_window: float = field(validator=_seconds)
+    retry_backoff: float | None = field(validator=optional(_positive_seconds))
+    delete_interval: float = field(validator=_positive_seconds)
+    receive_backoff_max: float = field(validator=_positive_seconds)
+    stop_timeout: float = field(validator=_seconds)
+    on_invalid: InvalidMessageCallback | None = field(validator=callable_or_none)
