@@ -11,7 +11,6 @@ notification, or both raced), and read the extracted fields::
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
 from ._client import WattzOnClient
 from ._config import (
     DEFAULT_LINK_URL,
@@ -69,6 +68,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
     from .notifications import NotificationConsumer, parse_notification
 
 __version__ = "0.1.0"
@@ -133,8 +133,13 @@ __all__ = [
     "parse_notification",
 ]
 
-#: Names imported on first use, so that ``import wattzon_async`` stays cheap.
+#: Names imported on first use, so that ``import wattzon_async`` stays cheap: batches
+#: bring sqlite3 and the journal, notifications bring aiobotocore.
 _LAZY = {
+    "BatchProgress": "wattzon_async._batch",
+    "BatchRun": "wattzon_async._batch",
+    "ResumeSummary": "wattzon_async._batch",
+    "SubmitOutcome": "wattzon_async._batch",
     "NotificationConsumer": "wattzon_async.notifications",
     "parse_notification": "wattzon_async.notifications",
 }

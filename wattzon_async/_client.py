@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 import httpx
 
-from ._batch import BatchCalls, submit_many
 from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
@@ -227,6 +226,8 @@ class WattzOnClient:
 
     def _submit_many(self, submissions: Iterable[Submission], **options: Any) -> BatchRun:
         """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
+        from ._batch import BatchCalls, submit_many  # batches (and sqlite3) load on first use
+
         calls = BatchCalls(
             prepare=self.jobs.prepare,
             send=self.jobs.send,

@@ -18,8 +18,9 @@ The shape follows hynek's stamina (attempts, deadline, wait_initial/max/jitter,
 Retry-After over backoff), on top of tenacity, which stays private to this module. The
 first attempt runs bare, with no tenacity object made: most calls succeed at once, and
 the send path's overhead is measured per request. Only a failure that may be retried
-builds the tenacity loop, which is handed that first outcome as its attempt 1, so its
-attempt numbers, waits and stop rule are the same as if it had run from the start.
+imports tenacity (so ``import wattzon_async`` does not) and builds its loop, which is
+handed that first outcome as its attempt 1, so its attempt numbers, waits and stop rule
+are the same as if it had run from the start.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from attrs import field, frozen
-from tenacity import AsyncRetrying, RetryCallState
 
 from ._validation import number
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["Backoff", "jittered", "retry"]
 
@@ -202,6 +205,8 @@ async def retry(
             outcome = state.outcome
             error = outcome.exception() if outcome is not None and outcome.failed else None
             before_sleep(state.attempt_number, error, state.upcoming_sleep)
+
+    from tenacity import AsyncRetrying  # only a failure pays for importing tenacity
 
     retrying = AsyncRetrying(
         sleep=sleep,

@@ -10,8 +10,8 @@ import asyncio
 import time
 
 import pytest
+import tenacity
 
-from wattzon_async import _retry
 from wattzon_async._retry import Backoff, jittered, retry
 
 
@@ -118,7 +118,7 @@ async def test_a_first_success_never_builds_tenacity(monkeypatch: pytest.MonkeyP
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("tenacity was set up for a call that succeeded at once")
 
-    monkeypatch.setattr(_retry, "AsyncRetrying", refuse)
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
     attempt = Script("ok")
     assert await retry(attempt, on=is_flaky, backoff=NO_JITTER, attempts=5) == "ok"
     assert attempt.calls == 1
@@ -130,7 +130,7 @@ async def test_an_error_not_retried_is_raised_at_once_as_it_is(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("tenacity was set up for an error that is not retried")
 
-    monkeypatch.setattr(_retry, "AsyncRetrying", refuse)
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
     error = Fatal("no")
     attempt = Script(error)
     with pytest.raises(Fatal) as caught:
