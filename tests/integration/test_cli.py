@@ -348,7 +348,7 @@ def test_utilities_find_names_the_providers(wattzon: Invoke) -> None:
     assert "Pacific Gas and Electric Company" in table.out
 
 
-def test_link_profiles_are_discoverable(wattzon: Invoke, tmp_path: Path) -> None:
+def test_link_profiles_and_extractions_are_discoverable(wattzon: Invoke, tmp_path: Path) -> None:
     missing = wattzon("link", "bills", "1")
     assert missing.code == 4
     assert "the emulator's profiles: 1001 (3 bills)" in missing.err
@@ -363,19 +363,25 @@ def test_link_profiles_are_discoverable(wattzon: Invoke, tmp_path: Path) -> None
         assert process.stdout is not None
         exports: dict[str, str] = {}
         profiles: list[str] = []
-        for line in process.stdout:  # ends at the profiles line, or the test fails at EOF
+        for line in process.stdout:  # ends at the curl line, or the test fails at EOF
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").strip().partition("=")
                 exports[name] = value
             if line.startswith("# Link sample profiles: "):
                 listed = line.removeprefix("# Link sample profiles: ").split(";")[0]
                 profiles = [item.split()[0] for item in listed.split(", ")]
+            if line.startswith("# Start a Link extraction"):
+                start_link = line.partition(": ")[2].strip()
                 break
         assert profiles
         env = {**os.environ, **exports}
         for profile in profiles:
             result = run_cli("link", "bills", profile, "--json", env=env)
             assert result.code == 0, result.err
+        started = subprocess.run(
+            ["bash", "-c", start_link], env=env, capture_output=True, text=True, check=True
+        )
+        assert json.loads(started.stdout)["profile_id"] == profiles[0]
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)

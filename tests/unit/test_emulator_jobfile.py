@@ -1,4 +1,4 @@
-"""The emulator's job file: jobs and sent notifications survive a restart, torn lines don't."""
+"""The emulator's job file: jobs, Link extractions and sent notifications survive a restart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from wattzon_async.emulator._jobfile import JobFile
+from wattzon_async.emulator._link import LinkRecord
 from wattzon_async.emulator._state import JobRecord
 
 
@@ -35,10 +36,12 @@ def test_jobs_and_notifications_read_back(tmp_path: Path) -> None:
     old, new = record(1000, age=60.0), record(1001, age=1.0)
     log.add(old)
     log.add(new)
-    log.notified(1000)
-    jobs, notified = JobFile(tmp_path / "jobs.jsonl").load()
-    assert notified == {1000}
-    assert [j.id for j in jobs] == [1000, 1001]
+    log.notified(old)
+    kept, notified = JobFile(tmp_path / "jobs.jsonl").load()
+    assert notified == {"snap:1000"}
+    jobs = [j for j in kept if isinstance(j, JobRecord)]
+    assert jobs == kept
+    assert [j.key for j in jobs] == ["snap:1000", "snap:1001"]
     assert jobs[0].content == old.content
     assert jobs[0].tags == old.tags
     assert jobs[0].created_at == old.created_at
@@ -54,7 +57,39 @@ def test_a_torn_line_is_skipped_and_clear_forgets(
     with log.path.open("a") as out:
         out.write('{"job": {"id": 1001, "ten')  # the process died mid-write
     jobs, _ = log.load()
-    assert [j.id for j in jobs] == [1000]
+    assert [j.key for j in jobs] == ["snap:1000"]
     assert "line 2 is not a job record" in caplog.text
     log.clear()
     assert log.load() == ([], set())
+
+
+def link(job_id: str, *, age: float, duration: float = 5.0) -> LinkRecord:
+    return LinkRecord(
+        job_id=job_id,
+        profile_id="3001",
+        tenant="emulator-client",
+        tags=("demo",),
+        created_at=datetime.now(UTC) - timedelta(seconds=age),
+        started=time.monotonic() - age,
+        duration=duration,
+        provider=140,
+        bills=4,
+    )
+
+
+def test_link_extractions_read_back_beside_jobs(tmp_path: Path) -> None:
+    log = JobFile(tmp_path / "jobs.jsonl")
+    log.add(record(1000))
+    done, running = link("50001", age=60.0), link("50002", age=1.0)
+    log.add(done)
+    log.add(running)
+    log.notified(done)
+    kept, notified = JobFile(tmp_path / "jobs.jsonl").load()
+    assert notified == {"link:50001"}
+    assert [r.key for r in kept] == ["snap:1000", "link:50001", "link:50002"]
+    assert isinstance(kept[2], LinkRecord)
+    assert (kept[2].profile_id, kept[2].tags, kept[2].bills) == ("3001", ("demo",), 4)
+    assert kept[1].notification()["job_id"] == "50001"
+    assert isinstance(kept[1], LinkRecord)
+    assert kept[1].visible_bills() == 4  # ended 55 s ago
+    assert kept[2].visible_bills() < 4  # 4 s still to go

@@ -3,12 +3,14 @@
 ``Emulator`` starts it in a process of its own (and a moto SQS server with ``sqs=True``)
 for the demo, integration tests, benchmarks and users' own tests. Magic values: provider
 ``9999`` is unsupported, and a document whose file name starts with ``failed`` fails.
+``Emulator.start_link`` runs a Link extraction that ends with the Link message.
 """
 
 from __future__ import annotations
 
 from ._data import UNSUPPORTED_PROVIDER, expected_results
 from ._handle import DEFAULT_TENANT, Emulator
+from ._link import LinkJob
 from ._process import EmulatorError
 
 __all__ = [
@@ -16,5 +18,6 @@ __all__ = [
     "UNSUPPORTED_PROVIDER",
     "Emulator",
     "EmulatorError",
+    "LinkJob",
     "expected_results",
 ]

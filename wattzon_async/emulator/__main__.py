@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import signal
 import sys
@@ -18,7 +19,7 @@ from typing import TextIO
 from ._data import LINK_PROFILES, sample_profiles
 from ._handle import Emulator
 
-__all__ = ["exports", "main", "serve_forever"]
+__all__ = ["exports", "link_hint", "main", "serve_forever"]
 
 
 def exports(emulator: Emulator) -> list[str]:
@@ -31,6 +32,24 @@ def exports(emulator: Emulator) -> list[str]:
         One ``export NAME=value`` line per variable (values shell-quoted).
     """
     return [f"export {name}={shlex.quote(value)}" for name, value in emulator.environ().items()]
+
+
+def link_hint(emulator: Emulator) -> str:
+    """How to start a Link extraction from a shell that ran the export lines.
+
+    Args:
+        emulator: A running emulator.
+
+    Returns:
+        A sentence ending with a ``curl`` command of the admin API (the same as
+        ``Emulator.start_link``).
+    """
+    body = json.dumps({"profile_id": next(iter(LINK_PROFILES)), "tags": ["demo"]})
+    return (
+        "Start a Link extraction (its Link message reaches the queue when it completes): "
+        'curl --cert "$WATTZON_CERT" --key "$WATTZON_KEY" --cacert "$WATTZON_CA_BUNDLE" '
+        f"-d {shlex.quote(body)} {emulator.base_url}/_emulator/link"
+    )
 
 
 async def _serve(emulator: Emulator, out: TextIO) -> None:
@@ -47,6 +66,7 @@ async def _serve(emulator: Emulator, out: TextIO) -> None:
                 file=out,
                 flush=True,
             )
+            print(f"# {link_hint(emulator)}", file=out, flush=True)
             print(
                 f"# WattzOn emulator running; Ctrl+C to stop. Jobs are kept in "
                 f"{emulator.state_dir} across restarts (queued SQS messages are not).",

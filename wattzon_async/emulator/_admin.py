@@ -1,4 +1,4 @@
-"""The admin API under /_emulator/: faults, lifecycle settings, counters and reset.
+"""The admin API under /_emulator/: faults, lifecycle settings, counters, reset, Link.
 
 The real API has nothing under this prefix, so a client can never reach it by mistake.
 It needs a client certificate from the emulator's CA like everything else; it is not
@@ -16,7 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._faults import FaultSettings
+from ._link import LinkForbidden, parse_link_request
+from ._middleware import tenant_of
 from ._state import Lifecycle, Store
+from ._validate import BadRequest
 
 __all__ = ["admin_routes", "lifecycle_from_json", "lifecycle_to_json"]
 
@@ -76,6 +79,27 @@ async def reset(request: Request) -> Response:
         except Exception as exc:
             return JSONResponse({"error": f"could not purge the queue: {exc}"}, status_code=500)
     return JSONResponse({"reset": True})
+
+
+async def start_link(request: Request) -> Response:
+    """``POST`` ``{"profile_id": "1001", "tags": [...]}``: start a Link extraction (201).
+
+    ``profile_id`` may be left out for a new profile; a new profile may also be given its
+    ``provider`` (default 4) and number of ``bills`` (default 3). The answer holds the
+    Link ``job_id`` its notification will carry.
+    """
+    store = _store(request)
+    try:
+        request_body = await _json(request)
+    except ValueError:
+        return _bad("body is not JSON")
+    try:
+        record = store.start_link(tenant_of(request.scope), parse_link_request(request_body))
+    except BadRequest as exc:
+        return _bad(str(exc))
+    except LinkForbidden as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    return JSONResponse(record.to_json(), status_code=201)
 
 
 async def health(request: Request) -> Response:
@@ -164,4 +188,5 @@ def admin_routes() -> list[Route]:
         Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/health", health, methods=["GET"]),
+        Route("/_emulator/link", start_link, methods=["POST"]),
     ]

@@ -23,7 +23,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._admin import admin_routes
-from ._data import PROVIDERS, ZIPS, find_providers, link_bills, sample_profiles
+from ._data import PROVIDERS, ZIPS, find_providers
+from ._link import LinkForbidden
 from ._middleware import ApiMiddleware, tenant_of
 from ._pdf import text_pdf
 from ._state import Forbidden, NotFound, Store
@@ -167,22 +168,31 @@ async def get_utility(request: Request) -> Response:
     return JSONResponse(dict(found))
 
 
+def _profile_bills(request: Request) -> list[dict[str, Any]] | Response:
+    """The bills served for the request's profile now, or the error response."""
+    store, profile_id = _store(request), request.path_params["profile_id"]
+    pdf_base = str(request.base_url) + "link/4.0/"
+    try:
+        bills = store.links.bills(tenant_of(request.scope), profile_id, pdf_base)
+    except LinkForbidden as exc:
+        return error(403, str(exc))
+    if bills is None:
+        return error(404, store.links.not_found(profile_id))
+    return bills
+
+
 async def get_bills(request: Request) -> Response:
     """``GET /link/4.0/data/bills/<profile_id>``: the bills Link extracted for a profile."""
-    profile_id = request.path_params["profile_id"]
-    pdf_base = str(request.base_url) + "link/4.0/"
-    bills = link_bills(profile_id, pdf_base)
-    if bills is None:
-        return error(
-            404, f"profile {profile_id} not found (the emulator's profiles: {sample_profiles()})"
-        )
-    return JSONResponse({"data": bills})
+    bills = _profile_bills(request)
+    return bills if isinstance(bills, Response) else JSONResponse({"data": bills})
 
 
 async def get_bill_pdf(request: Request) -> Response:
     """The PDF a Link bill's ``pdf`` URI points to."""
-    profile_id, bill_id = request.path_params["profile_id"], request.path_params["bill_id"]
-    bills = link_bills(profile_id, "") or []
+    bills = _profile_bills(request)
+    if isinstance(bills, Response):
+        return bills
+    bill_id = request.path_params["bill_id"]
     bill = next((b for b in bills if str(b["id"]) == bill_id), None)
     if bill is None:
         return error(404, f"bill {bill_id} not found")

@@ -23,6 +23,7 @@ __all__ = [
     "expected_results",
     "find_providers",
     "link_bills",
+    "profile_bills",
     "raw_results",
     "sample_profiles",
 ]
@@ -323,7 +324,7 @@ def raw_results(content: bytes, provider: int) -> dict[str, Any]:
 
 
 def link_bills(profile_id: str, pdf_base: str) -> list[dict[str, Any]] | None:
-    """The bills Link extracted for a profile, or None for an unknown profile.
+    """The bills Link extracted for a sample profile, or None for another profile.
 
     Args:
         profile_id: The Link profile id.
@@ -336,8 +337,27 @@ def link_bills(profile_id: str, pdf_base: str) -> list[dict[str, Any]] | None:
     if known is None:
         return None
     provider, count = known
+    return profile_bills(profile_id, provider, count, pdf_base)
+
+
+def profile_bills(
+    profile_id: str, provider: int, count: int, pdf_base: str
+) -> list[dict[str, Any]]:
+    """The ``count`` most recent monthly bills of a Link profile, made up deterministically.
+
+    Args:
+        profile_id: The Link profile id (digits: bill ids are derived from it).
+        provider: The profile's utility provider id.
+        count: How many bills.
+        pdf_base: Base URL the ``pdf`` URIs are built on (ends with a slash).
+
+    Returns:
+        The bills, most recent first, each with a ``pdf`` URI the emulator serves; the
+        same arguments always give the same bills.
+    """
     rng = _rng(profile_id.encode(), provider)
     account = f"{rng.randrange(10**9, 10**10)}"
+    utility = PROVIDERS.get(provider, {}).get("name", f"Utility {provider}")
     end = date(2024, 6, 4)
     bills = []
     for number in range(count):
@@ -347,7 +367,7 @@ def link_bills(profile_id: str, pdf_base: str) -> list[dict[str, Any]] | None:
             {
                 "id": bill_id,
                 "provider_id": provider,
-                "utility": PROVIDERS[provider]["name"],
+                "utility": utility,
                 "account_number": account,
                 "start_date": start.isoformat(),
                 "end_date": end.isoformat(),

@@ -129,12 +129,13 @@ class RateLimiter:
 
 
 class Stats:
-    """Counters of requests, responses, jobs and notifications since start or reset."""
+    """Counters of requests, responses, jobs, Link extractions and notifications."""
 
     def __init__(self) -> None:
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.responses: Counter[str] = Counter()
         self.jobs_by_tenant: Counter[str] = Counter()
+        self.link_extractions = 0
         self.notifications: Counter[str] = Counter()
         self.connections_dropped = 0
 
@@ -150,6 +151,7 @@ class Stats:
             "responses": dict(self.responses),
             "jobs_created": sum(self.jobs_by_tenant.values()),
             "jobs_created_by_tenant": dict(self.jobs_by_tenant),
+            "link_extractions_started": self.link_extractions,
             "notifications_sent": self.notifications["sent"],
             "duplicate_notifications_sent": self.notifications["duplicate"],
             "malformed_notifications_sent": self.notifications["malformed"],

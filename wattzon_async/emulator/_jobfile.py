@@ -1,10 +1,11 @@
 """The emulator's jobs on disk, so that ``wattzon emulator --dir`` keeps them across restarts.
 
 An append-only file of JSON lines: ``{"job": {...}}`` when a job is made (its document
-included) and ``{"notified": id}`` once its SQS notification is sent. Reading it back
-gives the jobs as they were, each still ending at its creation time plus its processing
-time, and tells which notifications are still owed. A line cut short by a crash is
-skipped. Only the server process writes it, from its event loop.
+included), ``{"link": {...}}`` when a Link extraction starts, and ``{"notified": id}``
+(``{"link_notified": job_id}``) once its SQS notification is sent. Reading it back
+gives the jobs and extractions as they were, each still ending at its creation time
+plus its processing time, and tells which notifications are still owed. A line cut
+short by a crash is skipped. Only the server process writes it, from its event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._link import LinkRecord
 from ._state import JobRecord
 
 __all__ = ["JobFile"]
@@ -30,31 +32,41 @@ class JobFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> tuple[list[JobRecord], set[int]]:
-        """The jobs recorded so far, oldest first, and the ids already notified."""
-        jobs: list[JobRecord] = []
-        notified: set[int] = set()
+    def load(self) -> tuple[list[JobRecord | LinkRecord], set[str]]:
+        """The jobs and extractions recorded so far, oldest first, and the keys notified."""
+        records: list[JobRecord | LinkRecord] = []
+        notified: set[str] = set()
         if not self.path.exists():
-            return jobs, notified
+            return records, notified
         with self.path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 try:
                     entry = json.loads(line)
                     if "job" in entry:
-                        jobs.append(_record(entry["job"]))
+                        records.append(_record(entry["job"]))
+                    elif "link" in entry:
+                        records.append(_link_record(entry["link"]))
+                    elif "link_notified" in entry:
+                        notified.add(f"link:{entry['link_notified']}")
                     else:
-                        notified.add(int(entry["notified"]))
+                        notified.add(f"snap:{int(entry['notified'])}")
                 except (ValueError, KeyError, TypeError):
                     logger.warning("%s: line %d is not a job record; skipped", self.path, number)
-        return jobs, notified
+        return records, notified
 
-    def add(self, job: JobRecord) -> None:
-        """Record a new job."""
-        self._append({"job": _entry(job)})
+    def add(self, record: JobRecord | LinkRecord) -> None:
+        """Record a new job or Link extraction."""
+        if isinstance(record, LinkRecord):
+            self._append({"link": _link_entry(record)})
+        else:
+            self._append({"job": _entry(record)})
 
-    def notified(self, job_id: int) -> None:
-        """Record that the notification of ``job_id`` was sent."""
-        self._append({"notified": job_id})
+    def notified(self, record: JobRecord | LinkRecord) -> None:
+        """Record that the notification of ``record`` was sent."""
+        if isinstance(record, LinkRecord):
+            self._append({"link_notified": record.job_id})
+        else:
+            self._append({"notified": record.id})
 
     def clear(self) -> None:
         """Forget every job (the emulator was reset)."""
@@ -81,14 +93,18 @@ def _entry(job: JobRecord) -> dict[str, Any]:
     }
 
 
+def _started(created_at: datetime) -> float:
+    """The monotonic time a record made at ``created_at`` (in an earlier run) started."""
+    return time.monotonic() - (datetime.now(UTC) - created_at).total_seconds()
+
+
 def _record(data: dict[str, Any]) -> JobRecord:
     created_at = datetime.fromisoformat(data["created_at"])
-    age = (datetime.now(UTC) - created_at).total_seconds()
     return JobRecord(
         id=int(data["id"]),
         tenant=str(data["tenant"]),
         created_at=created_at,
-        started=time.monotonic() - age,
+        started=_started(created_at),
         duration=float(data["duration"]),
         outcome=str(data["outcome"]),
         email=str(data["email"]),
@@ -97,4 +113,34 @@ def _record(data: dict[str, Any]) -> JobRecord:
         document_id=int(data["document_id"]),
         document_name=str(data["document_name"]),
         content=base64.b64decode(data["content"]),
+    )
+
+
+def _link_entry(record: LinkRecord) -> dict[str, Any]:
+    return {
+        "job_id": record.job_id,
+        "profile_id": record.profile_id,
+        "tenant": record.tenant,
+        "tags": list(record.tags),
+        "created_at": record.created_at.isoformat(),
+        "duration": record.duration,
+        "provider": record.provider,
+        "bills": record.bills,
+        "sample": record.sample,
+    }
+
+
+def _link_record(data: dict[str, Any]) -> LinkRecord:
+    created_at = datetime.fromisoformat(data["created_at"])
+    return LinkRecord(
+        job_id=str(data["job_id"]),
+        profile_id=str(data["profile_id"]),
+        tenant=str(data["tenant"]),
+        tags=tuple(str(tag) for tag in data["tags"]),
+        created_at=created_at,
+        started=_started(created_at),
+        duration=float(data["duration"]),
+        provider=int(data["provider"]),
+        bills=int(data["bills"]),
+        sample=bool(data["sample"]),
     )

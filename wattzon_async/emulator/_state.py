@@ -3,7 +3,9 @@
 A job's status is computed from the time since it was created, so a slow lifecycle
 never blocks the event loop: ``ENQUEUED`` for the first part of its processing time,
 then ``PROCESSING``, then its final state. A timer per job sends the SQS notification
-when it reaches that final state (at once for ``UNSUPPORTED`` jobs).
+when it reaches that final state (at once for ``UNSUPPORTED`` jobs). Link extractions
+(``_link``) run on the same lifecycle and send their notification the same way, with
+the same faults.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Protocol
 
 from ._data import UNSUPPORTED_PROVIDER, raw_results
 from ._faults import FaultSettings, RateLimiter, Stats, make_rng
+from ._link import LinkRecord, LinkRequest, Links
 from ._validate import CreateRequest
 
 __all__ = [
@@ -41,6 +44,7 @@ _GARBAGE = (
     '{"app": "snap", "job_id": "not-a-number", "final_state": 42}',
     "[1, 2, 3]",
     '{"hello": "world"}',
+    '{"app": "link", "profile_id": 1001, "tags": "[\'unterminated"}',
     '"just a string"',
 )
 
@@ -64,16 +68,16 @@ class Publisher(Protocol):
 
 
 class JobLog(Protocol):
-    """Where jobs are kept across restarts (``_jobfile.JobFile``)."""
+    """Where jobs and Link extractions are kept across restarts (``_jobfile.JobFile``)."""
 
-    def load(self) -> tuple[list[JobRecord], set[int]]:
-        """The jobs kept, oldest first, and the ids whose notification was sent."""
+    def load(self) -> tuple[list[JobRecord | LinkRecord], set[str]]:
+        """The records kept, oldest first, and the keys whose notification was sent."""
 
-    def add(self, job: JobRecord) -> None:
-        """Keep a new job."""
+    def add(self, record: JobRecord | LinkRecord) -> None:
+        """Keep a new job or extraction."""
 
-    def notified(self, job_id: int) -> None:
-        """Note that the notification of ``job_id`` was sent."""
+    def notified(self, record: JobRecord | LinkRecord) -> None:
+        """Note that the notification of ``record`` was sent."""
 
     def clear(self) -> None:
         """Forget every job."""
@@ -113,6 +117,11 @@ class JobRecord:
     document_id: int
     document_name: str
     content: bytes = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        """The job's key among everything that sends a notification."""
+        return f"snap:{self.id}"
 
     def status(self, now: float | None = None) -> str:
         """The job's status at monotonic time ``now`` (default: now)."""
@@ -173,17 +182,19 @@ class Store:
         self._jobs: dict[int, JobRecord] = {}
         self._job_ids = itertools.count(1000)
         self._document_ids = itertools.count(5000)
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log
-        self._owed: list[JobRecord] = []
+        self._owed: list[JobRecord | LinkRecord] = []
+        self.links = Links()
         if log is not None:
             kept, notified = log.load()
-            self._jobs = {job.id: job for job in kept}
-            self._owed = [job for job in kept if job.id not in notified]
+            self._jobs = {job.id: job for job in kept if isinstance(job, JobRecord)}
+            self.links = Links(r for r in kept if isinstance(r, LinkRecord))
+            self._owed = [record for record in kept if record.key not in notified]
             self._job_ids = itertools.count(max(self._jobs, default=999) + 1)
             self._document_ids = itertools.count(
-                max((job.document_id for job in kept), default=4999) + 1
+                max((job.document_id for job in self._jobs.values()), default=4999) + 1
             )
 
     def resume(self) -> None:
@@ -193,9 +204,9 @@ class Store:
             return
         loop = asyncio.get_running_loop()
         now = time.monotonic()
-        for job in owed:
-            delay = max(0.0, job.started + job.duration - now)
-            self._timers[job.id] = loop.call_later(delay, self._final, job)
+        for record in owed:
+            delay = max(0.0, record.started + record.duration - now)
+            self._timers[record.key] = loop.call_later(delay, self._final, record)
 
     def set_faults(self, faults: FaultSettings) -> None:
         """Put ``faults`` in force, with fresh rate-limit buckets."""
@@ -230,13 +241,30 @@ class Store:
             content=request.content,
         )
         self._jobs[job.id] = job
-        if self._log is not None:
-            self._log.add(job)
+        self._begin(job)
         self.stats.jobs_by_tenant[tenant] += 1
+        return job
+
+    def start_link(self, tenant: str, request: LinkRequest) -> LinkRecord:
+        """Start a Link extraction for ``tenant`` and schedule its notification.
+
+        Raises:
+            BadRequest: The request does not fit the profile.
+            LinkForbidden: The profile belongs to another tenant.
+        """
+        record = self.links.start(
+            tenant, request, duration=self._draw_duration(), started=time.monotonic()
+        )
+        self._begin(record)
+        self.stats.link_extractions += 1
+        return record
+
+    def _begin(self, record: JobRecord | LinkRecord) -> None:
+        if self._log is not None:
+            self._log.add(record)
         if self.publisher is not None:
             loop = asyncio.get_running_loop()
-            self._timers[job.id] = loop.call_later(job.duration, self._final, job)
-        return job
+            self._timers[record.key] = loop.call_later(record.duration, self._final, record)
 
     def _draw_duration(self) -> float:
         spec = self.lifecycle.processing_time
@@ -267,23 +295,23 @@ class Store:
         )
         return list(itertools.islice(found, limit))
 
-    def _final(self, job: JobRecord) -> None:
-        self._timers.pop(job.id, None)
-        task = asyncio.get_running_loop().create_task(self._notify(job))
+    def _final(self, record: JobRecord | LinkRecord) -> None:
+        self._timers.pop(record.key, None)
+        task = asyncio.get_running_loop().create_task(self._notify(record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _notify(self, job: JobRecord) -> None:
+    async def _notify(self, record: JobRecord | LinkRecord) -> None:
         if self.publisher is None:
             return
-        body = json.dumps(job.notification())
+        body = json.dumps(record.notification())
         counts = self.stats.notifications
         duplicate = self.rng.random() < self.faults.duplicate_notification_rate
         malformed = self.rng.random() < self.faults.malformed_notification_rate
         try:
             await self.publisher.send(body)
             if self._log is not None:
-                self._log.notified(job.id)
+                self._log.notified(record)
             counts["sent"] += 1
             counts["messages"] += 1
             if duplicate:
@@ -296,13 +324,14 @@ class Store:
                 counts["messages"] += 1
         except Exception:
             counts["error"] += 1
-            logger.exception("could not send the notification of job %s", job.id)
+            logger.exception("could not send the notification of %s", record.key)
 
     def reset(self) -> None:
         """Forget every job, fault, setting and counter; pending notifications are not sent."""
         self._cancel()
         self.lifecycle = self._initial_lifecycle
         self._jobs.clear()
+        self.links.clear()
         if self._log is not None:
             self._log.clear()
         self.stats = Stats()

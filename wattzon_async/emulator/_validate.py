@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 
-__all__ = ["MAX_DOCUMENT_BYTES", "BadRequest", "CreateRequest", "parse_create"]
+__all__ = ["MAX_DOCUMENT_BYTES", "BadRequest", "CreateRequest", "parse_create", "tags_of"]
 
 #: The API's document limit: 5 MB, read as 5 MiB of decoded bytes.
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
@@ -70,7 +70,7 @@ def parse_create(body: bytes) -> CreateRequest:
     return CreateRequest(
         email=_email(data["email"]),
         provider=_provider(data["provider"]),
-        tags=_tags(data.get("tags")),
+        tags=tags_of(data.get("tags")),
         name=name,
         content=content,
     )
@@ -90,7 +90,8 @@ def _provider(value: object) -> int:
     raise BadRequest("provider must be an integer provider id")
 
 
-def _tags(value: object) -> tuple[str, ...]:
+def tags_of(value: object) -> tuple[str, ...]:
+    """Validate tags as the API does: strings or numbers, <= 255 characters, no commas."""
     if value is None:
         return ()
     if not isinstance(value, list):
