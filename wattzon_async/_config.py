@@ -145,10 +145,13 @@ class RateLimitPolicy:
         max_rate: Ceiling in requests per second (None: no ceiling of our own). A client
             with a ceiling starts at it, without a slow start.
         poll_rate: Budget in GETs per second for all ``await_job`` polls together.
-        adaptive: Adapt the rate to 429s: the first one halves the rate being sent (and
-            ends the slow start); later ones take a quarter off it, at most once a
-            second; successes win it back, additively and then faster the longer no 429
-            comes. False keeps the rate fixed (``max_rate``, or none).
+        adaptive: Adapt the rate to 429s: a 429 during the slow start ends it and halves
+            the rate being sent; any later 429 takes a quarter off the rate (at most once
+            a second; a client running free starts from the rate it was sending at), so
+            the first 429 of a client with ``max_rate`` or without a slow start takes a
+            quarter off too. Successes win the rate back, additively and then faster the
+            longer no 429 comes. False keeps the rate fixed (``max_rate``, or none).
+            ``Retry-After`` pauses the client either way.
         initial_rate: Requests per second at which the slow start begins; None starts
             at full speed, as 0.1 did (for a client alone under its limit).
     """

@@ -182,6 +182,24 @@ def test_a_ceiling_means_no_slow_start_and_no_slow_start_means_free() -> None:
     assert not fixed.slow_start
 
 
+def test_without_a_slow_start_the_first_429_takes_a_quarter_off() -> None:
+    now = [0.0]
+    ceiling = AdaptiveRateLimiter(RateLimitPolicy(max_rate=10.0), clock=lambda: now[0])
+    ceiling.observe(429)
+    assert ceiling.rate == pytest.approx(7.5)
+    free = AdaptiveRateLimiter(RateLimitPolicy(initial_rate=None), clock=lambda: now[0])
+    for _ in range(8):
+        free.record_send()
+    now[0] = 1.0
+    sending = free.observed_rate()
+    free.observe(429)
+    assert free.rate == pytest.approx(sending * 0.75)
+    fixed = AdaptiveRateLimiter(RateLimitPolicy(max_rate=10.0, adaptive=False))
+    fixed.observe(429, retry_after=2.0)
+    assert fixed.rate == 10.0
+    assert fixed.paused_for > 0  # Retry-After pauses the client either way
+
+
 def test_turns_come_in_order_and_a_cancelled_turn_gives_its_slot_away() -> None:
     async def main(loop: _VirtualLoop) -> tuple[list[int], list[float]]:
         limiter = AdaptiveRateLimiter(RateLimitPolicy(max_rate=2.0), clock=loop.time)
