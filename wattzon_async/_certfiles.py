@@ -77,19 +77,7 @@ class Identity:
 
 
 def read_info(file: Path, key_password: str | bytes | None) -> CertificateInfo:
-    """Describe the certificate in a PEM, DER or PKCS#12 file, expired or not.
-
-    Args:
-        file: The certificate file. In a file holding a chain, the certificate that
-            matches the file's private key is described, else the first one.
-        key_password: The password of a PKCS#12 file, if it has one.
-
-    Returns:
-        The certificate's description.
-
-    Raises:
-        CertificateError: The file is missing, unreadable or holds no certificate.
-    """
+    """The work of ``_tls.read_certificate_info`` (see there), on a ``Path``."""
     data = _read(file, "certificate file")
     password = password_bytes(key_password)
     if _is_pkcs12(file, data):

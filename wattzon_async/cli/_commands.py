@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -136,10 +137,8 @@ async def zips_get(ctx: Context) -> int:
         ("State", zipcode.state),
         ("Latitude", zipcode.latitude),
         ("Longitude", zipcode.longitude),
-        *sorted((str(k), v) for k, v in zipcode.extra.items()),
     ]
-    ctx.out.show(zipcode, lambda: record_table(pairs, title=f"Zip code {zipcode.zipcode}"))
-    return ExitCode.OK
+    return _show_record(ctx, zipcode, pairs, zipcode.extra, f"Zip code {zipcode.zipcode}")
 
 
 async def utilities_find(ctx: Context) -> int:
@@ -183,9 +182,20 @@ async def utilities_get(ctx: Context) -> int:
         ("Types", ", ".join(utility.types)),
         ("LSE id", utility.lseid),
         ("Home page", utility.homepage_url),
-        *sorted((str(k), v) for k, v in utility.extra.items()),
     ]
-    ctx.out.show(utility, lambda: record_table(pairs, title=utility.name))
+    return _show_record(ctx, utility, pairs, utility.extra, utility.name)
+
+
+def _show_record(
+    ctx: Context,
+    model: object,
+    pairs: list[tuple[str, Any]],
+    extra: Mapping[str, Any],
+    title: str,
+) -> int:
+    """Show one model: its JSON, or a table of ``pairs`` and its undocumented fields."""
+    rows = [*pairs, *sorted((str(k), v) for k, v in extra.items())]
+    ctx.out.show(model, lambda: record_table(rows, title=title))
     return ExitCode.OK
 
 

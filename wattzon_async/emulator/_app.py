@@ -27,7 +27,7 @@ from ._data import PROVIDERS, ZIPS, find_providers
 from ._link import LinkForbidden
 from ._middleware import ApiMiddleware, tenant_of
 from ._pdf import text_pdf
-from ._state import Forbidden, NotFound, Store
+from ._state import Forbidden, JobRecord, NotFound, Store
 from ._validate import MAX_DOCUMENT_BYTES, BadRequest, parse_create
 
 __all__ = ["create_app"]
@@ -45,6 +45,16 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def _job(request: Request) -> JobRecord:
+    """The job the path names, if the caller's tenant owns it; else a 404 or a 403."""
+    try:
+        return _store(request).get(tenant_of(request.scope), request.path_params["job_id"])
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from exc
 
 
 def _routes(path: str, endpoint: Endpoint, methods: list[str]) -> list[Route]:
@@ -106,12 +116,7 @@ async def list_jobs(request: Request) -> Response:
 
 async def get_job(request: Request) -> Response:
     """``GET /api/v1/jobs/<id>/[?results=transformed]``: a job, with results when COMPLETE."""
-    try:
-        job = _store(request).get(tenant_of(request.scope), request.path_params["job_id"])
-    except NotFound as exc:
-        return error(404, str(exc))
-    except Forbidden as exc:
-        return error(403, str(exc))
+    job = _job(request)
     status = job.status()
     body = job.summary(status)
     if status == "COMPLETE":
@@ -122,12 +127,7 @@ async def get_job(request: Request) -> Response:
 
 async def get_document(request: Request) -> Response:
     """``GET /api/v1/jobs/<id>/document/[?raw=yes]``: the document as JSON or raw bytes."""
-    try:
-        job = _store(request).get(tenant_of(request.scope), request.path_params["job_id"])
-    except NotFound as exc:
-        return error(404, str(exc))
-    except Forbidden as exc:
-        return error(403, str(exc))
+    job = _job(request)
     if request.query_params.get("raw", "").lower() in ("yes", "true", "1"):
         return _file_response(job.content, job.document_name)
     content = base64.b64encode(job.content).decode("ascii")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from attrs import define, field, frozen
@@ -166,14 +166,8 @@ class SQSQueue:
     async def delete(self, handles: Sequence[str]) -> list[str]:
         """Delete up to ten messages; returns the handles whose deletion failed."""
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
-        try:
-            reply = await self._sqs.delete_message_batch(
-                QueueUrl=self._settings.queue_url,
-                Entries=entries,  # type: ignore[arg-type]
-            )
-        except Exception as exc:
-            raise _wrap("DeleteMessageBatch", exc) from exc
-        return _failed(reply.get("Failed", []), handles, "DeleteMessageBatch")
+        call = self._sqs.delete_message_batch
+        return await _batch("DeleteMessageBatch", call, self._settings, entries, handles)
 
     async def change_visibility(self, handles: Sequence[str], timeout: int) -> list[str]:
         """Set the visibility of up to ten messages; returns the handles that failed."""
@@ -181,14 +175,23 @@ class SQSQueue:
             {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout}
             for i, h in enumerate(handles)
         ]
-        try:
-            reply = await self._sqs.change_message_visibility_batch(
-                QueueUrl=self._settings.queue_url,
-                Entries=entries,  # type: ignore[arg-type]
-            )
-        except Exception as exc:
-            raise _wrap("ChangeMessageVisibilityBatch", exc) from exc
-        return _failed(reply.get("Failed", []), handles, "ChangeMessageVisibilityBatch")
+        call = self._sqs.change_message_visibility_batch
+        return await _batch("ChangeMessageVisibilityBatch", call, self._settings, entries, handles)
+
+
+async def _batch(
+    operation: str,
+    call: Callable[..., Awaitable[Any]],
+    settings: QueueSettings,
+    entries: list[dict[str, Any]],
+    handles: Sequence[str],
+) -> list[str]:
+    """Call a batch operation on ``handles``; returns the handles whose entry failed."""
+    try:
+        reply = await call(QueueUrl=settings.queue_url, Entries=entries)
+    except Exception as exc:
+        raise _wrap(operation, exc) from exc
+    return _failed(reply.get("Failed", []), handles, operation)
 
 
 def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
