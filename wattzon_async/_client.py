@@ -1,4 +1,11 @@
-"""WattzOnClient: owns the configuration, the one httpx.AsyncClient, the resources and waits."""
+"""WattzOnClient: owns the configuration, the one httpx.AsyncClient, the resources and waits.
+
+This module exists to be the package's only composition root: it builds the one
+``Sender`` (with the client's rate limiter), the resources, the ``Creator`` and the
+``Waiter``, and hands ``client.jobs`` the callables it delegates to (``await_job``,
+``submit_many``). Nothing below it builds or finds its collaborators by itself, which
+keeps the import graph a DAG (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 

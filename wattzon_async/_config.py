@@ -4,7 +4,9 @@ Policies are plain values with readable names (in the manner of stamina): tenaci
 appears here or in any public signature. ``RetryPolicy`` and ``WaitPolicy`` are turned
 into the package's one ``_retry.Backoff`` (``retry_backoff``, ``poll_backoff``), so the
 same formula spaces request retries and polls. A client holds one ``ClientConfig``; each
-call may override its timeout.
+call may override its timeout. Every field is checked by a validator from
+``_validation`` when its policy is made: a bad value raises ``ValidationError`` naming
+the keyword, before any request.
 """
 
 from __future__ import annotations

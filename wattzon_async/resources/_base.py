@@ -1,4 +1,8 @@
-"""What every resource shares: the client's send path and its two base URLs."""
+"""What every resource shares: the client's send path and its two base URLs.
+
+This module exists so that a resource needs nothing but a ``Sender``: it builds its URLs
+here and sends through ``_http``, never through httpx.
+"""
 
 from __future__ import annotations
 

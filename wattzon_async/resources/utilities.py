@@ -1,4 +1,8 @@
-"""Link utility provider look-ups: find ids by zip code or name, and read one provider."""
+"""Link utility provider look-ups: find ids by zip code or name, and read one provider.
+
+One module per API resource: this one checks the arguments (``_validation``), sends
+through ``_http`` and decodes with ``_serde``.
+"""
 
 from __future__ import annotations
 

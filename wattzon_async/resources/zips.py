@@ -1,4 +1,8 @@
-"""Link zip code look-ups: ``GET /link/4.0/zips/<zipcode>``."""
+"""Link zip code look-ups: ``GET /link/4.0/zips/<zipcode>``.
+
+One module per API resource: this one checks the zip code (``_validation``), sends
+through ``_http`` and decodes with ``_serde``.
+"""
 
 from __future__ import annotations
 
