@@ -210,6 +210,25 @@ async def test_create_500_not_found_by_lookup_is_retried(
     assert router.count("GET", SNAP + "jobs/?tag=idem%3A" + "a" * 32) == 2  # first, then recovery
 
 
+async def test_a_create_that_keeps_failing_is_posted_as_often_as_the_policy_allows(
+    make_client: MakeClient, router: Router, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(router, retry=FAST)
+    key = "idem:" + "d" * 32
+    router.add("POST", SNAP + "jobs/", json_response({"error": "boom"}, 500))
+    router.add("GET", SNAP + "jobs/?tag=idem%3A" + "d" * 32, json_response([]))
+    caplog.set_level("INFO", logger="wattzon_async")
+    with pytest.raises(InternalServerError):
+        await client.jobs.create(
+            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+        )
+    assert router.count("POST", SNAP + "jobs/") == FAST.attempts
+    # the look-up before the first POST, then one after each POST, before it is repeated
+    assert router.count("GET", SNAP + "jobs/?tag=idem%3A" + "d" * 32) == 1 + FAST.attempts
+    again = [r for r in caplog.records if "posting the create again" in r.getMessage()]
+    assert len(again) == FAST.attempts - 1
+
+
 async def test_create_that_cannot_be_decided_is_ambiguous(
     make_client: MakeClient, router: Router
 ) -> None:
