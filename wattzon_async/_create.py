@@ -25,7 +25,8 @@ it: the wire tag ``idem:<32 hex>``.
   last waiter goes, the create is cancelled and awaited.
 * **Recovery.** When a POST may have reached the server (the connection broke after
   sending, a read timeout, a 5xx), the job is looked up by its tag before anything is
-  sent again: found, it is returned; not found, the POST is retried. Only when the
+  sent again: found, it is returned; not found, the POST is retried, by the package's
+  one retry loop (``_retry.retry``) under the request ``RetryPolicy``. Only when the
   look-up itself cannot decide does ``AmbiguousSubmitError`` carry the tag back.
 """
 
