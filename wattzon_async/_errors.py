@@ -427,7 +427,9 @@ def decode_response(
     come through here). ``{"error": ...}`` bodies and non-JSON error bodies alike keep
     their message. A 404 that names nothing (no API error message, or only "Not Found")
     most likely means the URL is not the API's: its message names ``where`` (the URL,
-    without its query) and its hint the base URL ``setting`` to check.
+    without its query) and its hint the base URL ``setting`` to check. A 3xx names where
+    it points (without the query): redirects are never followed, so the client
+    certificate never goes to a host a server names.
 
     Raises:
         APIStatusError: a subclass chosen by status (see ``_STATUS_TABLE``; 5xx is
@@ -447,6 +449,9 @@ def decode_response(
     if status_code == 429:
         retry_after = parse_retry_after(_header(headers, "retry-after"))
         raise RateLimitError(message, response=response, retry_after=retry_after)
+    location = _header(headers, "location") if 300 <= status_code < 400 else None
+    if location:  # the client follows no redirect (see _client)
+        message += f": redirected to {location.split('?', 1)[0]} (the SDK follows no redirect)"
     cls = _STATUS_TABLE.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError

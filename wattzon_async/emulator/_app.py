@@ -129,16 +129,22 @@ async def get_document(request: Request) -> Response:
     """``GET /api/v1/jobs/<id>/document/[?raw=yes]``: the document as JSON or raw bytes."""
     job = _job(request)
     if request.query_params.get("raw", "").lower() in ("yes", "true", "1"):
-        return _file_response(job.content, job.document_name)
+        return _file_response(request, job.content, job.document_name)
     content = base64.b64encode(job.content).decode("ascii")
     return JSONResponse({"id": job.document_id, "name": job.document_name, "content": content})
 
 
-def _file_response(content: bytes, name: str) -> Response:
+def _file_response(request: Request, content: bytes, name: str) -> Response:
+    """A file download, cut off halfway as often as the ``drop_download_rate`` fault says."""
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     ascii_name = re.sub(r'[\x00-\x1f\x7f"\\?]', "_", name.encode("ascii", "replace").decode())
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    headers = {"Content-Disposition": disposition}
+    store = _store(request)
+    if store.faults.drop_download_rate and store.rng.random() < store.faults.drop_download_rate:
+        store.stats.connections_dropped += 1
+        return TruncatedResponse(content, media_type=media_type, headers=headers)
+    return Response(content, media_type=media_type, headers=headers)
 
 
 async def get_zip(request: Request) -> Response:
@@ -197,7 +203,7 @@ async def get_bill_pdf(request: Request) -> Response:
     if bill is None:
         return error(404, f"bill {bill_id} not found")
     lines = [f"{key}: {value}" for key, value in bill.items() if key != "pdf"]
-    return _file_response(text_pdf(lines, title=f"Bill {bill_id}"), f"{bill_id}.pdf")
+    return _file_response(request, text_pdf(lines, title=f"Bill {bill_id}"), f"{bill_id}.pdf")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,7 @@ __all__ = ["FaultSettings", "RateLimiter", "Stats", "make_rng"]
 _RATES = (
     "error_rate",
     "drop_after_create_rate",
+    "drop_download_rate",
     "duplicate_notification_rate",
     "malformed_notification_rate",
 )
@@ -33,6 +34,9 @@ class FaultSettings:
         error_rate: Fraction of API requests answered with 500.
         drop_after_create_rate: Fraction of job creations where the job is created and the
             connection is then dropped before the response is complete.
+        drop_download_rate: Fraction of file downloads (raw documents, Link bill PDFs)
+            cut off halfway: the full length is announced, half the body sent, and the
+            connection closed.
         rate_limit_rps: Per-tenant request rate (token bucket) above which requests get
             429 with ``Retry-After``; None for no limit.
         rate_limit_burst: Size of each tenant's bucket (default: ``max(1, rate_limit_rps)``).
@@ -45,6 +49,7 @@ class FaultSettings:
 
     error_rate: float = 0.0
     drop_after_create_rate: float = 0.0
+    drop_download_rate: float = 0.0
     rate_limit_rps: float | None = None
     rate_limit_burst: float | None = None
     latency: float = 0.0

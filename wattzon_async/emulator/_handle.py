@@ -417,6 +417,7 @@ class Emulator:
         malformed_notification_rate: float = 0.0,
         rate_limit_burst: float | None = None,
         seed: int | None = None,
+        drop_download_rate: float = 0.0,
     ) -> dict[str, Any]:
         """Put a set of faults in force (arguments not given mean "no such fault").
 
@@ -432,6 +433,8 @@ class Emulator:
                 message.
             rate_limit_burst: Token bucket size (default ``max(1, rate_limit_rps)``).
             seed: Seed the fault decisions for a reproducible run.
+            drop_download_rate: Fraction of file downloads (raw documents, Link bill
+                PDFs) where the connection drops halfway through the body.
 
         Returns:
             The faults now in force.
@@ -445,6 +448,7 @@ class Emulator:
             "duplicate_notification_rate": duplicate_notification_rate,
             "malformed_notification_rate": malformed_notification_rate,
             "seed": seed,
+            "drop_download_rate": drop_download_rate,
         }
         result: dict[str, Any] = await self._admin("PUT", "faults", settings)
         return result

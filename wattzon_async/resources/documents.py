@@ -1,19 +1,13 @@
 """A job's document: as JSON with base64 content, or streamed raw to a file.
 
-A download never trusts the server's file name as a path: it keeps only a sanitised base
-name, and the file is written beside its final place and renamed into it only when
-complete, so a failed download leaves nothing half-written behind.
+Downloads to a path share ``_download`` with Link's bill PDFs: a sanitised server file
+name, a temporary file renamed into place only when complete, a body checked against its
+``Content-Length``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import re
-import tempfile
-import unicodedata
-from email.message import Message
 from pathlib import Path
 from typing import BinaryIO, overload
 
@@ -23,55 +17,9 @@ from .._serde import structure_document
 from .._validation import check_job_id
 from ..models import Document
 from ._base import Resource
+from ._download import body_chunks, safe_file_name, save_to_path
 
 __all__ = ["Documents", "safe_file_name"]
-
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
-
-
-def safe_file_name(name: str | None, fallback: str) -> str:
-    """Reduce a server-given file name to a harmless base name, or use ``fallback``."""
-    if not name:
-        return fallback
-    name = unicodedata.normalize("NFKC", name)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name).strip(" .")
-    if not name or name in (".", ".."):
-        return fallback
-    stem, dot, ext = name.rpartition(".")
-    if len(name) > 200:
-        name = (stem[: 200 - len(ext) - 1] + dot + ext) if dot else name[:200]
-    return name
-
-
-def _disposition_name(header: str | None) -> str | None:
-    if not header:
-        return None
-    message = Message()
-    message["content-disposition"] = header
-    name = message.get_filename()
-    return name if isinstance(name, str) else None
-
-
-def _refuse_existing(path: Path) -> None:
-    if path.exists() or path.is_symlink():
-        raise FileExistsError(errno.EEXIST, "File exists", str(path))
-
-
-def _move(part: str, target: Path, *, overwrite: bool) -> None:
-    """Put the finished file in place: replacing, or never over a file that exists."""
-    if overwrite:
-        os.replace(part, target)
-        return
-    try:
-        os.link(part, target)  # fails, atomically, when the target exists
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links
-        _refuse_existing(target)
-        os.replace(part, target)
-    else:
-        os.unlink(part)
 
 
 class Documents(Resource):
@@ -142,39 +90,14 @@ class Documents(Resource):
     async def _to_path(
         self, url: str, dest: Path, job_id: int, deadline: float, overwrite: bool
     ) -> Path:
-        folder = dest if dest.is_dir() else dest.parent
-        if not folder.is_dir():
-            raise ValidationError(f"dest: no such directory: {folder}", field="dest")
-        if not overwrite and not dest.is_dir():
-            _refuse_existing(dest)
-
-        async def attempt() -> Path:
-            fd, part = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    async with self._sender.streaming(
-                        "GET", url, params={"raw": "yes"}, deadline=deadline
-                    ) as response:
-                        target = dest
-                        if dest.is_dir():
-                            header = response.headers.get("content-disposition")
-                            name = safe_file_name(
-                                _disposition_name(header), f"job-{job_id}-document"
-                            )
-                            target = folder / name
-                        if not overwrite:
-                            _refuse_existing(target)
-                        async for chunk in response.aiter_bytes():
-                            file.write(chunk)
-                _move(part, target, overwrite=overwrite)
-                return target
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(part)
-                raise
-
-        return await self._sender.retrying(
-            attempt, retry=Retry.IDEMPOTENT, deadline=deadline, what=f"GET {url}"
+        return await save_to_path(
+            self._sender,
+            url,
+            dest,
+            fallback=f"job-{job_id}-document",
+            deadline=deadline,
+            overwrite=overwrite,
+            params={"raw": "yes"},
         )
 
     async def _to_stream(self, url: str, dest: BinaryIO, deadline: float) -> int:
@@ -196,7 +119,7 @@ class Documents(Resource):
             async with self._sender.streaming(
                 "GET", url, params={"raw": "yes"}, deadline=deadline
             ) as response:
-                async for chunk in response.aiter_bytes():
+                async for chunk in body_chunks(response):
                     dest.write(chunk)
                     written += len(chunk)
             return written
