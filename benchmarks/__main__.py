@@ -103,6 +103,11 @@ def _environment() -> dict[str, Any]:
     }
 
 
+def _number(result: BenchResult) -> int:
+    """A benchmark's number, from its title (``"5. Import cost"``), for the table's order."""
+    return int(result.name.partition(".")[0])
+
+
 def _plain(rows: Sequence[Row]) -> str:
     cells = render_table(rows)
     widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
@@ -126,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(_run_all(selected, settings))
     elapsed = time.perf_counter() - started
     environment["load_average_after"] = os.getloadavg()
-    rows = [row for result in sorted(results, key=lambda r: r.name) for row in result.rows]
+    rows = [row for result in sorted(results, key=_number) for row in result.rows]
     notes = [f"{r.name}: {note}" for r in results for note in r.notes]
     print(_plain(rows))
     for note in notes:

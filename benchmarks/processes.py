@@ -1,4 +1,4 @@
-"""6. Many submitter processes under one rate limit, with default settings.
+"""8. Many submitter processes under one rate limit, with default settings.
 
 N real processes (1, 4 and 8), each with its own ``WattzOnClient`` built with the SDK's
 defaults, submit 100 small bills each with ``submit_many(concurrency=16)`` under one
@@ -29,7 +29,7 @@ from ._common import EMAIL, PROVIDER, BenchResult, Row, Settings, child_environm
 
 __all__ = ["run"]
 
-NAME = "7. Many processes, one limit"
+NAME = "8. Many processes, one limit"
 _GOODPUT_TARGET = 0.9
 _SHARE_TARGET = 0.05
 _CHILD_TIMEOUT = 300.0

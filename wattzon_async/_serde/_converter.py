@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import attrs
 
@@ -95,17 +95,26 @@ def _token_hook(generic: Hook) -> Hook:
     return structure
 
 
+#: The keys of a raw result's ``tokens`` object.
+_WIRE_TOKENS = frozenset({"raw", "content"})
+
+
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, without the ABC check for the usual plain dict."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _result_item(token: Hook) -> Callable[[object], ExtractedField | str]:
     """One field of results: an ExtractedField from raw results, else a string."""
 
     def item(value: object) -> ExtractedField | str:
         if isinstance(value, str):
             return value
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             tokens = value.get("tokens")
-            if isinstance(tokens, Mapping):  # the wire form: {"tokens": {"raw", "content"}}
+            if _is_mapping(tokens):  # the wire form: {"tokens": {"raw", "content"}}
                 extra = {k: v for k, v in value.items() if k != "tokens"} if len(value) > 1 else {}
-                if len(tokens) > 2 or not tokens.keys() <= {"raw", "content"}:
+                if len(tokens) > 2 or not tokens.keys() <= _WIRE_TOKENS:
                     extra.update((k, v) for k, v in tokens.items() if k not in ("raw", "content"))
                 content = tokens.get("content")
                 return ExtractedField(
@@ -136,7 +145,7 @@ def _results_hook(item: Callable[[object], ExtractedField | str]) -> Hook:
     def structure(value: object, _: object) -> Mapping[str, ExtractedField | str] | None:
         if value is None:
             return None
-        if not isinstance(value, Mapping):
+        if not _is_mapping(value):
             raise TypeError(f"results must be an object, not {type(value).__name__}")
         return {str(name): item(field) for name, field in value.items()}
 
@@ -209,7 +218,7 @@ def _keep_unknown(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], 
     defaults, ours = _MODELS[cls], _OUR_NAMES.get(cls, {})
 
     def structure(data: Any, _: Any) -> T:
-        if not isinstance(data, Mapping):
+        if not _is_mapping(data):
             raise TypeError(f"{cls.__name__} must be an object, not {type(data).__name__}")
         for our, wire in ours.items():
             if wire not in data and our in data:
