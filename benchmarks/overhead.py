@@ -6,6 +6,12 @@ pool limits that sends the same GET and decodes the JSON; the SDK also builds th
 The calls run in blocks, the two sides alternating A B B A, and the figure is the median
 over block pairs of SDK time / baseline time.
 
+Then the same job, answered in-process by an ``httpx.MockTransport`` (no network, no
+server), says what the SDK itself adds to a call in CPU time (``time.process_time``,
+which other processes on the machine do not inflate): once with raw results, once with
+transformed ones (strings, no token boxes); the difference between the two is the
+decoding of the token boxes into typed models.
+
 The SDK client is made with ``RateLimitPolicy(initial_rate=None)``: the state a default
 client reaches once its slow start has found no limit (no rate of its own, every request
 counted by the limiter as it starts). A default client would spend its first seconds
@@ -16,6 +22,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import httpx
 
 from wattzon_async import RateLimitPolicy, WaitPolicy
 from wattzon_async.emulator import Emulator
@@ -36,6 +45,7 @@ from ._common import (
 __all__ = ["run"]
 
 NAME = "1. Request overhead"
+Results = Literal["raw", "transformed"]
 _TARGET = 1.05
 
 
@@ -91,7 +101,60 @@ async def run(emu: Emulator, settings: Settings) -> BenchResult:
                     ),
                 )
             )
+        bodies = {
+            results: (await raw.get(url, params={"results": results}, headers=headers)).content
+            for results in ("raw", "transformed")
+        }
+    result.rows += await _in_process(emu, job.id, bodies, settings)
     return result
+
+
+async def _in_process(
+    emu: Emulator, job_id: int, bodies: dict[str, bytes], settings: Settings
+) -> list[Row]:
+    """SDK / raw httpx CPU time of one GET answered by a MockTransport, per results kind."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = bodies[request.url.params.get("results", "raw")]
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+
+    transport = httpx.MockTransport(answer)
+    lone = RateLimitPolicy(initial_rate=None)
+    rows: list[Row] = []
+    async with (
+        emu.client(rate_limit=lone, transport=transport) as client,
+        httpx.AsyncClient(transport=transport) as raw,
+    ):
+        kinds: tuple[Results, ...] = ("raw", "transformed")
+        for kind in kinds:
+            url = f"{client.config.snap_url}jobs/{job_id}/"
+            params: dict[str, str] = {} if kind == "raw" else {"results": kind}
+
+            async def sdk_call(kind: Results = kind) -> None:
+                await client.jobs.get(job_id, results=kind)
+
+            async def raw_call(url: str = url, params: dict[str, str] = params) -> None:
+                response = await raw.get(url, params=params, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                response.json()
+
+            ratios, sdk, base = await _alternate(
+                sdk_call, raw_call, settings, 1, clock=time.process_time
+            )
+            calls = settings.overhead_calls
+            added = (sum(sdk) - sum(base)) / calls * 1e6
+            rows.append(
+                Row(
+                    NAME,
+                    f"SDK / raw httpx CPU time in-process (mock transport), {kind} results",
+                    median(ratios),
+                    detail=(
+                        f"SDK {sum(sdk) / calls * 1e6:.0f} us/call, raw "
+                        f"{sum(base) / calls * 1e6:.0f} us/call: {added:+.0f} us a call"
+                    ),
+                )
+            )
+    return rows
 
 
 async def _alternate(
@@ -99,6 +162,8 @@ async def _alternate(
     raw_call: Callable[[], Awaitable[None]],
     settings: Settings,
     concurrency: int,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[float], list[float], list[float]]:
     block = settings.overhead_block
     blocks = max(1, settings.overhead_calls // block)
@@ -112,8 +177,8 @@ async def _alternate(
         sdk_first, _ = side_order(index)
         order = ((sdk_call, sdk_times), (raw_call, raw_times))
         for call, times in order if sdk_first else reversed(order):
-            started = time.perf_counter()
+            started = clock()
             await run_concurrently(call, block, concurrency)
-            times.append(time.perf_counter() - started)
+            times.append(clock() - started)
         ratios.append(sdk_times[-1] / raw_times[-1])
     return ratios, sdk_times, raw_times
