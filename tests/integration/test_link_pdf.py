@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from wattzon_async import APIConnectionError, LinkBill, RetryPolicy, ValidationError
+from wattzon_async.cli import ExitCode, main
 from wattzon_async.emulator import Emulator
 
 from .conftest import mtls_context
@@ -27,6 +31,23 @@ async def reference_pdfs(emu: Emulator, bills: list[LinkBill]) -> dict[str, byte
             response.raise_for_status()
             found[bill.pdf.rsplit("/", 1)[1]] = response.content
     return found
+
+
+@pytest.fixture
+def wattzon(
+    clean_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """Run ``wattzon`` in this process with the emulator's WATTZON_* settings."""
+    for name, value in clean_emulator.environ().items():
+        monkeypatch.setenv(name, value)
+
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
 
 
 async def pdf_requests(emu: Emulator) -> dict[str, int]:
@@ -117,3 +138,45 @@ async def test_dropped_downloads_are_retried_into_whole_files(
     await clean_emulator.set_faults()
     expected = await reference_pdfs(clean_emulator, bills)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == expected
+
+
+async def test_cli_link_bills_pdf_saves_refuses_and_forces(
+    clean_emulator: Emulator, wattzon: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    code, out, err = await asyncio.to_thread(
+        wattzon, "link", "bills", "1001", "--pdf", str(tmp_path), "--json"
+    )
+    assert (code, err) == (ExitCode.OK, "")
+    rows = json.loads(out)
+    async with clean_emulator.client() as client:
+        expected = await reference_pdfs(clean_emulator, await client.link.bills("1001"))
+    assert {Path(row["pdf_file"]).name for row in rows} == set(expected)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == expected
+    mine = tmp_path / sorted(expected)[0]
+    mine.write_bytes(b"MINE")
+    code, out, err = await asyncio.to_thread(
+        wattzon, "link", "bills", "1001", "--pdf", str(tmp_path)
+    )
+    assert code == ExitCode.USAGE
+    assert err.startswith("wattzon: error: ")
+    assert err.count("\n") == 1
+    assert "already exist; pass --force to replace them, or --pdf another folder" in err
+    assert all(name in err for name in expected)
+    assert mine.read_bytes() == b"MINE"
+    code, out, err = await asyncio.to_thread(
+        wattzon, "link", "bills", "1001", "--pdf", str(tmp_path), "--force"
+    )
+    assert (code, err) == (ExitCode.OK, "")
+    assert mine.read_bytes() == expected[mine.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+
+
+async def test_cli_link_bills_pdf_dropped_mid_stream_exits_4_with_no_file(
+    clean_emulator: Emulator, wattzon: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    await clean_emulator.set_faults(drop_download_rate=1.0)
+    code, _, err = await asyncio.to_thread(wattzon, "link", "bills", "1003", "--pdf", str(tmp_path))
+    assert code == ExitCode.API
+    assert err.startswith("wattzon: error: the connection to https://127.0.0.1:")
+    assert (await pdf_requests(clean_emulator))["dropped"] >= 1
+    assert list(tmp_path.iterdir()) == []

@@ -118,8 +118,22 @@ class FakeApi:
                 {"name": "PG&E", "type": "electric,gas", "homepage_url": "https://www.pge.com"}
             )
         if parts == ["data", "bills", "p1"]:
-            bill = {"pdf": "https://x.test/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
+            bill = {"pdf": LINK + "data/bills/p1/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
             return json_response({"data": [bill]})
+        if parts == ["data", "bills", "p2"]:  # a PDF elsewhere, none, a relative URI
+            bills = [
+                {"id": 21, "pdf": "https://x.test/21.pdf"},
+                {"id": 22},
+                {"id": 23, "pdf": "data/bills/p2/23.pdf"},
+            ]
+            return json_response({"data": bills})
+        if parts == ["data", "bills", "p3"]:
+            return json_response({"data": [{"id": 31, "pdf": "data/bills/p3/moved.pdf"}]})
+        if parts == ["data", "bills", "p3", "moved.pdf"]:
+            return httpx.Response(302, headers={"location": "https://x.test/31.pdf"})
+        if parts[:2] == ["data", "bills"] and len(parts) == 4:
+            headers = {"content-disposition": f'attachment; filename="{parts[3]}"'}
+            return httpx.Response(200, content=PDF, headers=headers)
         return json_response({"error": "not found"}, 404)
 
 
@@ -438,7 +452,7 @@ def test_link_lookups_json(cli: Cli) -> None:
     assert utility["id"] == 4
     assert utility["types"] == ["electric", "gas"]
     assert cli("link", "bills", "p1", "--json").json() == [
-        {"pdf": "https://x.test/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
+        {"pdf": LINK + "data/bills/p1/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3}}
     ]
 
 
@@ -1315,3 +1329,90 @@ def test_the_cli_page_lists_the_exit_codes_as_defined() -> None:
     rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
     listed = {int(code): meaning.strip().replace("`", "") for code, meaning in rows}
     assert listed == {int(code): code.meaning for code in ExitCode}
+
+
+# -- link bills --pdf ------------------------------------------------------------------------
+
+
+def test_link_bills_pdf_saves_each_bill_pdf_into_the_folder(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    result = cli("link", "bills", "p1", "--pdf", str(tmp_path), "--json")
+    assert result.code == ExitCode.OK
+    saved = tmp_path / "1.pdf"
+    assert result.json() == [
+        {"pdf": LINK + "data/bills/p1/1.pdf", "amount_due": 12.5, "usage": {"kwh": 3},
+         "pdf_file": str(saved)}
+    ]  # fmt: skip
+    assert saved.read_bytes() == PDF
+    assert list(tmp_path.iterdir()) == [saved]
+    assert str(saved) in cli("link", "bills", "p1", "--pdf", str(tmp_path), "--force").out
+
+
+def test_link_bills_pdf_never_replaces_a_file_without_force(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    mine = tmp_path / "1.pdf"
+    mine.write_bytes(b"my own 1.pdf")
+    result = cli("link", "bills", "p1", "--pdf", str(tmp_path))
+    assert result.code == ExitCode.USAGE
+    assert f"{mine} already exists; pass --force to replace it" in one_error_line(result)
+    assert "12.5" in result.out  # the bills are shown all the same
+    assert mine.read_bytes() == b"my own 1.pdf"
+    assert list(tmp_path.iterdir()) == [mine]  # nothing half-written left behind
+    forced = cli("link", "bills", "p1", "--pdf", str(tmp_path), "--force")
+    assert forced.code == ExitCode.OK
+    assert mine.read_bytes() == PDF
+
+
+def test_link_bills_pdf_refuses_another_host_skips_a_bill_without_pdf_saves_the_rest(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    result = cli("link", "bills", "p2", "--pdf", str(tmp_path), "--json")
+    assert result.code == ExitCode.USAGE
+    line = one_error_line(result)
+    assert "bill 21: pdf: refusing to fetch the PDF from https://x.test:" in line
+    rows = result.json()
+    assert [row["pdf_file"] for row in rows] == [None, None, str(tmp_path / "23.pdf")]
+    assert [p.name for p in tmp_path.iterdir()] == ["23.pdf"]
+    assert not [r for r in api.requests if r.url.host == "x.test"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_link_bills_pdf_needs_an_existing_folder(
+    cli: Cli, api: FakeApi, tmp_path: Path, kind: str
+) -> None:
+    folder = tmp_path / "pdfs"
+    if kind == "file":
+        folder.write_bytes(b"")
+    result = cli("link", "bills", "p1", "--pdf", str(folder))
+    assert result.code == ExitCode.USAGE
+    what = "not a directory" if kind == "file" else "no such directory"
+    assert f"--pdf: {what}: {folder}" in one_error_line(result)
+    assert api.requests == []  # before anything is sent
+
+
+def test_link_bills_force_needs_pdf(cli: Cli, api: FakeApi) -> None:
+    result = cli("link", "bills", "p1", "--force")
+    assert result.code == ExitCode.USAGE
+    assert "--force: needs --pdf" in one_error_line(result)
+    assert api.requests == []
+
+
+def test_link_bills_help_says_what_pdf_and_force_do(cli: Cli) -> None:
+    usage = " ".join(cli("link", "bills", "--help").out.split())
+    assert "--pdf DIR save each bill's PDF into DIR (an existing folder)" in usage
+    assert "named as the server names it" in usage
+    assert "only from the Link or Snap host, never following a redirect" in usage
+    assert "--force with --pdf: replace existing files" in usage
+    assert "never replacing a file unless --force (exit code 2)" in usage
+
+
+def test_link_bills_pdf_never_follows_a_redirect(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
+    result = cli("link", "bills", "p3", "--pdf", str(tmp_path))
+    assert result.code == ExitCode.API
+    assert "302: Found: redirected to https://x.test/31.pdf (the SDK follows no redirect)" in (
+        one_error_line(result)
+    )
+    assert not [r for r in api.requests if r.url.host == "x.test"]
+    assert list(tmp_path.iterdir()) == []

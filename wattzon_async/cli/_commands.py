@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._config import WaitPolicy
-from .._errors import APIStatusError, JobError, NotFoundError, WaitTimeoutError, WattzOnError
+from .._errors import (
+    APIStatusError,
+    JobError,
+    NotFoundError,
+    ValidationError,
+    WaitTimeoutError,
+    WattzOnError,
+)
 from .._serde import unstructure
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
@@ -22,7 +29,7 @@ from ._output import job_detail, jobs_table, record_table, rows_table
 
 if TYPE_CHECKING:
     from .._client import WattzOnClient
-    from ..models import Utility
+    from ..models import LinkBill, Utility
 
 __all__ = [
     "NAME_LOOKUPS",
@@ -200,21 +207,87 @@ def _show_record(
 
 
 async def link_bills(ctx: Context) -> int:
-    """``wattzon link bills PROFILE_ID``: the bills Link extracted for a profile."""
+    """``wattzon link bills PROFILE_ID [--pdf DIR [--force]]``: a profile's bills, and PDFs.
+
+    With ``--pdf`` each bill's PDF is saved into DIR, one after the other, and each row
+    gains ``pdf_file`` (None for a bill without a PDF). A file that exists is replaced
+    only with ``--force``, and a ``pdf`` URI on another host is refused: the other PDFs
+    are still saved, the bills shown, and then the command names what it left alone and
+    exits 2, as ``document download`` does.
+    """
+    args = ctx.args
+    folder = _pdf_folder(args.pdf, args.force)
+    existing: list[str] = []
+    refused: list[str] = []
     async with ctx.client() as client:
-        bills = await client.link.bills(ctx.args.profile_id)
-    rows: list[dict[str, Any]] = unstructure(bills)
+        bills = await client.link.bills(args.profile_id)
+        rows: list[dict[str, Any]] = unstructure(bills)
+        if folder is not None:
+            for bill, row in zip(bills, rows, strict=True):
+                path = await _save_pdf(client, bill, folder, args.force, existing, refused)
+                row["pdf_file"] = None if path is None else str(path)
 
     def render() -> list[Any]:
         if not rows:
-            return [f"No bills for profile {ctx.args.profile_id}"]
-        return [
+            return [f"No bills for profile {args.profile_id}"]
+        tables: list[Any] = [
             record_table(list(row.items()), title=f"Bill {n} of {len(rows)}")
             for n, row in enumerate(rows, 1)
         ]
+        saved = [Path(row["pdf_file"]) for row in rows if row.get("pdf_file")]
+        return tables + [f"Saved {path} ({path.stat().st_size:,} bytes)" for path in saved]
 
     ctx.out.show(rows, render)
+    if existing or refused:
+        raise CliError(_left_alone(existing, refused), ExitCode.USAGE)
     return ExitCode.OK
+
+
+def _pdf_folder(pdf: str | None, force: bool) -> Path | None:
+    """``--pdf DIR`` checked before anything is sent (and ``--force`` paired with it)."""
+    if pdf is None:
+        if force:
+            raise CliError("--force: needs --pdf (it replaces PDFs saved before)", ExitCode.USAGE)
+        return None
+    folder = Path(pdf)
+    if not folder.is_dir():
+        what = "not a directory" if folder.exists() else "no such directory"
+        raise CliError(f"--pdf: {what}: {pdf}", ExitCode.USAGE)
+    return folder
+
+
+async def _save_pdf(
+    client: WattzOnClient,
+    bill: LinkBill,
+    folder: Path,
+    force: bool,
+    existing: list[str],
+    refused: list[str],
+) -> Path | None:
+    """Save one bill's PDF into ``folder``; a file left alone is noted, not raised."""
+    if not bill.pdf:
+        return None
+    try:
+        return await client.link.download_pdf(bill, folder, overwrite=force)
+    except FileExistsError as exc:
+        existing.append(str(exc.filename))
+    except ValidationError as exc:
+        bill_id = bill.extra.get("id")
+        refused.append(str(exc) if bill_id is None else f"bill {bill_id}: {exc}")
+    return None
+
+
+def _left_alone(existing: list[str], refused: list[str]) -> str:
+    """The error line of ``link bills --pdf`` naming each PDF it did not save."""
+    parts = list(refused)
+    if existing:
+        one = len(existing) == 1
+        parts.insert(
+            0,
+            f"{', '.join(existing)} already exist{'s' if one else ''}; pass --force to "
+            f"replace {'it' if one else 'them'}, or --pdf another folder",
+        )
+    return "; ".join(parts)
 
 
 def emulator(ctx: Context) -> int:

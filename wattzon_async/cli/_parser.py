@@ -302,8 +302,22 @@ def _add_link(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     util_get = _leaf(utilities, "get", _commands.utilities_get, "one provider", api)
     util_get.add_argument("id", type=_positive_int, metavar="ID", help="provider id")
     link = _group(sub, "link", "Link data")
-    bills = _leaf(link, "bills", _commands.link_bills, "bills of a Link profile", api)
+    bills = _leaf(
+        link,
+        "bills",
+        _commands.link_bills,
+        "bills of a Link profile; with --pdf DIR, also each bill's PDF, never replacing a "
+        "file unless --force (exit code 2)",
+        api,
+    )
     bills.add_argument("profile_id", metavar="PROFILE_ID", help="from a Link notification")
+    bills.add_argument(
+        "--pdf",
+        metavar="DIR",
+        help="save each bill's PDF into DIR (an existing folder), named as the server "
+        "names it; only from the Link or Snap host, never following a redirect",
+    )
+    bills.add_argument("--force", action="store_true", help="with --pdf: replace existing files")
 
 
 def _add_cert(sub: Any) -> None:
