@@ -34,7 +34,7 @@ from attrs import define, field, frozen
 
 from ._errors import BatchStoppedError, JobError, ValidationError
 from ._resume import Item, JournaledCreates, Prepared, ResumeSummary, plan_keys
-from ._validation import check_results
+from ._validation import check_integer, check_results
 from .models import Job, Submission
 
 if TYPE_CHECKING:
@@ -302,10 +302,7 @@ def submit_many(
     Raises:
         ValidationError: A bad option (checked at once, before anything runs).
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError(
-            f"concurrency: must be a positive integer, not {concurrency!r}", field="concurrency"
-        )
+    check_integer(concurrency, field="concurrency", low=1)
     check_results(results)
     if journal is not None:
         from ._journal import check_path

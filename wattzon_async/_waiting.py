@@ -40,14 +40,13 @@ from ._errors import (
     JobUnsupportedError,
     RateLimitError,
     UnexpectedResponseError,
-    ValidationError,
     WaitTimeoutError,
     retry_after_of,
     seconds_text,
 )
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import jittered, retry
-from ._validation import check_job_id, check_results
+from ._validation import check_job_id, check_number, check_results
 from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
@@ -139,8 +138,8 @@ class Waiter:
         """Wait for a final state; see the module docstring and ``WattzOnClient.await_job``."""
         jid = check_job_id(job_id)
         check_results(results)
-        if timeout is not None and (not math.isfinite(timeout) or timeout < 0):
-            raise ValidationError(f"timeout: must be >= 0 seconds, not {timeout}", field="timeout")
+        if timeout is not None:
+            check_number(timeout, field="timeout", unit="seconds")
         if notifications is not None and not notifications.running:
             raise ConsumerNotRunningError(
                 "notifications= needs a running consumer: use 'async with consumer:' first"

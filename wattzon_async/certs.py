@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from ._errors import ValidationError
 from ._tls import CertificateInfo, read_certificate_info
+from ._validation import check_integer
 
 __all__ = ["CertificateInfo", "generate_csr", "inspect_certificate", "write_csr"]
 
@@ -54,9 +55,8 @@ def generate_csr(
         ValidationError: The common name is empty or the key size is too small.
     """
     if not common_name or not common_name.strip():
-        raise ValidationError("common_name must not be empty", field="common_name")
-    if key_size < 2048:
-        raise ValidationError("key_size must be at least 2048 bits", field="key_size")
+        raise ValidationError("common_name: may not be empty", field="common_name")
+    check_integer(key_size, field="key_size", low=2048)
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name.strip())]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))

@@ -145,6 +145,27 @@ async def test_other_look_ups(client: WattzOnClient) -> None:
         await client.await_job(1, timeout=-1)
 
 
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "600", True])
+async def test_a_bad_wait_timeout_is_named(client: WattzOnClient, timeout: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await client.await_job(1, timeout=timeout)
+    assert str(caught.value) == (
+        f"timeout: must be a number of seconds of at least 0, not {timeout!r}"
+    )
+
+
+@pytest.mark.parametrize("concurrency", [0, 2.5, True, "8"])
+def test_a_bad_batch_concurrency_is_named(
+    client: WattzOnClient, bill: Path, concurrency: Any
+) -> None:
+    subs = [Submission(email="a@b.co", provider=4, document=bill)]
+    with pytest.raises(ValidationError) as caught:
+        client.jobs.submit_many(subs, concurrency=concurrency)
+    assert str(caught.value) == (
+        f"concurrency: must be an integer of at least 1, not {concurrency!r}"
+    )
+
+
 def test_urls_must_be_https(make_client: MakeClient) -> None:
     with pytest.raises(ValidationError, match="snap_url"):
         make_client(_no_request, snap_url="http://snap.test/api/v1/")
