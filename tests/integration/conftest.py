@@ -41,6 +41,19 @@ async def poll_until(
         await asyncio.sleep(interval)
 
 
+def emulator_sqs(emu: Emulator) -> Any:
+    """An aiobotocore SQS client (an async context manager) for the emulator's queue."""
+    from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+    return get_session().create_client(
+        "sqs",
+        region_name="us-east-1",
+        endpoint_url=emu.sqs_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def mtls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
     """An SSL context trusting ``ca`` and presenting ``cert``/``key`` when given."""
     context = ssl.create_default_context(cafile=str(ca))

@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
 from wattzon_async.emulator import Emulator, EmulatorError
 
-from .conftest import create_body, mtls_context, poll_until
+from .conftest import create_body, emulator_sqs, mtls_context, poll_until
 
 NOTIFICATION_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
@@ -44,14 +43,7 @@ async def create(http: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 async def receive(emu: Emulator, count: int, timeout: float = 10.0) -> list[str]:
     """Receive (and delete) at least ``count`` raw message bodies from the queue."""
     bodies: list[str] = []
-    session = get_session()
-    async with session.create_client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=emu.sqs_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ) as sqs:
+    async with emulator_sqs(emu) as sqs:
 
         async def check() -> list[str] | None:
             reply = await sqs.receive_message(

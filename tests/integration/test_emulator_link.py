@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from wattzon_async import LinkNotification, NotFoundError, parse_notification
-from wattzon_async.emulator import Emulator, EmulatorError, LinkJob
+from wattzon_async.emulator import Emulator, EmulatorError, LinkJob, start_link
 
 from .conftest import mtls_context
 from .test_emulator_faults import receive
@@ -161,3 +161,13 @@ async def test_a_link_extraction_survives_an_sqs_outage_and_a_restart(tmp_path: 
         again = await second.start_link(tags=["new"])
         assert int(again.job_id) > int(running.job_id)
         assert again.profile_id != job.profile_id
+
+
+async def test_start_link_reaches_an_emulator_through_its_exports(emu: Emulator) -> None:
+    job = await start_link(tags=["env"], environ=emu.environ())
+    (body,) = await receive(emu, 1)
+    assert body == seed_body(job, json.loads(body)["created_at"])
+    with pytest.raises(EmulatorError, match="set WATTZON_CERT, WATTZON_KEY"):
+        await start_link(environ={"WATTZON_LINK_URL": emu.link_url})
+    with pytest.raises(EmulatorError, match="not the emulator's"):
+        await start_link(environ={**emu.environ(), "WATTZON_LINK_URL": "https://x/"})

@@ -24,7 +24,7 @@ from tests.integration.test_consumer import (
 )
 from wattzon_async._errors import NotificationError, ValidationError, WattzOnError
 from wattzon_async._retry import Backoff
-from wattzon_async.models import SnapNotification
+from wattzon_async.models import LinkNotification
 from wattzon_async.notifications import (
     ConsumerError,
     ConsumerNotRunningError,
@@ -32,7 +32,7 @@ from wattzon_async.notifications import (
     parse_notification,
 )
 from wattzon_async.notifications._deleter import DeleteBatcher
-from wattzon_async.notifications._hub import Hub, Verdict, dedup_key
+from wattzon_async.notifications._hub import Hub, Notification, Verdict, dedup_key
 from wattzon_async.notifications._sqs import QueueSettings, SQSQueue, WireMessage
 
 __all__ = ["moto_sqs", "sqs_client"]  # fixtures shared with the integration suite
@@ -125,9 +125,9 @@ def test_held_for_and_settle() -> None:
 async def test_waiters_resolve_and_fail() -> None:
     hub = make_hub()
     loop = asyncio.get_running_loop()
-    first: asyncio.Future[SnapNotification] = loop.create_future()
-    second: asyncio.Future[SnapNotification] = loop.create_future()
-    gone: asyncio.Future[SnapNotification] = loop.create_future()
+    first: asyncio.Future[Notification] = loop.create_future()
+    second: asyncio.Future[Notification] = loop.create_future()
+    gone: asyncio.Future[Notification] = loop.create_future()
     for future in (first, second, gone):
         hub.add_waiter(5, future)
     hub.remove_waiter(5, gone)
@@ -141,6 +141,27 @@ async def test_waiters_resolve_and_fail() -> None:
     hub.fail_waiters(ConsumerNotRunningError("stopped"))
     with pytest.raises(ConsumerNotRunningError):
         gone.result()
+
+
+async def test_link_notifications_are_recent_and_resolve_by_profile() -> None:
+    hub = make_hub(retention=5.0)
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Notification] = loop.create_future()
+    hub.add_waiter(("link", "1001"), waiter)
+    first = parse_notification({"app": "link", "profile_id": "1001", "job_id": "j1"})
+    assert isinstance(first, LinkNotification)
+    delivery = hub.admit(WireMessage("m1", "rh1", "{}", 1), first, 0.0)
+    assert hub.resolve(first) == 1
+    assert waiter.result() == first
+    assert hub.recent(("link", "1001"), 4.0) == first
+    assert hub.recent(1001, 4.0) is None  # a Snap job id is another key
+    second = parse_notification({"app": "link", "profile_id": "1001", "job_id": "j2"})
+    held = hub.admit(WireMessage("m2", "rh2", "{}", 1), second, 1.0)
+    held.held = True
+    assert hub.recent(("link", "1001"), 4.0) == second  # the latest extraction's
+    assert hub.held_for(("link", "1001")) == [held]
+    hub.settle(delivery, seen=False, now=2.0)  # the older one, released
+    assert hub.recent(("link", "1001"), 4.0) == second
 
 
 def test_dedup_key() -> None:
@@ -261,6 +282,29 @@ async def test_not_running() -> None:
     await consumer.stop()  # a no-op
     assert not consumer.running
     assert consumer.last_receive_at is None
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "timeout", "field"),
+    [
+        ("", None, "profile_id"),
+        ("  ", None, "profile_id"),
+        (True, None, "profile_id"),
+        (1.5, None, "profile_id"),
+        ("1001", 0, "timeout"),
+        ("1001", -1.0, "timeout"),
+        ("1001", float("nan"), "timeout"),
+    ],
+)
+async def test_wait_for_link_checks_its_arguments_first(
+    profile_id: object, timeout: object, field: str
+) -> None:
+    consumer = NotificationConsumer(QUEUE_URL)  # not running: the checks come before that
+    with pytest.raises(ValidationError) as info:
+        await consumer.wait_for_link(profile_id, timeout=timeout)  # type: ignore[arg-type]
+    assert info.value.field == field
+    with pytest.raises(ConsumerNotRunningError):
+        await consumer.wait_for_link(1001, timeout=1)
 
 
 # -- against the moto server -------------------------------------------------------------

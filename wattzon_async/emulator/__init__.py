@@ -3,11 +3,13 @@
 ``Emulator`` starts it in a process of its own (and a moto SQS server with ``sqs=True``)
 for the demo, integration tests, benchmarks and users' own tests. Magic values: provider
 ``9999`` is unsupported, and a document whose file name starts with ``failed`` fails.
-``Emulator.start_link`` runs a Link extraction that ends with the Link message.
+``Emulator.start_link`` (``start_link`` for a ``wattzon emulator`` running elsewhere)
+runs a Link extraction that ends with the Link message.
 """
 
 from __future__ import annotations
 
+from ._control import start_link
 from ._data import UNSUPPORTED_PROVIDER, expected_results
 from ._handle import DEFAULT_TENANT, Emulator
 from ._link import LinkJob
@@ -20,4 +22,5 @@ __all__ = [
     "EmulatorError",
     "LinkJob",
     "expected_results",
+    "start_link",
 ]

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import ssl
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ._link import LinkJob
 from ._pki import CertificateAuthority
 from ._process import ChildProcess, EmulatorError
 
@@ -28,6 +31,8 @@ __all__ = [
     "processing_json",
     "save_ports",
     "server_child",
+    "start_link",
+    "start_link_at",
 ]
 
 #: Seconds a job takes: one value, or a ``(min, max)`` range each job draws from.
@@ -152,3 +157,71 @@ def kept_port(state: Path, name: str) -> int:
 def save_ports(state: Path, **ports: int) -> None:
     """Remember the ports in use in ``state`` for the next start (``kept_port``)."""
     (state / "ports.json").write_text(json.dumps(ports) + "\n")
+
+
+async def start_link_at(
+    context: ssl.SSLContext,
+    base_url: str,
+    profile_id: str | int | None,
+    tags: Iterable[str | int],
+    provider: int | None,
+    bills: int | None,
+) -> LinkJob:
+    """Start a Link extraction through the admin API of the emulator at ``base_url``."""
+    body: dict[str, Any] = {
+        "profile_id": None if profile_id is None else str(profile_id),
+        "tags": list(tags),
+    }
+    body.update({k: v for k, v in (("provider", provider), ("bills", bills)) if v is not None})
+    answer = await admin_request(context, f"{base_url}/_emulator/link", "POST", body)
+    return LinkJob.from_json(answer)
+
+
+_LINK_SUFFIX = "/link/4.0/"
+
+
+async def start_link(
+    profile_id: str | int | None = None,
+    *,
+    tags: Iterable[str | int] = (),
+    provider: int | None = None,
+    bills: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LinkJob:
+    """Start a Link extraction on the running ``wattzon emulator`` the environment names.
+
+    The same as ``Emulator.start_link`` (see it for the arguments), for an emulator
+    started elsewhere: it reads ``WATTZON_LINK_URL``, ``WATTZON_CERT``, ``WATTZON_KEY``
+    and ``WATTZON_CA_BUNDLE``, the variables ``wattzon emulator`` prints. It stands in
+    for a user linking a utility account in WattzOn's hosted UI; the real API has no
+    such call.
+
+    Args:
+        profile_id: The profile (None: a new one).
+        tags: The tags its Link message carries.
+        provider: A new profile's utility provider id (default 4).
+        bills: How many bills a new profile has (default 3).
+        environ: The variables to read (default: ``os.environ``).
+
+    Returns:
+        The extraction: its Link ``job_id``, ``profile_id`` and the rest.
+
+    Raises:
+        EmulatorError: A variable is missing, ``WATTZON_LINK_URL`` is not an emulator's,
+            or the emulator refused the request (the message says why).
+    """
+    env = os.environ if environ is None else environ
+    names = ("WATTZON_LINK_URL", "WATTZON_CERT", "WATTZON_KEY", "WATTZON_CA_BUNDLE")
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise EmulatorError(
+            f"set {', '.join(missing)} (the export lines `wattzon emulator` prints)"
+        )
+    link_url = env["WATTZON_LINK_URL"]
+    if not link_url.endswith(_LINK_SUFFIX):
+        raise EmulatorError(f"WATTZON_LINK_URL is not the emulator's: {link_url!r}")
+    context = client_context(
+        Path(env["WATTZON_CA_BUNDLE"]), Path(env["WATTZON_CERT"]), Path(env["WATTZON_KEY"])
+    )
+    base_url = link_url[: -len(_LINK_SUFFIX)]
+    return await start_link_at(context, base_url, profile_id, tags, provider, bills)

@@ -28,6 +28,7 @@ from ._control import (
     processing_json,
     save_ports,
     server_child,
+    start_link_at,
 )
 from ._link import LinkJob
 from ._pki import CertificateAuthority
@@ -501,12 +502,9 @@ class Emulator:
             EmulatorError: A bad argument (the message names it), or ``provider`` or
                 ``bills`` given for a profile that has them.
         """
-        body: dict[str, Any] = {
-            "profile_id": None if profile_id is None else str(profile_id),
-            "tags": list(tags),
-        }
-        body.update({k: v for k, v in (("provider", provider), ("bills", bills)) if v is not None})
-        return LinkJob.from_json(await self._admin("POST", "link", body))
+        if self._ssl is None:
+            self._ssl = client_context(self.ca_cert, self.client_cert, self.client_key)
+        return await start_link_at(self._ssl, self.base_url, profile_id, tags, provider, bills)
 
     async def stats(self) -> dict[str, Any]:
         """Counters since start or the last reset.

@@ -12,13 +12,13 @@ import os
 import re
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from .._errors import ValidationError
-from .._validation import check_callable, check_integer, check_text
-from ..models import SnapNotification
+from .._errors import ValidationError, WaitTimeoutError
+from .._validation import check_callable, check_integer, check_number, check_text
+from ..models import LinkNotification, SnapNotification
 from ._engine import Engine
 from ._sqs import QueueSettings, SQSCallError, SQSQueue
 from ._types import (
@@ -42,11 +42,13 @@ class NotificationConsumer:
     """Reads WattzOn notifications from an SQS queue, as a hub for waiters or as a worker.
 
     **Hub mode** (``async with consumer:``) runs a background receive loop and hands each
-    Snap notification to every ``wait_for(job_id)`` caller waiting for that job; a message
-    handed to at least one waiter is deleted. A notification nobody waits for yet is
-    *held*: kept for ``retention`` seconds (and at most ``max_retained`` at once) without
-    being deleted, its visibility extended while held, so that a ``wait_for`` that comes
-    a little late (a fast job) still gets it, at which point it is deleted. A message
+    Snap notification to every ``wait_for(job_id)`` caller waiting for that job, and each
+    Link notification to every ``wait_for_link(profile_id)`` caller waiting for that
+    profile; a message handed to at least one waiter is deleted. A notification nobody
+    waits for yet is *held*: kept for ``retention`` seconds (and at most ``max_retained``
+    at once) without being deleted, its visibility extended while held, so that a
+    ``wait_for`` (or ``wait_for_link``) that comes a little late (a fast job) still gets
+    it, at which point it is deleted. A message
     still unclaimed when its retention ends is released (visibility set to 0) for any
     consumer of the queue to take, this one included; the queue's redrive policy
     eventually dead-letters messages that nobody ever wants. Nothing is deleted unseen.
@@ -302,10 +304,55 @@ class NotificationConsumer:
             ValidationError: ``job_id`` is not a positive integer.
         """
         check_integer(job_id, field="job_id", low=1)
+        return cast(SnapNotification, await self._engine_or_raise().wait_for(job_id))
+
+    async def wait_for_link(
+        self, profile_id: str | int, *, timeout: float | None = None
+    ) -> LinkNotification:
+        """Wait for the Link notification of profile ``profile_id`` (hub mode).
+
+        Link has no documented job-status endpoint to poll, so its notification is the
+        only signal that an extraction finished. Returns at once when one for the
+        profile arrived within ``retention`` seconds before the call (the most recent,
+        if several extractions finished), else when the next arrives; the message is
+        then deleted. Several callers may wait for one profile; all get it. Cancelling
+        the call (or its timeout) removes the waiter and leaves nothing behind.
+
+        Args:
+            profile_id: The Link profile id (``1001`` and ``"1001"`` are the same).
+            timeout: Seconds to wait; None waits until the consumer stops.
+
+        Returns:
+            The profile's Link notification: read its bills with
+            ``client.link.bills(notification.profile_id)``.
+
+        Raises:
+            WaitTimeoutError: ``timeout`` passed first (``job`` is None).
+            ConsumerNotRunningError: The consumer is not running, or stopped while
+                waiting.
+            ValidationError: ``profile_id`` is empty or not a string or an integer, or
+                ``timeout`` is not a positive number of seconds.
+        """
+        key = check_text(profile_id, field="profile_id")
+        if timeout is not None:
+            timeout = check_number(timeout, field="timeout", above=True, unit="seconds")
+        engine = self._engine_or_raise()
+        try:
+            async with asyncio.timeout(timeout):
+                found = await engine.wait_for(("link", key))
+        except TimeoutError:
+            raise WaitTimeoutError(
+                f"no Link notification for profile {key} within {timeout} s",
+                job=None,
+                timeout=timeout,
+            ) from None
+        return cast(LinkNotification, found)
+
+    def _engine_or_raise(self) -> Engine:
         engine = self._engine
         if engine is None:
             raise ConsumerNotRunningError("the notification consumer is not running")
-        return await engine.wait_for(job_id)
+        return engine
 
     async def run(self, handler: Handler) -> None:
         """Worker mode: call ``handler`` for every notification until stopped.

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from .._errors import NotificationError
 from .._retry import Backoff, retry
-from ..models import SnapNotification
+from ..models import LinkNotification, SnapNotification
 from ._deleter import DeleteBatcher
-from ._hub import Delivery, Hub, Verdict
+from ._hub import Delivery, Hub, Verdict, WaitKey
 from ._parse import parse_notification
 from ._sqs import SQSCallError, SQSQueue, WireMessage, chunks
 from ._types import ConsumerError, ConsumerNotRunningError, ConsumerStats, Handler, Options
@@ -105,22 +105,26 @@ class Engine:
         """Return once shutdown has finished."""
         await self._stopped.wait()
 
-    async def wait_for(self, job_id: int) -> SnapNotification:
-        """The notification for ``job_id``: a recent one at once, else the next to arrive."""
+    async def wait_for(self, key: WaitKey) -> SnapNotification | LinkNotification:
+        """The notification for ``key`` (a Snap job id, or ``("link", profile_id)``).
+
+        A recent one at once, else the next to arrive.
+        """
         if not self.running:
             raise ConsumerNotRunningError("the notification consumer is not running")
-        found = self._hub.recent(job_id, time.monotonic())
+        found = self._hub.recent(key, time.monotonic())
         if found is not None:
-            for delivery in self._hub.held_for(job_id):
+            for delivery in self._hub.held_for(key):
                 self._settle_and_delete(delivery)
             self._stats.delivered += 1
             return found
-        future: asyncio.Future[SnapNotification] = asyncio.get_running_loop().create_future()
-        self._hub.add_waiter(job_id, future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SnapNotification | LinkNotification] = loop.create_future()
+        self._hub.add_waiter(key, future)
         try:
             return await future
         finally:
-            self._hub.remove_waiter(job_id, future)
+            self._hub.remove_waiter(key, future)
 
     # -- receiving ---------------------------------------------------------------------
 

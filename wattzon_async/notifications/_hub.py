@@ -18,9 +18,11 @@ from attrs import define
 from ..models import LinkNotification, SnapNotification
 from ._sqs import WireMessage
 
-__all__ = ["Delivery", "Hub", "Verdict", "dedup_key"]
+__all__ = ["Delivery", "Hub", "Verdict", "WaitKey", "dedup_key", "wait_key"]
 
 Notification = SnapNotification | LinkNotification
+#: What a waiter waits for: a Snap job id, or ``("link", profile_id)``.
+WaitKey = int | tuple[str, str]
 
 
 def dedup_key(notification: Notification) -> str:
@@ -28,6 +30,13 @@ def dedup_key(notification: Notification) -> str:
     if isinstance(notification, SnapNotification):
         return f"snap:{notification.job_id}:{notification.final_state.value}"
     return f"link:{notification.job_id}:{notification.profile_id}"
+
+
+def wait_key(notification: Notification) -> WaitKey:
+    """What a notification resolves: its Snap job, or its Link profile."""
+    if isinstance(notification, SnapNotification):
+        return notification.job_id
+    return ("link", notification.profile_id)
 
 
 class Verdict(enum.Enum):
@@ -68,8 +77,8 @@ class Hub:
         self._retention = retention
         self._max_retained = max_retained
         self._dedup_window = dedup_window
-        self._waiters: dict[int, list[asyncio.Future[SnapNotification]]] = {}
-        self._recent: OrderedDict[int, tuple[SnapNotification, float]] = OrderedDict()
+        self._waiters: dict[WaitKey, list[asyncio.Future[Notification]]] = {}
+        self._recent: OrderedDict[WaitKey, tuple[Notification, float]] = OrderedDict()
         self._active: dict[str, Delivery] = {}
         self._active_keys: dict[str, str] = {}
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -99,23 +108,21 @@ class Hub:
         return Verdict.NEW
 
     def admit(self, wire: WireMessage, notification: Notification, now: float) -> Delivery:
-        """Make a new message active and remember it as recent (Snap messages)."""
+        """Make a new message active and remember it as the recent one for its wait key."""
         delivery = Delivery(wire, notification, dedup_key(notification), now, now)
         self._active[wire.message_id] = delivery
         self._active_keys[delivery.key] = wire.message_id
-        if isinstance(notification, SnapNotification):
-            self._recent[notification.job_id] = (notification, now)
-            self._recent.move_to_end(notification.job_id)
-            while len(self._recent) > self._max_retained:
-                self._recent.popitem(last=False)
+        key = wait_key(notification)
+        self._recent[key] = (notification, now)
+        self._recent.move_to_end(key)
+        while len(self._recent) > self._max_retained:
+            self._recent.popitem(last=False)
         return delivery
 
     def resolve(self, notification: Notification) -> int:
-        """Hand a Snap notification to every waiter for its job; returns how many."""
-        if not isinstance(notification, SnapNotification):
-            return 0
+        """Hand a notification to every waiter for its job (Link: profile); returns how many."""
         count = 0
-        for future in self._waiters.pop(notification.job_id, []):
+        for future in self._waiters.pop(wait_key(notification), []):
             if not future.done():
                 future.set_result(notification)
                 count += 1
@@ -134,23 +141,22 @@ class Hub:
                 self._seen.move_to_end(name)
             while len(self._seen) > 20 * self._max_retained:
                 self._seen.popitem(last=False)
-        elif isinstance(delivery.notification, SnapNotification):
-            self._recent.pop(delivery.notification.job_id, None)
+        else:
+            key = wait_key(delivery.notification)
+            entry = self._recent.get(key)
+            if entry is not None and entry[0] is delivery.notification:
+                del self._recent[key]
 
-    def recent(self, job_id: int, now: float) -> SnapNotification | None:
-        """The notification for ``job_id`` if it arrived within the retention period."""
-        entry = self._recent.get(job_id)
+    def recent(self, key: WaitKey, now: float) -> Notification | None:
+        """The notification for ``key`` if it arrived within the retention period."""
+        entry = self._recent.get(key)
         if entry is None or now - entry[1] > self._retention:
             return None
         return entry[0]
 
-    def held_for(self, job_id: int) -> list[Delivery]:
-        """Held deliveries of Snap notifications for ``job_id``."""
-        return [
-            d
-            for d in self.held()
-            if isinstance(d.notification, SnapNotification) and d.notification.job_id == job_id
-        ]
+    def held_for(self, key: WaitKey) -> list[Delivery]:
+        """Held deliveries of the notifications for ``key``."""
+        return [d for d in self.held() if wait_key(d.notification) == key]
 
     def expired(self, now: float) -> list[Delivery]:
         """Held deliveries past retention, or beyond the count bound (oldest first)."""
@@ -164,19 +170,19 @@ class Hub:
             self._recent.popitem(last=False)
         return out
 
-    def add_waiter(self, job_id: int, future: asyncio.Future[SnapNotification]) -> None:
-        """Register a future to resolve when a notification for ``job_id`` arrives."""
-        self._waiters.setdefault(job_id, []).append(future)
+    def add_waiter(self, key: WaitKey, future: asyncio.Future[Notification]) -> None:
+        """Register a future to resolve when a notification for ``key`` arrives."""
+        self._waiters.setdefault(key, []).append(future)
 
-    def remove_waiter(self, job_id: int, future: asyncio.Future[SnapNotification]) -> None:
+    def remove_waiter(self, key: WaitKey, future: asyncio.Future[Notification]) -> None:
         """Forget a waiter (it was resolved, cancelled or failed)."""
-        futures = self._waiters.get(job_id)
+        futures = self._waiters.get(key)
         if futures is None:
             return
         if future in futures:
             futures.remove(future)
         if not futures:
-            del self._waiters[job_id]
+            del self._waiters[key]
 
     def fail_waiters(self, error: BaseException) -> None:
         """Fail every waiter with ``error`` (the consumer is stopping)."""
