@@ -1,27 +1,33 @@
-"""A stateless SQS worker: each finished job's transformed results, upserted into SQLite.
+"""A stateless SQS worker for both apps: Snap results and Link bills, upserted into SQLite.
 
 Usage::
 
-    python examples/sqs_worker.py --db results.sqlite [--concurrency 10]
+    python examples/sqs_worker.py --db results.sqlite [--pdf-dir pdfs] [--concurrency 10]
 
-WattzOn posts one SQS message when a job reaches a final state. This worker reads the
-queue with ``NotificationConsumer.run(handler)``; for each Snap notification the handler
-reads the job with its transformed results and upserts it into two tables:
+WattzOn posts one SQS message when a Snap job reaches a final state, and one when a Link
+extraction finishes. This worker reads the queue with ``NotificationConsumer.run(handler)``;
+one handler serves both. For a Snap notification it reads the job with its transformed
+results; for a Link notification, the profile's bills (and with ``--pdf-dir``, each
+bill's PDF, saved as ``<pdf-dir>/<profile_id>/<bill_id>.pdf``). It upserts into:
 
-* ``jobs``: one row per job (``job_id`` is the key): status, provider, document name.
+* ``jobs``: one row per Snap job (``job_id`` is the key): status, provider, document name.
 * ``fields``: one row per extracted field (``(job_id, name)`` is the key).
+* ``link_jobs``: one row per Link job (``job_id`` is the key): profile, tags, bill count.
+* ``link_bills``: one row per Link bill (``(profile_id, bill_id)`` is the key): the bill
+  as JSON, and the path of its PDF when saved.
 
 SQS delivers at least once, and a worker can die after writing but before the message
 is deleted, so the same notification may be handled twice (or by two workers at once).
-Every write is therefore an upsert keyed by the job: handling a notification again
-rewrites the same rows and never adds any. The worker keeps no state of its own between
+Every write is therefore an upsert keyed by the job (or the bill), and a PDF is written
+to a temporary file renamed over its one path: handling a notification again rewrites
+the same rows and files and never adds any. The worker keeps no state of its own between
 messages, so any number of copies can run against one queue as competing consumers.
 
-A message is deleted only after its handler returns. A job that cannot be read because
-it does not exist or belongs to another certificate (404, 403) is logged and dropped;
-any other error leaves the message on the queue, to be retried ``--retry-backoff``
-seconds later (doubled per attempt) until the queue's redrive policy dead-letters it.
-Link notifications are logged and acknowledged.
+A message is deleted only after its handler returns. A job or profile that cannot be
+read because it does not exist or belongs to another certificate (404, 403) is logged
+and dropped; any other error (a PDF download included) leaves the message on the queue,
+to be retried ``--retry-backoff`` seconds later (doubled per attempt) until the queue's
+redrive policy dead-letters it.
 
 Settings come from the environment: ``WATTZON_CERT``, ``WATTZON_KEY`` and the rest of
 ``WattzOnClient.from_env``, ``WATTZON_SQS_QUEUE_URL`` (required),
@@ -35,6 +41,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import signal
@@ -46,6 +54,7 @@ from pathlib import Path
 
 from wattzon_async import (
     Job,
+    LinkBill,
     LinkNotification,
     NotFoundError,
     NotificationConsumer,
@@ -76,6 +85,21 @@ CREATE TABLE IF NOT EXISTS fields (
     value  TEXT NOT NULL,
     PRIMARY KEY (job_id, name)
 );
+CREATE TABLE IF NOT EXISTS link_jobs (
+    job_id     TEXT PRIMARY KEY,
+    profile_id TEXT NOT NULL,
+    tags       TEXT NOT NULL,
+    bills      INTEGER NOT NULL,
+    stored_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS link_bills (
+    profile_id TEXT NOT NULL,
+    bill_id    TEXT NOT NULL,
+    bill       TEXT NOT NULL,
+    pdf_path   TEXT,
+    stored_at  TEXT NOT NULL,
+    PRIMARY KEY (profile_id, bill_id)
+);
 """
 
 _UPSERT_JOB = """
@@ -93,6 +117,42 @@ _UPSERT_FIELD = """
 INSERT INTO fields (job_id, name, value) VALUES (?, ?, ?)
 ON CONFLICT (job_id, name) DO UPDATE SET value = excluded.value
 """
+
+_UPSERT_LINK_JOB = """
+INSERT INTO link_jobs (job_id, profile_id, tags, bills, stored_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (job_id) DO UPDATE SET
+    profile_id = excluded.profile_id,
+    tags = excluded.tags,
+    bills = excluded.bills,
+    stored_at = excluded.stored_at
+"""
+
+_UPSERT_LINK_BILL = """
+INSERT INTO link_bills (profile_id, bill_id, bill, pdf_path, stored_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (profile_id, bill_id) DO UPDATE SET
+    bill = excluded.bill,
+    pdf_path = COALESCE(excluded.pdf_path, link_bills.pdf_path),
+    stored_at = excluded.stored_at
+"""
+
+
+def bill_id(bill: LinkBill) -> str:
+    """A bill's key: its ``id``, else a digest of its fields (Link documents neither)."""
+    if bill.extra.get("id") is not None:
+        return str(bill.extra["id"])
+    return hashlib.sha256(bill_json(bill).encode()).hexdigest()[:32]
+
+
+def bill_json(bill: LinkBill) -> str:
+    """A bill as canonical JSON: every field the API sent, ``pdf`` included."""
+    return json.dumps({**bill.extra, "pdf": bill.pdf}, sort_keys=True, default=str)
+
+
+def _path_part(value: str) -> str:
+    """``value`` when it is a safe file name, else a digest of it (ids come from a queue)."""
+    if value.replace("-", "").replace("_", "").isalnum() and len(value) <= 64:
+        return value
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 class ResultStore:
@@ -148,6 +208,57 @@ class ResultStore:
             )
             conn.executemany(_UPSERT_FIELD, [(job.id, k, v) for k, v in values.items()])
 
+    async def save_link(
+        self, notification: LinkNotification, bills: Sequence[LinkBill], pdfs: Mapping[str, Path]
+    ) -> None:
+        """Upsert a Link job and its profile's bills; doing it again changes nothing.
+
+        Args:
+            notification: The Link notification.
+            bills: The profile's bills.
+            pdfs: Saved PDF paths by bill id (a bill without one keeps any stored path).
+        """
+        await asyncio.to_thread(self._save_link, notification, bills, pdfs)
+
+    def _save_link(
+        self, notification: LinkNotification, bills: Sequence[LinkBill], pdfs: Mapping[str, Path]
+    ) -> None:
+        now = datetime.now(UTC).isoformat()
+        rows = []
+        for bill in bills:
+            key = bill_id(bill)
+            pdf = str(pdfs[key]) if key in pdfs else None
+            rows.append((notification.profile_id, key, bill_json(bill), pdf, now))
+        with self._connect() as conn:
+            conn.execute(
+                _UPSERT_LINK_JOB,
+                (
+                    notification.job_id,
+                    notification.profile_id,
+                    json.dumps(list(notification.tags)),
+                    len(bills),
+                    now,
+                ),
+            )
+            conn.executemany(_UPSERT_LINK_BILL, rows)
+
+    def link_bills(self, profile_id: str) -> dict[str, tuple[dict[str, object], str | None]]:
+        """The stored bills of a profile: bill id to (the bill, its PDF path or None)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT bill_id, bill, pdf_path FROM link_bills WHERE profile_id = ?",
+                (profile_id,),
+            ).fetchall()
+        return {str(key): (json.loads(bill), pdf) for key, bill, pdf in rows}
+
+    def link_jobs(self, profile_id: str) -> list[str]:
+        """The stored Link job ids of a profile."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT job_id FROM link_jobs WHERE profile_id = ? ORDER BY job_id", (profile_id,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def status(self, job_id: int) -> str | None:
         """The stored status of a job, or None when it is not stored."""
         with self._connect() as conn:
@@ -172,36 +283,72 @@ class ResultStore:
         return n_jobs, n_fields
 
 
-def make_handler(client: WattzOnClient, store: ResultStore) -> Handler:
-    """The worker's notification handler: read the job, upsert it.
+def make_handler(
+    client: WattzOnClient, store: ResultStore, *, pdf_dir: Path | None = None
+) -> Handler:
+    """The worker's notification handler: read the job or the profile's bills, upsert them.
 
     Args:
-        client: The client to read jobs with.
+        client: The client to read jobs and bills with.
         store: Where results go.
+        pdf_dir: Where Link bills' PDFs go (``<pdf_dir>/<profile_id>/<bill_id>.pdf``);
+            None stores no PDFs.
 
     Returns:
         An async callable for ``NotificationConsumer.run``.
     """
 
     async def handle(notification: SnapNotification | LinkNotification) -> None:
-        if isinstance(notification, LinkNotification):
-            logger.info("Link job %s finished; nothing to store", notification.job_id)
-            return
         try:
-            job = await client.jobs.get(notification.job_id, results="transformed")
+            if isinstance(notification, LinkNotification):
+                await _store_link(client, store, notification, pdf_dir)
+            else:
+                await _store_job(client, store, notification)
         except (NotFoundError, PermissionDeniedError) as exc:
-            # No retry can make this job readable: acknowledge, and say so.
-            logger.warning(
-                "job %d cannot be read, notification dropped: %s", notification.job_id, exc
-            )
-            return
-        if not job.is_final:
-            # The notification ran ahead of the API: leave the message for a retry.
-            raise RuntimeError(f"job {job.id} is {job.status}, not final yet")
-        await store.save(job)
-        logger.info("job %d %s: %d field(s) stored", job.id, job.status, len(job.values()))
+            # No retry can make this readable: acknowledge, and say so.
+            logger.warning("%s cannot be read, notification dropped: %s", _what(notification), exc)
 
     return handle
+
+
+def _what(notification: SnapNotification | LinkNotification) -> str:
+    if isinstance(notification, LinkNotification):
+        return f"Link profile {notification.profile_id} (job {notification.job_id})"
+    return f"job {notification.job_id}"
+
+
+async def _store_job(
+    client: WattzOnClient, store: ResultStore, notification: SnapNotification
+) -> None:
+    job = await client.jobs.get(notification.job_id, results="transformed")
+    if not job.is_final:
+        # The notification ran ahead of the API: leave the message for a retry.
+        raise RuntimeError(f"job {job.id} is {job.status}, not final yet")
+    await store.save(job)
+    logger.info("job %d %s: %d field(s) stored", job.id, job.status, len(job.values()))
+
+
+async def _store_link(
+    client: WattzOnClient, store: ResultStore, notification: LinkNotification, pdf_dir: Path | None
+) -> None:
+    bills = await client.link.bills(notification.profile_id)
+    pdfs: dict[str, Path] = {}
+    if pdf_dir is not None:
+        folder = pdf_dir / _path_part(notification.profile_id)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        for bill in bills:
+            if bill.pdf:
+                key = bill_id(bill)
+                target = folder / f"{_path_part(key)}.pdf"
+                pdfs[key] = await client.link.download_pdf(bill, target, overwrite=True)
+    await store.save_link(notification, bills, pdfs)
+    logger.info(
+        "Link job %s: %d bill(s) and %d PDF(s) of profile %s stored",
+        notification.job_id,
+        len(bills),
+        len(pdfs),
+        notification.profile_id,
+    )
 
 
 def consumer_from_env(
@@ -233,17 +380,20 @@ def consumer_from_env(
     )
 
 
-async def run(client: WattzOnClient, consumer: NotificationConsumer, db: Path) -> None:
+async def run(
+    client: WattzOnClient, consumer: NotificationConsumer, db: Path, *, pdf_dir: Path | None = None
+) -> None:
     """Handle notifications into ``db`` until the consumer is stopped.
 
     Args:
-        client: The client to read jobs with.
+        client: The client to read jobs and bills with.
         consumer: The consumer to run (started here when it is not started yet).
         db: The SQLite file.
+        pdf_dir: Where Link bills' PDFs go; None stores no PDFs.
     """
     store = ResultStore(db)
     await asyncio.to_thread(store.create)
-    await consumer.run(make_handler(client, store))
+    await consumer.run(make_handler(client, store, pdf_dir=pdf_dir))
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -260,7 +410,7 @@ async def _main(args: argparse.Namespace) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop)
         logger.info("worker started on %s, writing to %s", consumer.queue_url, args.db)
-        await run(client, consumer, args.db)
+        await run(client, consumer, args.db, pdf_dir=args.pdf_dir)
     logger.info("worker stopped: %s", consumer.stats)
 
 
@@ -272,9 +422,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog="sqs_worker.py",
-        description="Store the results of finished WattzOn jobs in SQLite, from SQS.",
+        description="Store the results of finished Snap jobs and Link bills in SQLite, from SQS.",
     )
     parser.add_argument("--db", type=Path, default=Path("results.sqlite"), help="SQLite file")
+    parser.add_argument(
+        "--pdf-dir",
+        type=Path,
+        metavar="DIR",
+        help="also save each Link bill's PDF, as DIR/<profile_id>/<bill_id>.pdf",
+    )
     parser.add_argument("--concurrency", type=int, default=10, help="handlers at once")
     parser.add_argument(
         "--retry-backoff",

@@ -1,27 +1,38 @@
 """The Link flow end to end against the emulator: an extraction, its message, the bills.
 
 A user links a utility account (``Emulator.start_link``); the seed's Link message reaches
-the queue; a hub waits for it (``consumer.wait_for_link``), early or late.
+the queue; a hub waits for it (``consumer.wait_for_link``), early or late, or a worker
+(``examples/sqs_worker.py``) stores the profile's bills and PDFs exactly once, however
+often the message is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from examples import sqs_worker
 from wattzon_async import (
     LinkNotification,
     NotificationError,
     SnapNotification,
     WaitTimeoutError,
+    WattzOnClient,
 )
 from wattzon_async.emulator import Emulator
 
 from .conftest import emulator_sqs, poll_until
+from .emulator_command import ROOT, clean_environment
 from .test_emulator_faults import receive
+from .test_emulator_link import LINK_TIME, seed_body
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +163,95 @@ async def test_malformed_link_messages_are_left_to_the_redrive_policy(emu: Emula
     assert all(isinstance(error, NotificationError) for _, error in invalid)
     # Not deleted: each comes back after its visibility timeout, for the redrive policy.
     assert sorted(await receive(emu, len(GARBAGE))) == sorted(GARBAGE)
+
+
+# -- worker mode: examples/sqs_worker.py ----------------------------------------------------
+
+
+async def test_worker_stores_bills_and_pdfs_exactly_once_under_duplicate_delivery(
+    emu: Emulator, wattzon_client: WattzOnClient, tmp_path: Path
+) -> None:
+    job = await emu.start_link("7005", tags=["sfid:12345", "demo"], provider=140, bills=3)
+    (body,) = await receive(emu, 1)
+    created_at = json.loads(body)["created_at"]
+    assert LINK_TIME.match(created_at)
+    assert body == seed_body(job, created_at)  # the seed's exact shape
+    await send(emu, body, body, body)  # SQS delivers it three times
+
+    db, pdfs = tmp_path / "results.sqlite", tmp_path / "pdfs"
+    store = sqs_worker.ResultStore(db)
+    # Copies received while the first is handled come back after 2 s, then count as seen.
+    consumer = emu.consumer(visibility_timeout=2)
+    worker = asyncio.create_task(sqs_worker.run(wattzon_client, consumer, db, pdf_dir=pdfs))
+    try:
+        await poll_until(lambda: drained(emu), timeout=30)
+    finally:
+        await consumer.stop()
+        await worker
+    assert consumer.stats.handled == 1
+    assert consumer.stats.duplicates == 2
+
+    def stored() -> dict[str, Any]:
+        return {
+            "jobs": store.link_jobs("7005"),
+            "bills": store.link_bills("7005"),
+            "files": sorted(p.relative_to(pdfs).as_posix() for p in pdfs.rglob("*")),
+        }
+
+    first = stored()
+    expected = [b["id"] for b in await wattzon_client.link.bills("7005")]
+    assert first["jobs"] == [job.job_id]
+    assert sorted(first["bills"]) == sorted(str(i) for i in expected)
+    assert first["files"] == ["7005", *sorted(f"7005/{i}.pdf" for i in expected)]
+    for bill, pdf in first["bills"].values():
+        assert bill["provider_id"] == 140
+        assert pdf is not None
+        assert Path(pdf).read_bytes().startswith(b"%PDF")
+
+    # A redelivery after the consumer's dedup window: the handler runs again, changes nothing.
+    handle = sqs_worker.make_handler(wattzon_client, store, pdf_dir=pdfs)
+    notification = LinkNotification(profile_id="7005", job_id=job.job_id, tags=job.tags)
+    await handle(notification)
+    await asyncio.gather(handle(notification), handle(notification))
+    assert stored() == first
+
+
+async def test_worker_keeps_pdf_paths_when_run_without_pdfs(
+    emu: Emulator, wattzon_client: WattzOnClient, tmp_path: Path
+) -> None:
+    store = sqs_worker.ResultStore(tmp_path / "results.sqlite")
+    await asyncio.to_thread(store.create)
+    job = await emu.start_link("7006", bills=2)
+    notification = LinkNotification(profile_id="7006", job_id=job.job_id)
+    await sqs_worker.make_handler(wattzon_client, store, pdf_dir=tmp_path / "pdfs")(notification)
+    with_pdfs = store.link_bills("7006")
+    await sqs_worker.make_handler(wattzon_client, store)(notification)
+    assert store.link_bills("7006") == with_pdfs
+    assert all(pdf for _, pdf in with_pdfs.values())
+
+
+async def test_the_worker_program_saves_pdfs_with_its_flag(emu: Emulator, tmp_path: Path) -> None:
+    db, pdfs = tmp_path / "results.sqlite", tmp_path / "pdfs"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "examples" / "sqs_worker.py"),
+        "--db",
+        str(db),
+        "--pdf-dir",
+        str(pdfs),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_environment(**emu.environ()),
+    )
+    try:
+        job = await emu.start_link("7007", bills=2)
+        await until(lambda: len(list(pdfs.glob("7007/*.pdf"))) == 2, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    store = sqs_worker.ResultStore(db)
+    assert store.link_jobs("7007") == [job.job_id]
+    assert {pdf for _, pdf in store.link_bills("7007").values()} == {
+        str(p) for p in pdfs.glob("7007/*.pdf")
+    }
