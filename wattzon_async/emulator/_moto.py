@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,6 +20,29 @@ from typing import Any
 from ._ready import write_ready_file
 
 __all__ = ["main"]
+
+
+def _cheap_clock() -> None:
+    """Give moto's SQS a clock read from ``time.time()`` instead of datetime arithmetic.
+
+    moto reads the clock a few times per message in the queue on every send (each send
+    computes the queue's attributes, which looks at every message), through
+    ``datetime.now() - epoch``. With a thousand messages waiting that is most of a send's
+    cost; ``time.time()`` gives the same seconds since the epoch about ten times cheaper.
+    A time given explicitly still goes through moto's own conversion.
+    """
+    import moto.sqs.models as models
+
+    convert = getattr(models, "unix_time")  # noqa: B009 - not exported
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else float(convert(dt))
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    setattr(models, "unix_time", unix_time)  # noqa: B010 - not exported
+    setattr(models, "unix_time_millis", unix_time_millis)  # noqa: B010
 
 
 def _serve_sqs(port: int = 0) -> tuple[Any, threading.Thread]:
@@ -33,6 +57,8 @@ def _serve_sqs(port: int = 0) -> tuple[Any, threading.Thread]:
         create_backend_app,
     )
     from werkzeug.serving import make_server
+
+    _cheap_clock()
 
     class Handler(MotoRequestHandler):
         def send_response(self, code: int, message: str | None = None) -> None:

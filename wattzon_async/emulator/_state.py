@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -60,8 +60,8 @@ class Forbidden(Exception):
 class Publisher(Protocol):
     """Where notifications go: one SQS queue."""
 
-    async def send(self, body: str) -> None:
-        """Send one message body."""
+    async def send(self, body: str | Mapping[str, Any]) -> None:
+        """Publish one message body (a mapping goes as JSON); return once SQS has it."""
 
     async def purge(self) -> None:
         """Delete every message in the queue."""
