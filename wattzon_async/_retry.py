@@ -1,8 +1,9 @@
 """The one backoff policy and the one retry loop of the package.
 
 Every retry in the SDK goes through :func:`retry`: the send path, the recovery of an
-ambiguous create, ``await_job``'s polling, the SQS receive loop and the SQS deleter. So
-there is one answer to "how long does it wait, and when does it give up":
+ambiguous create, ``await_job``'s polling, the SQS receive loop and the SQS deleter, and
+the emulator's notification publisher. So there is one answer to "how long does it
+wait, and when does it give up":
 
 * The wait after failed attempt *n* is ``Backoff.wait(n)``: ``initial * multiplier **
   (n - 1)``, capped at ``max``, then spread by the package's one jitter formula,
