@@ -11,9 +11,9 @@
 * Clear errors for an expired client certificate, one from the wrong CA, no certificate,
   and a server certificate the client does not trust.
 
-``TLSServer`` is a small blocking-socket TLS server in a thread; unlike an asyncio
-server, it sends OpenSSL's alerts when it refuses a client certificate, as production
-TLS terminators do.
+``TLSServer`` is a small blocking-socket TLS server in a thread; it sends OpenSSL's alerts
+when it refuses a client certificate, as production TLS terminators (and the emulator)
+do.
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ async def test_refused_client_certificate_is_a_clear_error(
         assert all(h.startswith("refused") for h in server.handshakes)
 
 
-@pytest.mark.parametrize("case", ["expired", "wrong CA"])
+@pytest.mark.parametrize("case", ["expired", "wrong CA", "no certificate"])
 async def test_emulator_refusal_is_a_clear_error(
     wattzon_emulator: Emulator, refused_identities: dict[str, ssl.SSLContext], case: str
 ) -> None:
@@ -359,7 +359,7 @@ async def test_emulator_refusal_is_a_clear_error(
         cert=refused_identities[case], ca_bundle=None, retry=RetryPolicy(attempts=1)
     )
     async with client:
-        with pytest.raises(CertificateError):
+        with pytest.raises(CertificateError, match="refused the client certificate"):
             await client.jobs.list()
 
 

@@ -1,4 +1,4 @@
-"""The emulator's server process: uvicorn over mutual TLS, started by the Emulator handle.
+"""The emulator's server process: uvicorn behind mutual TLS, started by the Emulator handle.
 
 Run as ``python -m wattzon_async.emulator._server <config.json>``. It binds its socket
 itself (port 0 picks a free one), and only when it is listening (and, with SQS, when the
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from starlette.applications import Starlette
@@ -32,6 +32,7 @@ from ._protocol import TLSAwareProtocol
 from ._ready import read_ready_file, write_ready_file
 from ._sqs import SqsPublisher
 from ._state import Lifecycle, Store
+from ._tlsserver import TLSServerProtocol, server_context
 
 __all__ = ["main", "serve"]
 
@@ -101,29 +102,24 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _send_tls_alerts() -> None:
-    """Make asyncio send the TLS alert of a failed handshake before it closes.
+def _https(context: ssl.SSLContext) -> type[asyncio.Protocol]:
+    """The protocol factory given to uvicorn: TLS terminated here, then its HTTP protocol."""
 
-    asyncio's SSL protocol closes the connection on a handshake error without flushing
-    what OpenSSL wrote for the peer, so a client whose certificate is refused sees a bare
-    disconnect instead of "certificate required" or "unknown CA". A TLS server such as
-    nginx sends the alert; this makes the emulator do the same. Only the emulator's own
-    server process calls this.
-    """
-    from asyncio import sslproto
+    def protocol(
+        config: uvicorn.Config,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> asyncio.Protocol:
+        def http() -> asyncio.Protocol:
+            return TLSAwareProtocol(
+                config=config, server_state=server_state, app_state=app_state, _loop=_loop
+            )
 
-    def do_handshake(self: sslproto.SSLProtocol) -> None:
-        try:
-            self._sslobj.do_handshake()  # type: ignore[attr-defined]
-        except sslproto.SSLAgainErrors:
-            self._process_outgoing()  # type: ignore[attr-defined]
-        except ssl.SSLError as exc:
-            self._process_outgoing()  # type: ignore[attr-defined]
-            self._on_handshake_complete(exc)
-        else:
-            self._on_handshake_complete(None)
+        return TLSServerProtocol(context, http)
 
-    sslproto.SSLProtocol._do_handshake = do_handshake  # type: ignore[attr-defined]
+    # uvicorn calls whatever it is given as ``http`` with these keyword arguments.
+    return cast("type[asyncio.Protocol]", protocol)
 
 
 def serve(settings: dict[str, Any]) -> None:
@@ -135,19 +131,15 @@ def serve(settings: dict[str, Any]) -> None:
             ``moto_ready_file``, ``queue_name``, ``startup_timeout`` and ``jobs_file``
             (where jobs are kept across restarts).
     """
-    _send_tls_alerts()
     lifecycle = lifecycle_from_json(settings.get("lifecycle", {}), Lifecycle())
     jobs_file = settings.get("jobs_file")
     store = Store(lifecycle, log=JobFile(Path(jobs_file)) if jobs_file else None)
     info: dict[str, Any] = {"queue_url": None, "sqs_endpoint_url": None}
     app = create_app(store, lifespan=_lifespan(store, settings, info))
+    context = server_context(settings["certfile"], settings["keyfile"], settings["ca_certs"])
     config = uvicorn.Config(
         app,
-        ssl_certfile=settings["certfile"],
-        ssl_keyfile=settings["keyfile"],
-        ssl_ca_certs=settings["ca_certs"],
-        ssl_cert_reqs=ssl.CERT_REQUIRED,
-        http=TLSAwareProtocol,
+        http=_https(context),
         lifespan="on",
         log_level=settings.get("log_level", "warning"),
         access_log=False,
