@@ -105,10 +105,10 @@ async def test_sqs_worker_stops_on_sigterm_without_waiting_out_its_poll(
     seen: list[str] = []
     try:
         await read_until(process.stderr, "worker started", seen)
-        link = {"app": "link", "job_id": "lifecycle-1", "profile_id": "42"}
+        link = {"app": "link", "job_id": "lifecycle-1", "profile_id": "1001"}
         await sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(link))
         # The handler runs once the next long poll has been started.
-        await read_until(process.stderr, "Link job lifecycle-1 finished", seen)
+        await read_until(process.stderr, "Link job lifecycle-1: 3 bill(s)", seen)
     finally:
         output = await stop(process, signal.SIGTERM, seen)
     assert process.returncode == 0, output
