@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from attrs import define, field, frozen
 
+from . import _telemetry
 from ._errors import BatchStoppedError, JobError, ValidationError
 from ._resume import Item, JournaledCreates, Prepared, ResumeSummary, plan_keys
 from ._validation import check_integer, check_results
@@ -209,15 +210,19 @@ class _Batch(Generic[P]):
             yield
 
     async def run(self, item: Item[P]) -> None:
-        try:
-            job = await self._job(item)
-            self.progress.submitted += len(item.indexes)
-            if self.wait:
-                item.job = await self._final(item, job)
-        except Exception as exc:  # every outcome is reported, whatever went wrong
-            self.report_item(item, exc)
-        else:
-            self.report_item(item)
+        with _telemetry.submission(item.indexes[0]) as span:
+            try:
+                job = await self._job(item)
+                self.progress.submitted += len(item.indexes)
+                if self.wait:
+                    item.job = await self._final(item, job)
+            except Exception as exc:  # every outcome is reported, whatever went wrong
+                span.fail(exc)
+                self.report_item(item, exc)
+            else:
+                self.report_item(item)
+            if item.job is not None:
+                span.note("wattzon.job.id", item.job.id)
 
     async def _job(self, item: Item[P]) -> Job:
         if self.journaled is not None:
@@ -329,13 +334,14 @@ async def _run(
     checked = _checked(batch)
     journal: Journal | None = None
     tasks: list[asyncio.Task[None]] = []
+    span = _telemetry.Batch(batch.progress.total)
     try:
         if journal_path is None:
             work = [Item([index], prepared) for index, prepared in checked]
         else:
             journal, work = await _journaled(batch, journal_path, checked)
         batch.report()
-        tasks = [asyncio.create_task(batch.run(item)) for item in work]
+        tasks = [span.task(batch.run(item)) for item in work]
         for _ in range(batch.progress.total):
             yield await batch.outcomes.get()
     finally:
@@ -343,6 +349,7 @@ async def _run(
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        span.end(batch.progress.done, batch.progress.failed)
         if journal is not None:
             await journal.close()
 

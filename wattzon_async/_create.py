@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from attrs import define, evolve, field, frozen
 
+from . import _telemetry
 from ._config import retry_backoff
 from ._errors import (
     AmbiguousSubmitError,
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 __all__ = ["Creator", "PreparedCreate", "resolve"]
 
 logger = logging.getLogger("wattzon_async")
+
+#: The span attribute saying how a create ended: created, found, recovered or shared.
+_OUTCOME = "wattzon.idempotency.outcome"
 
 
 @frozen
@@ -243,10 +247,14 @@ class Creator:
         """
         total = self._sender.config.timeouts.upload if timeout is None else timeout
         deadline = time.monotonic() + total
-        if prepared.caller_key is None:
-            return await self.post(prepared, deadline)
-        prepared = await prepared.fingerprinted()
-        return await self._shared(prepared, deadline, look_up)
+        with _telemetry.operation("jobs.create") as call:
+            if prepared.caller_key is None:
+                job = await self.post(prepared, deadline)
+            else:
+                prepared = await prepared.fingerprinted()
+                job = await self._shared(prepared, deadline, look_up)
+            call.note("wattzon.job.id", job.id)
+            return job
 
     async def _shared(self, prepared: PreparedCreate, deadline: float, look_up: bool) -> Job:
         """Join the create in flight for this key, or start it."""
@@ -267,6 +275,8 @@ class Creator:
                 f"idempotency key (tag {tag}) is in use right now by a create with another "
                 f"{' and '.join(differences)}; a different bill needs a different key",
             )
+        else:
+            _telemetry.note(_OUTCOME, "shared")
         flight.waiters += 1
         try:
             return await asyncio.shield(flight.task)
@@ -290,6 +300,7 @@ class Creator:
             found = resolve(await self._list(tag, deadline - time.monotonic()), prepared)
             if found is not None:
                 logger.info("idempotency tag %s: job %d was already made", tag, found.id)
+                _telemetry.note(_OUTCOME, "found")
                 return found
         return await self.post(prepared, deadline)
 
@@ -352,9 +363,11 @@ class Creator:
         except UnexpectedResponseError as exc:
             return await self._created_but_unreadable(prepared, deadline, reserve, exc)
         try:
-            return structure_job(data)
+            job = structure_job(data)
         except UnexpectedResponseError as exc:
             return await self._created_but_unreadable(prepared, deadline, reserve, exc)
+        _telemetry.note(_OUTCOME, "created")
+        return job
 
     async def _created_but_unreadable(
         self, prepared: PreparedCreate, deadline: float, reserve: float, cause: APIError
@@ -399,6 +412,7 @@ class Creator:
         found = resolve(jobs, prepared)
         if found is not None:
             logger.info("create recovered by its idempotency key: job %d", found.id)
+            _telemetry.note(_OUTCOME, "recovered")
         return found
 
 

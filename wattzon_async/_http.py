@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from . import _telemetry
 from ._config import ClientConfig, retry_backoff
 from ._errors import (
     APIConnectionError,
@@ -138,7 +139,8 @@ async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
-            return await attempt()
+            with _telemetry.attempt():
+                return await attempt()
     except TimeoutError as exc:
         raise APITimeoutError(
             "the call's deadline passed before the API had answered", request_sent=None
@@ -160,6 +162,7 @@ _RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.UNSENT: _retry_unsent}
 
 def _log_retry(what: str, attempt: int, error: BaseException | None, delay: float) -> None:
     logger.info("retrying %s in %.2fs (attempt %d failed: %s)", what, delay, attempt, error)
+    _telemetry.retried(attempt, error, delay)
 
 
 class Sender:
@@ -181,6 +184,7 @@ class Sender:
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
         self._backoff = retry_backoff(config.retry)
+        _telemetry.watch_limiter(limiter, httpx.URL(config.snap_url).host)
 
     def deadline(self, timeout: float | None) -> float:
         """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""
@@ -251,7 +255,9 @@ class Sender:
         if self.http.is_closed:
             raise APIConnectionError("the client is closed", request_sent=False)
         if not self.limiter.is_free:
+            paced = time.monotonic()
             await self.limiter.acquire(deadline)
+            _telemetry.rate_limit_wait(time.monotonic() - paced)
         else:
             self.limiter.record_send()
         if self.before_send is not None:
@@ -274,6 +280,7 @@ class Sender:
                 time.monotonic() - started,
             )
         status = response.status_code
+        _telemetry.responded(response)
         try:
             if status != 429:
                 self.limiter.observe(status)
@@ -344,12 +351,13 @@ class Sender:
 
         Each try is cut off at ``deadline``; so is each wait (see ``_retry.retry``).
         """
-        return await retry_call(
-            functools.partial(_within, attempt, deadline),
-            on=_RETRYABLE[retry],
-            backoff=self._backoff,
-            attempts=self.config.retry.attempts,
-            deadline=deadline,
-            retry_after=retry_after_of,
-            before_sleep=functools.partial(_log_retry, what),
-        )
+        with _telemetry.call(what):
+            return await retry_call(
+                functools.partial(_within, attempt, deadline),
+                on=_RETRYABLE[retry],
+                backoff=self._backoff,
+                attempts=self.config.retry.attempts,
+                deadline=deadline,
+                retry_after=retry_after_of,
+                before_sleep=functools.partial(_log_retry, what),
+            )

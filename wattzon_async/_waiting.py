@@ -31,6 +31,7 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from . import _telemetry
 from ._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
 from ._errors import (
     APIConnectionError,
@@ -96,6 +97,8 @@ class _Watch:
         self.hint_used = False
         #: A notification came: the next GET confirms it without waiting for the budget.
         self.confirming = False
+        #: The last GET confirmed a notification (it resolves the wait if the job is final).
+        self.by_notification = False
 
     def take_hint(self) -> None:
         """Note a notification that has come (or a consumer that has stopped)."""
@@ -146,6 +149,18 @@ class Waiter:
             )
         if policy is None:
             policy = WaitPolicy.notification_fallback() if notifications else self._config.wait
+        with _telemetry.wait(jid) as span:
+            return await self._wait(jid, timeout, notifications, results, policy, span)
+
+    async def _wait(
+        self,
+        jid: int,
+        timeout: float | None,
+        notifications: NotificationConsumer | None,
+        results: Results,
+        policy: WaitPolicy,
+        span: _telemetry.Wait | _telemetry.OffWait,
+    ) -> Job:
         key = (jid, results, notifications, policy)
         watch = self._watches.get(key)
         if watch is None or watch.future.done():
@@ -165,6 +180,7 @@ class Waiter:
                 timeout=timeout,
             ) from None
         finally:
+            span.seen(watch.last_job, watch.polls, by_notification=watch.by_notification)
             watch.waiters -= 1
             if watch.waiters == 0:
                 if self._watches.get(key) is watch:
@@ -223,6 +239,7 @@ class Waiter:
     async def _poll(self, watch: _Watch) -> Job:
         if not watch.confirming:
             await self._budget_turn(watch)
+        watch.by_notification = watch.confirming
         watch.confirming = False
         watch.polls += 1
         job = await self._get_job(watch.job_id, results=watch.results)

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from .. import _telemetry
 from .._errors import NotificationError
 from .._retry import Backoff, retry
 from ..models import LinkNotification, SnapNotification
@@ -120,6 +121,7 @@ class Engine:
             return found
         loop = asyncio.get_running_loop()
         future: asyncio.Future[SnapNotification | LinkNotification] = loop.create_future()
+        _telemetry.note_waiter(future)
         self._hub.add_waiter(key, future)
         try:
             return await future
@@ -141,7 +143,8 @@ class Engine:
                 break
             self._stats.last_receive_at = time.monotonic()
             self._stats.received += len(batch)
-            await self._dispatch_batch(batch)
+            with _telemetry.received(self._queue.url, len(batch)):
+                await self._dispatch_batch(batch)
             if not batch and self._opt.wait_time_seconds == 0:
                 await self._pause(_IDLE_PAUSE)
 
@@ -219,7 +222,8 @@ class Engine:
                 self._stats.released += count
                 return
             try:
-                await self._dispatch(wire)
+                with _telemetry.processing(self._queue.url, wire.message_id, wire.receive_count):
+                    await self._dispatch(wire)
             except Exception:
                 logger.exception("dispatching message %s failed", wire.message_id)
 
@@ -231,6 +235,8 @@ class Engine:
             return
         now = time.monotonic()
         verdict = self._hub.classify(wire, notification, now)
+        if verdict is not Verdict.NEW:
+            _telemetry.dispatched(verdict.value, notification)
         if verdict is Verdict.DUPLICATE:
             self._stats.duplicates += 1
             logger.info("message %s duplicates a recent notification; deleted", wire.message_id)
@@ -246,7 +252,8 @@ class Engine:
         delivery = self._hub.admit(wire, notification, now)
         delivery.visible_until = now + self._vt
         resolved = self._hub.resolve(notification)
-        self._stats.delivered += resolved
+        _telemetry.dispatched(verdict.value, notification, resolved)
+        self._stats.delivered += len(resolved)
         if self._handler is not None:
             self._start_handler(delivery, self._handler)
         elif resolved:
@@ -257,6 +264,7 @@ class Engine:
 
     async def _invalid(self, wire: WireMessage, error: NotificationError) -> None:
         self._stats.invalid += 1
+        _telemetry.dispatched("malformed", None)
         logger.warning(
             "message %s (receive %d) is not a valid notification; left to the queue's "
             "redrive policy: %s",
@@ -289,9 +297,10 @@ class Engine:
 
     async def _handle(self, delivery: Delivery, handler: Handler) -> None:
         try:
-            result = handler(delivery.notification)
-            if inspect.isawaitable(result):
-                await result
+            with _telemetry.handling(delivery.notification):
+                result = handler(delivery.notification)
+                if inspect.isawaitable(result):
+                    await result
         except asyncio.CancelledError:
             raise  # still active: shutdown releases it
         except Exception:

@@ -119,14 +119,14 @@ class Hub:
             self._recent.popitem(last=False)
         return delivery
 
-    def resolve(self, notification: Notification) -> int:
-        """Hand a notification to every waiter for its job (Link: profile); returns how many."""
-        count = 0
+    def resolve(self, notification: Notification) -> list[asyncio.Future[Notification]]:
+        """Hand a notification to every waiter for its job (Link: profile); returns them."""
+        resolved: list[asyncio.Future[Notification]] = []
         for future in self._waiters.pop(wait_key(notification), []):
             if not future.done():
                 future.set_result(notification)
-                count += 1
-        return count
+                resolved.append(future)
+        return resolved
 
     def settle(self, delivery: Delivery, *, seen: bool, now: float) -> None:
         """Forget an active delivery; ``seen`` records it for duplicate detection."""

@@ -87,6 +87,11 @@ class SQSQueue:
         self._stack = contextlib.AsyncExitStack()
         self._client: SQSClient | None = None
 
+    @property
+    def url(self) -> str:
+        """The queue URL."""
+        return self._settings.queue_url
+
     async def open(self) -> None:
         """Create the client (importing aiobotocore now, not before)."""
         try:
