@@ -23,7 +23,17 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from . import completion, imports, journal, lifecycle, overhead, processes, ratelimit, upload
+from . import (
+    completion,
+    imports,
+    journal,
+    lifecycle,
+    overhead,
+    processes,
+    ratelimit,
+    telemetry,
+    upload,
+)
 from ._common import ROOT, BenchResult, Row, Settings, render_markdown, render_table
 
 NAMES = (
@@ -35,6 +45,7 @@ NAMES = (
     "lifecycle",
     "journal",
     "processes",
+    "telemetry",
 )
 _HERE = Path(__file__).resolve().parent
 
@@ -71,6 +82,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "lifecycle": lifecycle,
             "journal": journal,
             "processes": processes,
+            "telemetry": telemetry,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -571,3 +571,43 @@ def test_http_error_table(error: WattzOnError, status: int, headers: dict[str, s
     code, detail, extra = fastapi_app.http_error(error)
     assert (code, extra) == (status, headers)
     assert str(error) not in detail or status < 500  # server-side details stay in the log
+
+
+# -- otel_console ------------------------------------------------------------------------
+
+
+def test_otel_console_exports_one_bill_and_draws_its_trace(wattzon_env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    program = Path(__file__).resolve().parents[2] / "examples" / "otel_console.py"
+    done = subprocess.run(
+        [sys.executable, str(program), str(BILLS / "pge-2015-11.pdf")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("span jobs.create ") for line in lines)
+    assert any(line.startswith("span await_job ") for line in lines)
+    assert any(
+        line.startswith(
+            "metric wattzon.client.operation.duration"
+            "{wattzon.operation=jobs.create,wattzon.status_class=2xx} count=1 "
+        )
+        for line in lines
+    )
+    assert "metric wattzon.job.duration{wattzon.job.status=COMPLETE} count=1" in done.stdout
+    at = next(i for i, line in enumerate(lines) if line.startswith("trace of job "))
+    tree = lines[at + 1 :]
+    assert tree[0].startswith("jobs.create ")
+    assert tree[1].startswith("  POST /api/v1/jobs/ ")
+    assert "http.response.status_code=201" in tree[1]
+    (wait,) = [line for line in tree if line.startswith("await_job ")]
+    assert "wattzon.job.status=COMPLETE" in wait
+    assert "  jobs.get " in tree[tree.index(wait) + 1]
+    assert "billing@example.com" not in done.stdout

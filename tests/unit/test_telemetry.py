@@ -6,10 +6,13 @@ import subprocess
 import sys
 import textwrap
 
+import httpx
 import pytest
 
 from tests.otel_support import installed
 from wattzon_async import _telemetry
+
+from .conftest import MakeClient, json_response, seed
 
 
 def test_importing_the_package_loads_no_opentelemetry() -> None:
@@ -80,3 +83,23 @@ def test_a_call_inside_the_same_operation_adds_no_span() -> None:
 def test_url_templates_keep_only_the_api_words(path: str, template: str, job_id: int) -> None:
     assert _telemetry.url_template(path)[0] == template
     assert _telemetry.url_template(path)[2] == job_id
+
+
+async def test_http_instrumentations_are_told_to_stay_silent_inside_an_attempt(
+    make_client: MakeClient,
+) -> None:
+    from opentelemetry import context
+
+    key = context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
+    seen: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(context.get_value(key))
+        return json_response(seed("job_raw.json"))
+
+    client = make_client(handler)
+    await client.jobs.get(578)
+    with installed() as recorded:
+        await client.jobs.get(578)
+    assert seen == [None, True]
+    assert [s.name for s in recorded.spans()] == ["GET /api/v1/jobs/{job_id}/", "jobs.get"]

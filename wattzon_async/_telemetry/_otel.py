@@ -82,7 +82,11 @@ def start_span(
     *,
     current: bool = True,
 ) -> tuple[Span, object] | None:
-    """Start a span (made current unless told not); the span and its detach token, or None."""
+    """Start a span (made current unless told not); the span and its detach token, or None.
+
+    A CLIENT span is the HTTP span of its request: while it is current, HTTP
+    instrumentations (httpx's) are told to make no span of their own.
+    """
     t = tracer()
     if t is None:
         return None
@@ -90,14 +94,22 @@ def start_span(
     span = t.start_span(name, kind=getattr(trace.SpanKind, kind), attributes=attributes)
     if not current:
         return span, None
-    return span, attach(span)
+    return span, attach(span, suppress_http=kind == "CLIENT")
 
 
-def attach(span: Span) -> object:
-    """Make ``span`` the current span of this context; returns the token to detach."""
+def attach(span: Span, *, suppress_http: bool = False) -> object:
+    """Make ``span`` the current span of this context; returns the token to detach.
+
+    ``suppress_http`` also sets the flag HTTP instrumentations read to stay silent (the
+    one the botocore instrumentation sets around its own HTTP calls).
+    """
     from opentelemetry import context
 
-    return context.attach(_trace().set_span_in_context(span))
+    current = _trace().set_span_in_context(span)
+    key = getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+    if suppress_http and key is not None:
+        current = context.set_value(key, True, current)
+    return context.attach(current)
 
 
 def end_span(started: tuple[Span, object] | None, exc: BaseException | None = None) -> None:
