@@ -184,7 +184,7 @@ class Sender:
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
         self._backoff = retry_backoff(config.retry)
-        _telemetry.watch_limiter(limiter, httpx.URL(config.snap_url).host)
+        _telemetry.watch_limiter(limiter, httpx.URL(config.snap_url).host, http)
 
     def deadline(self, timeout: float | None) -> float:
         """The monotonic deadline of a call with this per-call timeout (None: the policy's)."""

@@ -106,12 +106,34 @@ async def test_create_await_and_notification_make_one_tree(fresh: Emulator, otel
     assert attrs(resolving)["messaging.operation.type"] == "process"
     assert attrs(resolving)["wattzon.notification.verdict"] == "new"
     assert attrs(resolving)["wattzon.message.receive_count"] == 1
-    assert [link.context.span_id for link in resolving.links] == [wait.context.span_id]
+    # The notification's span links to the wait it ended or, when it came first, the
+    # wait links to it.
+    links = [(link.context.span_id, resolving.context.span_id) for link in resolving.links]
+    links += [(wait.context.span_id, link.context.span_id) for link in wait.links]
+    assert links == [(wait.context.span_id, resolving.context.span_id)]
     assert resolving.parent is not None
     receive = next(s for s in otel.spans() if s.context.span_id == resolving.parent.span_id)
     assert receive.name.startswith("receive ")
     assert attrs(receive)["messaging.operation.type"] == "receive"
     assert attrs(receive)["messaging.batch.message_count"] >= 1  # type: ignore[operator]
+
+
+async def test_a_wait_after_its_notification_links_to_it(fresh: Emulator, otel: Recorded) -> None:
+    async with fresh.client() as client, fresh.consumer() as consumer:
+        job = await client.jobs.create(
+            email="user@example.com", provider=4, document=BILL, name="bill.pdf"
+        )
+        await poll_until(lambda: _value(consumer.stats.received >= 1), timeout=30)
+        await client.await_job(job.id, notifications=consumer, policy=NEVER, timeout=30)
+    wait = one(otel.spans(), "await_job")
+    assert attrs(wait)["wattzon.wait.resolved_by"] == "notification"
+    (process,) = [
+        s
+        for s in otel.spans()
+        if s.name.startswith("process ") and attrs(s).get("wattzon.job.id") == job.id
+    ]
+    assert not process.links
+    assert [link.context.span_id for link in wait.links] == [process.context.span_id]
 
 
 async def test_a_retried_get_shows_each_attempt(fresh: Emulator, otel: Recorded) -> None:
@@ -205,8 +227,8 @@ async def test_metrics_of_calls_waits_and_notifications(fresh: Emulator, otel: R
     assert verdicts["new"] == 1
     assert verdicts["duplicate"] >= 1
     assert verdicts["malformed"] >= 1
-    (rate,) = metrics["wattzon.client.rate_limit"]
-    assert rate[0] == {"server.address": "127.0.0.1"}
+    rates = [labels for labels, _ in metrics["wattzon.client.rate_limit"]]
+    assert rates == [{"server.address": "127.0.0.1"}], rates  # open clients only
 
 
 async def test_worker_handlers_have_spans_and_metrics(fresh: Emulator, otel: Recorded) -> None:

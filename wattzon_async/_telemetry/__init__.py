@@ -30,7 +30,7 @@ from ._calls import (
     url_template,
 )
 from ._flows import Batch, OffWait, Wait, submission, wait
-from ._messaging import dispatched, handling, note_waiter, processing, received
+from ._messaging import claimed, dispatched, handling, note_waiter, processing, received
 from ._metrics import watch_limiter
 from ._otel import is_on, tracer
 
@@ -42,6 +42,7 @@ __all__ = [
     "Wait",
     "attempt",
     "call",
+    "claimed",
     "dispatched",
     "handling",
     "is_on",

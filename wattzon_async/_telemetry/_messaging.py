@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,14 @@ if TYPE_CHECKING:
 
     from ..models import LinkNotification, SnapNotification
 
-__all__ = ["dispatched", "handling", "note_waiter", "processing", "received"]
+__all__ = ["claimed", "dispatched", "handling", "note_waiter", "processing", "received"]
 
 #: The span of each ``await_job`` waiting for a notification, by the waiter's future.
 _WAITERS: weakref.WeakKeyDictionary[asyncio.Future[Any], SpanContext] = weakref.WeakKeyDictionary()
+#: The ``process`` span of recent new notifications (by job id, the latest first out),
+#: for a wait that comes after its notification: that wait links to it.
+_PROCESSED: OrderedDict[int | str, tuple[object, SpanContext]] = OrderedDict()
+_PROCESSED_MAX = 1000
 
 
 def _attributes(queue_url: str, operation: str) -> dict[str, Any]:
@@ -95,6 +100,25 @@ def dispatched(
         context = _WAITERS.get(future)
         if context is not None:
             span.add_link(context)
+    if notification is not None and verdict == "new":
+        _PROCESSED[notification.job_id] = (notification, span.get_span_context())
+        _PROCESSED.move_to_end(notification.job_id)
+        if len(_PROCESSED) > _PROCESSED_MAX:
+            _PROCESSED.popitem(last=False)
+
+
+def claimed(notification: SnapNotification) -> None:
+    """Link the current span (an ``await_job``) to a notification that came before it."""
+    if tracer() is None:
+        return
+    entry = _PROCESSED.get(notification.job_id)
+    if entry is None or entry[0] is not notification:
+        return
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_link(entry[1])
 
 
 class _Handling(Scope):

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Any
 from ._otel import SCOPE, meter_provider, version
 
 if TYPE_CHECKING:
+    import httpx
     from opentelemetry.metrics import CallbackOptions, Observation
 
     from .._ratelimit import AdaptiveRateLimiter
 
 __all__ = ["Meters", "meters", "status_class", "watch_limiter"]
 
-#: Every client's rate limiter, with its API host, for the rate gauge.
-_LIMITERS: weakref.WeakKeyDictionary[AdaptiveRateLimiter, str] = weakref.WeakKeyDictionary()
+#: Every client's rate limiter, with its API host and its connection pool, for the gauge.
+_LIMITERS: weakref.WeakKeyDictionary[AdaptiveRateLimiter, tuple[str, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
 _cache: tuple[object, Meters] | None = None
 
 
@@ -82,16 +85,16 @@ def meters() -> Meters | None:
     return _cache[1]
 
 
-def watch_limiter(limiter: AdaptiveRateLimiter, host: str) -> None:
-    """Report ``limiter``'s rate in the rate gauge while it lives (no cost otherwise)."""
-    _LIMITERS[limiter] = host
+def watch_limiter(limiter: AdaptiveRateLimiter, host: str, http: httpx.AsyncClient) -> None:
+    """Report ``limiter``'s rate in the rate gauge until ``http`` is closed."""
+    _LIMITERS[limiter] = (host, http)
 
 
 def _observe_rates(options: CallbackOptions) -> Iterable[Observation]:
     from opentelemetry.metrics import Observation
 
-    for limiter, host in list(_LIMITERS.items()):
-        if limiter.rate is not None:
+    for limiter, (host, http) in list(_LIMITERS.items()):
+        if limiter.rate is not None and not http.is_closed:
             yield Observation(limiter.rate, {"server.address": host})
 
 

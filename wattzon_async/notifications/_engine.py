@@ -118,6 +118,7 @@ class Engine:
             for delivery in self._hub.held_for(key):
                 self._settle_and_delete(delivery)
             self._stats.delivered += 1
+            _telemetry.claimed(found)
             return found
         loop = asyncio.get_running_loop()
         future: asyncio.Future[SnapNotification | LinkNotification] = loop.create_future()
