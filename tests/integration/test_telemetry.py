@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.otel_support import Recorded, installed
 from wattzon_async import (
     NotFoundError,
+    RateLimitPolicy,
     RetryPolicy,
     Submission,
     WaitPolicy,
@@ -198,7 +199,8 @@ async def test_a_batch_is_one_parent_with_a_child_per_submission(
 
 async def test_metrics_of_calls_waits_and_notifications(fresh: Emulator, otel: Recorded) -> None:
     await fresh.set_faults(duplicate_notification_rate=1.0, malformed_notification_rate=1.0)
-    async with fresh.client() as client, fresh.consumer() as consumer:
+    paced = RateLimitPolicy(max_rate=50.0)
+    async with fresh.client(rate_limit=paced) as client, fresh.consumer() as consumer:
         job = await client.jobs.create(
             email="user@example.com", provider=4, document=BILL, name="bill.pdf"
         )
@@ -211,6 +213,9 @@ async def test_metrics_of_calls_waits_and_notifications(fresh: Emulator, otel: R
             return True if stats.duplicates >= 1 and stats.invalid >= 1 else None
 
         await poll_until(settled, timeout=30)
+        rates = otel.metrics()["wattzon.client.rate_limit"]
+    assert rates == [({"server.address": "127.0.0.1"}, 50.0)]
+    assert "wattzon.client.rate_limit" not in otel.metrics()  # closed clients: none
     metrics = otel.metrics()
     durations = {
         tuple(sorted(labels.items())): n
@@ -227,8 +232,6 @@ async def test_metrics_of_calls_waits_and_notifications(fresh: Emulator, otel: R
     assert verdicts["new"] == 1
     assert verdicts["duplicate"] >= 1
     assert verdicts["malformed"] >= 1
-    rates = [labels for labels, _ in metrics["wattzon.client.rate_limit"]]
-    assert rates == [{"server.address": "127.0.0.1"}], rates  # open clients only
 
 
 async def test_worker_handlers_have_spans_and_metrics(fresh: Emulator, otel: Recorded) -> None:

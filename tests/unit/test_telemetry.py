@@ -76,6 +76,7 @@ def test_a_call_inside_the_same_operation_adds_no_span() -> None:
         ("/link/4.0/utilities/", "/link/4.0/utilities/", None),
         ("/link/4.0/utilities/3150", "/link/4.0/utilities/{provider_id}", None),
         ("/link/4.0/data/bills/jane%40x", "/link/4.0/data/bills/{profile_id}", None),
+        ("/link/4.0/data/bills/1001/77.pdf", "/link/4.0/data/bills/{profile_id}/{id}", None),
         ("/proxy/jane/api/v1/jobs/7/", "/{id}/{id}/api/v1/jobs/{job_id}/", 7),
         ("/somewhere/else/x.pdf", "/{id}/{id}/{id}", None),
     ],

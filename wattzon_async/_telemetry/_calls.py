@@ -53,6 +53,7 @@ _OPERATIONS = {
     ("GET", "/utilities/"): "utilities.find",
     ("GET", "/utilities/{provider_id}"): "utilities.get",
     ("GET", "/data/bills/{profile_id}"): "link.bills",
+    ("GET", "/data/bills/{profile_id}/{id}"): "link.download_pdf",
 }
 _API_PREFIXES = ("/api/v1/", "/link/4.0/")
 #: Rate-limit waits shorter than this (seconds) are no event.
