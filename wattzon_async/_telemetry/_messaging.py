@@ -107,7 +107,7 @@ def dispatched(
             _PROCESSED.popitem(last=False)
 
 
-def claimed(notification: SnapNotification) -> None:
+def claimed(notification: SnapNotification | LinkNotification) -> None:
     """Link the current span (an ``await_job``) to a notification that came before it."""
     if tracer() is None:
         return
