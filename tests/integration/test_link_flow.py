@@ -128,6 +128,8 @@ async def test_a_link_message_never_resolves_a_snap_wait(emu: Emulator) -> None:
         assert notification.profile_id == "1001"
         assert not snap.done()
         snap.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await snap
 
 
 # -- malformed Link messages ---------------------------------------------------------------
