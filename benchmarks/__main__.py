@@ -31,8 +31,10 @@ from . import (
     overhead,
     processes,
     ratelimit,
+    sqs,
     telemetry,
     upload,
+    waits,
 )
 from ._common import ROOT, BenchResult, Row, Settings, render_markdown, render_table
 
@@ -46,6 +48,8 @@ NAMES = (
     "journal",
     "processes",
     "telemetry",
+    "waits",
+    "sqs",
 )
 _HERE = Path(__file__).resolve().parent
 
@@ -83,6 +87,8 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "journal": journal,
             "processes": processes,
             "telemetry": telemetry,
+            "waits": waits,
+            "sqs": sqs,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -42,6 +42,7 @@ __all__ = [
     "requests_to",
     "run_concurrently",
     "side_order",
+    "sqs_settings",
     "ssl_context",
     "timed",
 ]
@@ -80,6 +81,8 @@ class Settings:
     processes_concurrency: int = 16
     processes_rps: float = 40.0
     processes_rounds: int = 3
+    waits_jobs: int = 2000
+    sqs_messages: int = 1000
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -103,6 +106,8 @@ class Settings:
             processes_counts=(1, 4),
             processes_bills=30,
             processes_rounds=1,
+            waits_jobs=200,
+            sqs_messages=200,
         )
 
 
@@ -276,6 +281,17 @@ def requests_to(stats: Mapping[str, Any], prefix: str) -> int:
         for endpoint, statuses in per_endpoint.items()
         if endpoint.startswith(prefix)
     )
+
+
+def sqs_settings(emu: Any) -> dict[str, Any]:
+    """Client settings for the emulator's SQS, from the variables it exports."""
+    env = emu.environ()
+    return {
+        "region_name": env["AWS_DEFAULT_REGION"],
+        "endpoint_url": env["AWS_ENDPOINT_URL_SQS"],
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+    }
 
 
 def child_environment() -> dict[str, str]:

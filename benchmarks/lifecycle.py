@@ -23,7 +23,7 @@ from typing import Any
 from wattzon_async.emulator import Emulator
 from wattzon_async.notifications import NotificationConsumer
 
-from ._common import BenchResult, Row, Settings, median
+from ._common import BenchResult, Row, Settings, median, sqs_settings
 
 __all__ = ["run"]
 
@@ -38,7 +38,7 @@ async def run(emu: Emulator, settings: Settings) -> BenchResult:
     result = BenchResult(NAME)
     samples: dict[int, list[float]] = {20: [], 1: []}
     cancelled: dict[int, int] = {20: 0, 1: 0}
-    async with get_session().create_client("sqs", **_sqs_settings(emu)) as sqs:
+    async with get_session().create_client("sqs", **sqs_settings(emu)) as sqs:
         for index in range(settings.stop_samples * 2):
             wait = (20, 1)[index % 2]
             url = (await sqs.create_queue(QueueName=f"stop-{uuid.uuid4().hex[:12]}"))["QueueUrl"]
@@ -72,7 +72,7 @@ async def _one_stop(emu: Emulator, queue_url: str, wait: int) -> tuple[float, in
     session = get_session()
     session.register("before-send.sqs.ReceiveMessage", _setter(sent))
     consumer = NotificationConsumer(
-        queue_url, wait_time_seconds=wait, session=session, **_sqs_settings(emu)
+        queue_url, wait_time_seconds=wait, session=session, **sqs_settings(emu)
     )
     await consumer.start()
     await asyncio.wait_for(sent.wait(), 30)
@@ -80,16 +80,6 @@ async def _one_stop(emu: Emulator, queue_url: str, wait: int) -> tuple[float, in
     started = time.perf_counter()
     await consumer.stop()
     return time.perf_counter() - started, consumer.stats.polls_cancelled
-
-
-def _sqs_settings(emu: Emulator) -> dict[str, Any]:
-    env = emu.environ()
-    return {
-        "region_name": env["AWS_DEFAULT_REGION"],
-        "endpoint_url": env["AWS_ENDPOINT_URL_SQS"],
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-    }
 
 
 def _setter(event: asyncio.Event) -> Callable[..., None]:

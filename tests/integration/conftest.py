@@ -18,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from wattzon_async import WattzOnClient
 from wattzon_async.emulator import Emulator
 from wattzon_async.testing import wattzon_client, wattzon_consumer, wattzon_emulator
 
@@ -52,6 +53,25 @@ def emulator_sqs(emu: Emulator) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+async def create_jobs(client: WattzOnClient, count: int, name: str = "bill") -> list[int]:
+    """Create ``count`` jobs at once (``<name>-<i>.pdf``); their ids, in order."""
+    jobs = await asyncio.gather(
+        *(
+            client.jobs.create(
+                email="user@example.com", provider=4, document=PDF, name=f"{name}-{i}.pdf"
+            )
+            for i in range(count)
+        )
+    )
+    return [job.id for job in jobs]
+
+
+async def all_final(client: WattzOnClient, ids: list[int]) -> bool | None:
+    """True when every job of ``ids`` is final, else None (a ``poll_until`` check)."""
+    jobs = await asyncio.gather(*(client.jobs.get(i) for i in ids))
+    return True if all(job.is_final for job in jobs) else None
 
 
 def mtls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:

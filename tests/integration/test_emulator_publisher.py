@@ -7,7 +7,6 @@ together (many SendMessageBatch calls in flight), one by one, or during an SQS o
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,10 +16,9 @@ import pytest
 import pytest_asyncio
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
-from wattzon_async import WattzOnClient
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, poll_until
+from .conftest import all_final, create_jobs, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -83,40 +81,23 @@ async def queue(emu: Emulator) -> AsyncIterator[Queue]:
         yield Queue(emu, sqs)
 
 
-async def create(client: WattzOnClient, count: int) -> list[int]:
-    jobs = await asyncio.gather(
-        *(
-            client.jobs.create(
-                email="user@example.com", provider=4, document=PDF, name=f"bill-{i}.pdf"
-            )
-            for i in range(count)
-        )
-    )
-    return [job.id for job in jobs]
-
-
-async def all_final(client: WattzOnClient, ids: list[int]) -> bool | None:
-    jobs = await asyncio.gather(*(client.jobs.get(i) for i in ids))
-    return True if all(job.is_final for job in jobs) else None
-
-
 async def test_jobs_finishing_together_and_during_an_outage_are_each_notified_once(
     emu: Emulator, queue: Queue
 ) -> None:
     async with emu.client() as client:
-        before = await create(client, 60)  # finish together: batches in flight at once
+        before = await create_jobs(client, 60)  # finish together: batches in flight at once
         await queue.until_sent(60)
         assert queue.seen == Counter(before)
 
         await emu.stop_sqs()
-        during = await create(client, 40)
+        during = await create_jobs(client, 40)
         await poll_until(lambda: all_final(client, during), timeout=30, interval=0.05)
         stats = await emu.stats()
         assert stats["notifications_sent"] == 60  # nothing reached a queue that was down
         await emu.start_sqs()
         await queue.until_sent(100)
 
-        after = await create(client, 5)
+        after = await create_jobs(client, 5)
         await queue.until_sent(105)
     stats = await emu.stats()
     assert queue.seen == Counter(before + during + after)
@@ -130,7 +111,7 @@ async def test_the_duplicates_fault_adds_exactly_one_copy_per_job(
 ) -> None:
     await emu.set_faults(duplicate_notification_rate=1.0)
     async with emu.client() as client:
-        ids = await create(client, 30)
+        ids = await create_jobs(client, 30)
         await queue.until_sent(60)
     stats = await emu.stats()
     assert queue.seen == Counter(ids * 2)

@@ -2,7 +2,8 @@
 
 This module exists so that settling many messages costs one SQS call per ten, not one per
 message: deletions are buffered and flushed when ten are waiting or after a short
-interval, whichever comes first. A failed call is retried a few times with backoff and
+interval, whichever comes first, up to ``_IN_FLIGHT`` calls at once when many are
+waiting (a backlog being drained). A failed call is retried a few times with backoff and
 then logged; a message whose deletion is lost comes back and is deleted as a duplicate.
 """
 
@@ -23,6 +24,8 @@ logger = logging.getLogger("wattzon_async.notifications")
 
 _ATTEMPTS = 3
 _BATCH = 10
+#: The most DeleteMessageBatch calls in flight at once.
+_IN_FLIGHT = 4
 #: Between 0.2 and 0.4 s after the first failure, doubled after the second.
 _BACKOFF = Backoff.equal_jitter(0.4, 1.6)
 
@@ -82,8 +85,14 @@ class DeleteBatcher:
         handles, self._buffer = self._buffer, []
         self._pending.clear()
         self._full.clear()
-        for batch in chunks(handles):
-            await self._delete(batch)
+        batches = iter(chunks(handles))
+
+        async def worker() -> None:
+            for batch in batches:
+                await self._delete(batch)
+
+        calls = min(_IN_FLIGHT, -(-len(handles) // _BATCH))
+        await asyncio.gather(*(worker() for _ in range(calls)))
 
     async def _loop(self) -> None:
         # Never cancelled: a deletion cut off midway would lose its receipt handles.

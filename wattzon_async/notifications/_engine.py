@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import time
@@ -37,6 +38,8 @@ _STOP_GRACE = 1.0
 _POLL_LATENESS = 0.25
 #: The longest stop() waits for the receive loop beyond its own deadline.
 _RECEIVER_GRACE = 5.0
+#: The most ReceiveMessage calls in flight at once while the queue has a backlog.
+_MAX_RECEIVERS = 4
 
 
 def _is_sqs_error(exc: BaseException) -> bool:
@@ -67,6 +70,10 @@ class Engine:
         self._handler: Handler | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Receivers beyond the first, started while receives come back full.
+        self._extra: set[asyncio.Task[None]] = set()
+        #: Worker mode: slots promised to polls in flight and to batches being dispatched.
+        self._promised = 0
         self._receive_backoff = Backoff.equal_jitter(_BACKOFF_BASE, options.receive_backoff_max)
         self._redelivery_backoff = (
             None
@@ -131,10 +138,19 @@ class Engine:
 
     # -- receiving ---------------------------------------------------------------------
 
-    async def _receive_loop(self) -> None:
+    async def _receive_loop(self, extra: bool = False) -> None:
+        """Receive and dispatch until stopped; an extra receiver ends with the backlog.
+
+        The first receiver long-polls for as long as the consumer runs. A receive that
+        comes back full says the queue has a backlog: another receiver starts (up to
+        ``_MAX_RECEIVERS`` in all), so that several receives and dispatches overlap, as
+        they would in a hand-written loop per worker. An extra receiver polls without
+        waiting and ends at its first receive that is not full.
+        """
+        wait = 0 if extra else self._opt.wait_time_seconds
         while True:
             batch = await retry(
-                self._receive,
+                functools.partial(self._receive, wait),
                 on=_is_sqs_error,
                 backoff=self._receive_backoff,
                 sleep=self._pause,
@@ -144,12 +160,30 @@ class Engine:
                 break
             self._stats.last_receive_at = time.monotonic()
             self._stats.received += len(batch)
-            with _telemetry.received(self._queue.url, len(batch)):
-                await self._dispatch_batch(batch)
-            if not batch and self._opt.wait_time_seconds == 0:
+            try:
+                with _telemetry.received(self._queue.url, len(batch)):
+                    await self._dispatch_batch(batch)
+            finally:
+                self._keep_promise(len(batch))
+            if len(batch) >= self._opt.max_messages:
+                self._scale_out()
+            elif extra:
+                break
+            elif not batch and wait == 0:
                 await self._pause(_IDLE_PAUSE)
 
-    async def _poll(self, limit: int) -> list[WireMessage] | None:
+    def _scale_out(self) -> None:
+        if self._stopping.is_set() or len(self._extra) + 1 >= _MAX_RECEIVERS:
+            return
+        task = asyncio.create_task(self._receive_loop(extra=True), name="wattzon-sqs-receiver")
+        self._extra.add(task)
+        task.add_done_callback(self._extra.discard)
+
+    def _keep_promise(self, slots: int) -> None:
+        self._promised -= slots
+        self._changed.set()
+
+    async def _poll(self, limit: int, wait: int) -> list[WireMessage] | None:
         """One ReceiveMessage; None when stop() cut it short.
 
         A poll that would end on its own soon after stop() began is let finish, so the
@@ -157,7 +191,6 @@ class Engine:
         messages to a cancelled long poll (until its wait time ends): they stay invisible
         until their visibility timeout, then return to the queue, never deleted.
         """
-        wait = self._opt.wait_time_seconds
         ends = time.monotonic() + wait + _POLL_LATENESS
         poll = asyncio.create_task(
             self._queue.receive(
@@ -182,12 +215,23 @@ class Engine:
             return None
         return poll.result()
 
-    async def _receive(self) -> Sequence[WireMessage] | None:
-        """One poll for the free slots; None once the consumer stops or stop() cut it short."""
+    async def _receive(self, wait: int) -> Sequence[WireMessage] | None:
+        """One poll for the free slots; None once the consumer stops or stop() cut it short.
+
+        The slots asked for are promised until the batch has been dispatched (the loop
+        keeps the promise), so that receivers running side by side never start more
+        handlers than ``concurrency``.
+        """
         limit = await self._free_slots()
         if limit == 0:
             return None
-        return await self._poll(limit)
+        self._promised += limit
+        batch = None
+        try:
+            batch = await self._poll(limit, wait)
+        finally:
+            self._keep_promise(limit - (len(batch) if batch else 0))
+        return batch
 
     def _receive_failed(self, failures: int, exc: BaseException | None, delay: float) -> None:
         self._stats.receive_errors += 1
@@ -206,7 +250,7 @@ class Engine:
                 return 0
             if self._handler is None:
                 return self._opt.max_messages
-            free = self._opt.concurrency - len(self._handlers)
+            free = self._opt.concurrency - len(self._handlers) - self._promised
             if free > 0:
                 return min(free, self._opt.max_messages)
             self._changed.clear()
@@ -374,10 +418,12 @@ class Engine:
         self._hub.fail_waiters(ConsumerNotRunningError("the notification consumer stopped"))
         try:
             receiver, keeper = self._tasks
-            # The receiver ends within about a second: a poll in flight that would not end
+            # The receivers end within about a second: a poll in flight that would not end
             # by then is cancelled (see _poll) and a backoff pause is cut short. Only a
-            # stuck on_invalid callback can hold it longer.
-            await _finish(receiver, max(deadline, time.monotonic() + _RECEIVER_GRACE))
+            # stuck on_invalid callback can hold them longer.
+            await _finish_all(
+                {receiver, *self._extra}, max(deadline, time.monotonic() + _RECEIVER_GRACE)
+            )
             if self._handlers:
                 await _finish_all(set(self._handlers), deadline)
             keeper.cancel()
