@@ -11,8 +11,9 @@
   it (timed once it has started, until the last message is deleted; its first receive
   may start a moment earlier), or by a hand-written aiobotocore loop
   (``ReceiveMessage`` of 10 with a 1 s long poll, then ``DeleteMessageBatch``),
-  alternated A B B A; the rate is messages over the time until the last is deleted. moto slows down as its queue grows, so both sides start
-  from the same number of messages.
+  alternated A B B A; the rate is messages over the time until the last is deleted.
+  moto slows down as its queue grows, so both sides start from the same number of
+  messages.
 """
 
 from __future__ import annotations
