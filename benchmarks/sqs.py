@@ -1,4 +1,4 @@
-"""10. SQS throughput: the emulator's publisher, and the consumer against a raw loop.
+"""11. SQS throughput: the emulator's publisher, and the consumer against a raw loop.
 
 * Publishing: jobs created in groups of ten, each after
   ``emu.configure(processing_time=d)`` with ``d`` chosen so that all of them finish
@@ -39,7 +39,7 @@ from ._common import (
 
 __all__ = ["run"]
 
-NAME = "10. SQS throughput"
+NAME = "11. SQS throughput"
 _GROUP = 10
 _ROUNDS = 2
 _FIRST_JOB = 100_000

@@ -1,4 +1,4 @@
-"""9. Thousands of waits racing SQS: 2,000 ``await_job(notifications=consumer)`` in one client.
+"""10. Thousands of waits racing SQS: 2,000 ``await_job(notifications=consumer)`` in one client.
 
 One client and one hub-mode consumer (the emulator handle's 1 s long poll), the SDK's
 default polling schedule and polling budget (20 GETs/s). The jobs are created in groups
@@ -36,7 +36,7 @@ from ._common import (
 
 __all__ = ["run"]
 
-NAME = "9. Thousands of waits"
+NAME = "10. Thousands of waits"
 _P95_TARGET = 2.0
 _GETS_TARGET = 1.5
 _GROUP = 100
