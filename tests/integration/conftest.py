@@ -29,7 +29,7 @@ PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R
 
 
 async def poll_until(
-    check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, interval: float = 0.02
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 60.0, interval: float = 0.02
 ) -> T:
     """Call ``check`` until it returns something other than None, or fail at the deadline."""
     deadline = time.monotonic() + timeout

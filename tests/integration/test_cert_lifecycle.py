@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from wattzon_async.certs import generate_csr
 from wattzon_async.emulator import Emulator
 from wattzon_async.models import Job
 
-from .conftest import PDF
+from .conftest import PDF, poll_until
 from .test_soak import tcp_connections
 
 pytestmark = pytest.mark.integration
@@ -67,6 +66,15 @@ async def _create(client: WattzOnClient, tag: str) -> Job:
     )
 
 
+async def _held(emulator: Emulator, count: int) -> None:
+    """Await ``count`` API requests held by the emulator's ``hold`` fault."""
+
+    async def enough() -> bool | None:
+        return True if (await emulator.stats())["held"] == count else None
+
+    await poll_until(enough)
+
+
 async def test_reload_switches_new_connections_and_spares_requests_in_flight(
     emulator: Emulator,
 ) -> None:
@@ -74,18 +82,24 @@ async def test_reload_switches_new_connections_and_spares_requests_in_flight(
     new = _renewal(emulator, "acme-2026")
     # No slow start: the eight requests below must go out together.
     async with emulator.client(cert=old, rate_limit=RateLimitPolicy(initial_rate=None)) as client:
-        # Eight pooled connections whose TLS handshake was made with the old certificate.
-        await emulator.set_faults(latency=0.3)
-        await asyncio.gather(*(client.jobs.list() for _ in range(8)))
+        # Eight pooled connections whose TLS handshake was made with the old certificate:
+        # eight requests held in flight at once need eight connections.
+        await emulator.set_faults(hold=True)
+        warm = [asyncio.create_task(client.jobs.list()) for _ in range(8)]
+        await _held(emulator, 8)
+        await emulator.set_faults()
+        await asyncio.gather(*warm)
         assert len(tcp_connections(emulator.port)) == 8
-        await emulator.set_faults(latency=1.0)  # every request now stays in flight for 1 s
+        await emulator.set_faults(hold=True)  # every request now stays in flight
         first = [asyncio.create_task(_create(client, "lifecycle")) for _ in range(8)]
-        done, _ = await asyncio.wait(first, timeout=0.5)  # let them go out; none can finish
-        assert not done
+        await _held(emulator, 8)  # all eight went out on the old connections
         info = client.reload_certificate(new)
         assert info.subject == "CN=acme-2026"
         assert not any(task.done() for task in first)  # they hold the 8 old connections
         second = [asyncio.create_task(_create(client, "lifecycle")) for _ in range(8)]
+        await _held(emulator, 16)
+        assert len(tcp_connections(emulator.port)) == 16
+        await emulator.set_faults()
         jobs = await asyncio.gather(*first, *second)
         assert len(tcp_connections(emulator.port)) == 16
     assert all(job.status is JobStatus.ENQUEUED for job in jobs)
@@ -204,16 +218,15 @@ async def test_certificate_files_changing_are_picked_up_automatically(
     cert, key = tmp_path / "client.crt", tmp_path / "client.key"
     for source, target in zip(_renewal(emulator, "acme-auto", days=15), (cert, key), strict=True):
         shutil.copy(source, target)
-    async with emulator.client(cert=(cert, key)) as client:
+    # Every request checks the files (the interval between checks is unit-tested).
+    async with emulator.client(cert=(cert, key), certificate_check_interval=0) as client:
         first = client.certificate
         assert first is not None
+        await client.jobs.list()
+        assert client.certificate == first
         for source, target in zip(_renewal(emulator, "acme-auto"), (cert, key), strict=True):
             shutil.copy(source, target)
-        deadline = time.monotonic() + 2.0
-        while True:
-            await client.jobs.list()
-            current = client.certificate
-            if current is not None and current.serial_number != first.serial_number:
-                break
-            assert time.monotonic() < deadline, "the renewed files were not picked up"
-            await asyncio.sleep(0.1)
+        await client.jobs.list()  # the next request picks the renewal up
+        current = client.certificate
+        assert current is not None
+        assert current.serial_number != first.serial_number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -40,7 +41,7 @@ async def create(http: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     return data
 
 
-async def receive(emu: Emulator, count: int, timeout: float = 10.0) -> list[str]:
+async def receive(emu: Emulator, count: int, timeout: float = 60.0) -> list[str]:
     """Receive (and delete) at least ``count`` raw message bodies from the queue."""
     bodies: list[str] = []
     async with emulator_sqs(emu) as sqs:
@@ -177,6 +178,26 @@ async def test_latency_delays_responses(emu: Emulator, http: httpx.AsyncClient) 
     assert time.monotonic() - started >= 0.3
 
 
+async def test_hold_keeps_requests_in_flight_until_lifted(
+    emu: Emulator, http: httpx.AsyncClient
+) -> None:
+    async def held(count: int) -> bool | None:
+        return True if (await emu.stats())["held"] == count else None
+
+    await emu.set_faults(hold=True)
+    answers = [asyncio.create_task(http.get("/link/4.0/zips/94110")) for _ in range(3)]
+    await poll_until(lambda: held(3))
+    assert not any(answer.done() for answer in answers)
+    await emu.set_faults()
+    assert [r.status_code for r in await asyncio.gather(*answers)] == [200] * 3
+    await emu.set_faults(hold=True)
+    last = asyncio.create_task(http.get("/link/4.0/zips/94110"))
+    await poll_until(lambda: held(1))
+    await emu.reset()  # lifts the hold too
+    assert (await last).status_code == 200
+    assert (await emu.stats())["held"] == 0
+
+
 # -- stats, settings and reset ---------------------------------------------------------------------
 
 
@@ -224,7 +245,13 @@ async def test_configure_changes_the_lifecycle_until_reset(
 
 @pytest.mark.parametrize(
     "faults",
-    [{"error_rate": 1.5}, {"latency": -1}, {"rate_limit_rps": 0}, {"error_rate": "x"}],
+    [
+        {"error_rate": 1.5},
+        {"latency": -1},
+        {"rate_limit_rps": 0},
+        {"error_rate": "x"},
+        {"hold": 1},
+    ],
 )
 async def test_bad_fault_settings_are_refused(emu: Emulator, faults: dict[str, Any]) -> None:
     with pytest.raises(EmulatorError, match="400"):

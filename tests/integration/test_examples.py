@@ -52,7 +52,7 @@ EMAIL = "billing@example.com"
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0, interval: float = 0.05
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 60.0, interval: float = 0.05
 ) -> None:
     """Await ``check()`` until it is true; fail when ``timeout`` seconds pass first."""
     deadline = time.monotonic() + timeout
@@ -256,7 +256,7 @@ async def worker_db(tmp_path: Path) -> sqs_worker.ResultStore:
 
 async def stop_worker(consumer: NotificationConsumer, task: asyncio.Task[None]) -> None:
     await consumer.stop()
-    await asyncio.wait_for(task, 15)
+    await asyncio.wait_for(task, 60)
 
 
 async def test_worker_upserts_results_of_every_final_job(

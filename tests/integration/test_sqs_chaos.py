@@ -99,13 +99,13 @@ async def test_consumer_restart_mid_stream_handles_every_notification(
             for round_ in range(3):  # run, stop mid-stream, run the same consumer again
                 runner = asyncio.create_task(consumer.run(recorder))
                 producer = asyncio.create_task(produce(15))
-                await _until(lambda n=5 * (round_ + 1): len(recorder.handled) >= n, 20, "progress")
+                await _until(lambda n=5 * (round_ + 1): len(recorder.handled) >= n, 60, "progress")
                 await consumer.stop()
                 await runner
                 assert not consumer.running
                 await producer  # notifications of these jobs arrive while nobody consumes
             runner = asyncio.create_task(consumer.run(recorder))
-            await _until(lambda: set(created) <= set(recorder.handled), 30, "all handled")
+            await _until(lambda: set(created) <= set(recorder.handled), 60, "all handled")
             await consumer.stop()
             await runner
     assert len(created) == 45
@@ -304,25 +304,24 @@ async def _outage_run(outage: Outage, recorder: Recorder, total: int) -> None:
         sending = asyncio.create_task(sender.send_all(range(1, total + 1), pause=0.02))
 
         # The consumer stops and starts again (same object, same process) mid-stream.
-        await _until(lambda: len(recorder.handled) >= 20, 20, "first notifications")
+        await _until(lambda: len(recorder.handled) >= 20, 60, "first notifications")
         await consumer.stop()
         await runner
         runner = asyncio.create_task(consumer.run(recorder))
 
         # The endpoint goes away with messages in flight both ways, then comes back.
-        await _until(lambda: len(recorder.handled) >= 50, 20, "notifications after restart")
+        await _until(lambda: len(recorder.handled) >= 50, 60, "notifications after restart")
         errors_before = consumer.stats.receive_errors
         await outage.down()
-        await _until(lambda: consumer.stats.receive_errors > errors_before, 10, "errors seen")
-        await _until(lambda: sender.failures > 0, 10, "the sender noticed")
+        await _until(lambda: consumer.stats.receive_errors > errors_before, 60, "errors seen")
+        await _until(lambda: sender.failures > 0, 60, "the sender noticed")
         assert consumer.running
         await outage.up()
 
         await sending
-        await _until(lambda: set(range(1, total + 1)) <= set(recorder.handled), 30, "all handled")
-        received_since = consumer.stats.last_receive_at
-        assert received_since is not None
-        assert time.monotonic() - received_since < 5  # receiving is healthy again
+        await _until(lambda: set(range(1, total + 1)) <= set(recorder.handled), 60, "all handled")
+        mark = time.monotonic()  # receiving is healthy again: a receive succeeds after now
+        await _until(lambda: (consumer.stats.last_receive_at or 0) > mark, 60, "receiving again")
         await consumer.stop()
         await runner
         remaining = await sqs.get_queue_attributes(
@@ -361,7 +360,7 @@ async def test_notifications_survive_an_outage_of_the_emulators_sqs() -> None:
         consumer = emulator.consumer(receive_backoff_max=0.5)
         worker = asyncio.create_task(consumer.run(handle))
         before = await create(5)
-        await _until(lambda: set(before) <= set(handled), 20, "notifications before the outage")
+        await _until(lambda: set(before) <= set(handled), 60, "notifications before the outage")
 
         await emulator.stop_sqs()
         during = await create(5)
@@ -370,11 +369,11 @@ async def test_notifications_survive_an_outage_of_the_emulators_sqs() -> None:
             jobs = await asyncio.gather(*(client.jobs.get(i) for i in during))
             return all(job.is_final for job in jobs)
 
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             while not await all_final():  # noqa: ASYNC110 - a condition with a deadline
                 await asyncio.sleep(0.05)
         await emulator.start_sqs()
-        await _until(lambda: set(during) <= set(handled), 30, "notifications after the outage")
+        await _until(lambda: set(during) <= set(handled), 60, "notifications after the outage")
         await consumer.stop()
         await worker
         stats = await emulator.stats()

@@ -80,7 +80,7 @@ def _constant(response: httpx.Response) -> Handler:
     return answer
 
 
-async def wait_until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = 60.0) -> None:
     """Await a condition, failing the test if it does not hold within ``timeout``."""
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - a condition with a deadline, not a guess

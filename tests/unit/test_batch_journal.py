@@ -207,7 +207,7 @@ async def test_stop_reports_every_submission_and_a_rerun_resumes(
     await wait_until(lambda: snap.in_flight == 2)
     batch.stop()
     snap.gate.set()  # uploads in flight finish: their job ids are known
-    await asyncio.wait_for(consumer, 10)
+    await asyncio.wait_for(consumer, 60)
 
     assert len(collected) == 6
     assert all(isinstance(o.error, BatchStoppedError) for o in collected)

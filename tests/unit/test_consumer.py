@@ -350,7 +350,7 @@ async def test_start_twice_and_restart(sqs_client: Any, moto_sqs: str) -> None:
         assert consumer.running
     async with consumer:  # a stopped consumer starts again
         await queue.send_snap(901)
-        assert (await asyncio.wait_for(consumer.wait_for(901), 10)).job_id == 901
+        assert (await asyncio.wait_for(consumer.wait_for(901), 60)).job_id == 901
 
 
 async def test_receive_errors_back_off_and_recover(
@@ -373,7 +373,7 @@ async def test_receive_errors_back_off_and_recover(
             lambda: (consumer.last_receive_at or 0) > mark, what="receiving again after errors"
         )
         await queue.send_snap(902)
-        assert (await asyncio.wait_for(consumer.wait_for(902), 10)).job_id == 902
+        assert (await asyncio.wait_for(consumer.wait_for(902), 60)).job_id == 902
     assert "receiving notifications failed" in caplog.text
 
 
@@ -429,7 +429,7 @@ async def test_invalid_callback_errors_are_contained_and_bodies_not_logged(
     async with queue.consumer(on_invalid=on_invalid) as consumer:
         await queue.send("private@example.com is not json")
         await queue.send_snap(903, email="someone@example.com")
-        assert (await asyncio.wait_for(consumer.wait_for(903), 10)).job_id == 903
+        assert (await asyncio.wait_for(consumer.wait_for(903), 60)).job_id == 903
         await eventually(lambda: len(calls) >= 1)
         assert calls[0][0] == "private@example.com is not json"
         assert consumer.running

@@ -87,7 +87,7 @@ async def test_deadline_raises_with_the_last_job_seen(
     started = time.monotonic()
     with pytest.raises(WaitTimeoutError) as caught:
         await client.await_job(9, timeout=0.2)
-    assert 0.2 <= time.monotonic() - started < 5.0
+    assert time.monotonic() - started >= 0.2  # not before its deadline
     assert caught.value.job is not None
     assert caught.value.job.status is JobStatus.PROCESSING
     assert isinstance(caught.value, TimeoutError)
@@ -192,7 +192,7 @@ async def test_notification_is_confirmed_by_one_get(
     )
     await wait_until(lambda: router.count("GET", url(15)) == 1)
     consumer.deliver(15)
-    job = await asyncio.wait_for(task, 5)
+    job = await asyncio.wait_for(task, 60)
     assert job.is_final
     assert router.count("GET", url(15)) == 2
 

@@ -45,6 +45,9 @@ class FaultSettings:
         malformed_notification_rate: Fraction of notifications followed by an extra garbage
             message (the real one is always sent).
         seed: Seed for the random choices, for reproducible runs (None: unseeded).
+        hold: API requests wait, unanswered, until settings without ``hold`` are put in
+            force: a gate that keeps requests in flight for as long as a test needs
+            (``stats()["held"]`` counts them).
     """
 
     error_rate: float = 0.0
@@ -56,6 +59,7 @@ class FaultSettings:
     duplicate_notification_rate: float = 0.0
     malformed_notification_rate: float = 0.0
     seed: int | None = None
+    hold: bool = False
 
     @classmethod
     def from_json(cls, data: object) -> FaultSettings:
@@ -80,6 +84,10 @@ class FaultSettings:
         for name, value in data.items():
             if value is None and name in ("rate_limit_rps", "rate_limit_burst", "seed"):
                 values[name] = None
+            elif name == "hold":
+                if not isinstance(value, bool):
+                    raise ValueError("hold must be true or false")
+                values[name] = value
             elif name == "seed":
                 if not isinstance(value, int) or isinstance(value, bool):
                     raise ValueError("seed must be an integer")
@@ -143,6 +151,8 @@ class Stats:
         self.link_extractions = 0
         self.notifications: Counter[str] = Counter()
         self.connections_dropped = 0
+        #: API requests waiting for a ``hold`` to be lifted.
+        self.held = 0
 
     def record(self, endpoint: str, status: str) -> None:
         """Count one request to ``endpoint`` answered with ``status``."""
@@ -163,6 +173,7 @@ class Stats:
             "notification_errors": self.notifications["error"],
             "sqs_messages_sent": self.notifications["messages"],
             "connections_dropped": self.connections_dropped,
+            "held": self.held,
         }
 
 

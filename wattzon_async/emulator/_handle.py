@@ -419,6 +419,7 @@ class Emulator:
         rate_limit_burst: float | None = None,
         seed: int | None = None,
         drop_download_rate: float = 0.0,
+        hold: bool = False,
     ) -> dict[str, Any]:
         """Put a set of faults in force (arguments not given mean "no such fault").
 
@@ -436,6 +437,9 @@ class Emulator:
             seed: Seed the fault decisions for a reproducible run.
             drop_download_rate: Fraction of file downloads (raw documents, Link bill
                 PDFs) where the connection drops halfway through the body.
+            hold: API requests wait, unanswered, until faults without ``hold`` are put
+                in force (or ``reset()``): requests kept in flight for as long as a test
+                needs, with ``stats()["held"]`` counting them.
 
         Returns:
             The faults now in force.
@@ -450,6 +454,7 @@ class Emulator:
             "malformed_notification_rate": malformed_notification_rate,
             "seed": seed,
             "drop_download_rate": drop_download_rate,
+            "hold": hold,
         }
         result: dict[str, Any] = await self._admin("PUT", "faults", settings)
         return result
@@ -515,7 +520,8 @@ class Emulator:
             ``jobs_created_by_tenant``, ``link_extractions_started``,
             ``notifications_sent`` (one per final state, Snap and Link),
             ``duplicate_notifications_sent``, ``malformed_notifications_sent``,
-            ``sqs_messages_sent``, ``notification_errors`` and ``connections_dropped``.
+            ``sqs_messages_sent``, ``notification_errors``, ``connections_dropped`` and
+            ``held`` (requests waiting for a ``hold`` fault to be lifted).
         """
         result: dict[str, Any] = await self._admin("GET", "stats")
         return result

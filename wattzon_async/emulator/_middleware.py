@@ -74,7 +74,7 @@ async def _send_error(send: Send, status: int, message: str, headers: dict[str, 
 
 
 class ApiMiddleware:
-    """Tenant check, latency, rate limit, random 500s and counting for the API paths."""
+    """Tenant check, hold, latency, rate limit, random 500s and counting for the API paths."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -108,6 +108,13 @@ class ApiMiddleware:
             await _send_error(send, 401, "a client certificate is required", {})
             return
         faults = store.faults
+        if faults.hold:
+            stats = store.stats  # a reset while held replaces it: count down the same one
+            stats.held += 1
+            try:
+                await store.hold_lifted.wait()
+            finally:
+                stats.held -= 1
         if faults.latency:
             await asyncio.sleep(faults.latency)
         if store.limiter is not None:

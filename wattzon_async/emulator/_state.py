@@ -179,6 +179,9 @@ class Store:
         self.faults = FaultSettings()
         self.rng = make_rng(None)
         self.limiter: RateLimiter | None = None
+        #: Set unless a ``hold`` fault is in force; held API requests wait for it.
+        self.hold_lifted = asyncio.Event()
+        self.hold_lifted.set()
         self._jobs: dict[int, JobRecord] = {}
         self._job_ids = itertools.count(1000)
         self._document_ids = itertools.count(5000)
@@ -214,6 +217,10 @@ class Store:
         self.rng = make_rng(faults.seed)
         rps = faults.rate_limit_rps
         self.limiter = RateLimiter(rps, faults.rate_limit_burst) if rps else None
+        if faults.hold:
+            self.hold_lifted.clear()
+        else:
+            self.hold_lifted.set()
 
     def create(self, tenant: str, request: CreateRequest) -> JobRecord:
         """Create a job for ``tenant`` and schedule its notification."""
