@@ -96,10 +96,13 @@ async def test_consumer_restart_mid_stream_handles_every_notification(
                     created.append(job.id)
                     await asyncio.sleep(0.03)
 
-            for round_ in range(3):  # run, stop mid-stream, run the same consumer again
+            for _ in range(3):  # run, stop mid-stream, run the same consumer again
                 runner = asyncio.create_task(consumer.run(recorder))
+                # stop() before run() has started would be a no-op, and run() then endless.
+                await _until(lambda: consumer.running, 60, "running")
                 producer = asyncio.create_task(produce(15))
-                await _until(lambda n=5 * (round_ + 1): len(recorder.handled) >= n, 60, "progress")
+                target = len(recorder.handled) + 5  # progress in this round, not before it
+                await _until(lambda n=target: len(recorder.handled) >= n, 60, "progress")
                 await consumer.stop()
                 await runner
                 assert not consumer.running
