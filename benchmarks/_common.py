@@ -247,6 +247,50 @@ async def run_concurrently(
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
 
 
+#: One GET of the same job: the unit both sides of an overhead ratio repeat.
+Call = Callable[[], Awaitable[None]]
+ACCEPT_JSON = {"Accept": "application/json"}
+
+
+@dataclass(frozen=True)
+class FinishedJobGets:
+    """A COMPLETE job, and its GET through the SDK and through raw httpx."""
+
+    job_id: int
+    url: str
+    sdk: Call
+    raw: Call
+
+
+async def finished_job_gets(
+    emu: Any, client: WattzOnClient, raw: httpx.AsyncClient
+) -> FinishedJobGets:
+    """Make a COMPLETE job; its GET through the SDK, and through raw httpx (GET, status, json).
+
+    Sets a long processing time afterwards, so that nothing else finishes while the two
+    sides are timed.
+    """
+    from wattzon_async import WaitPolicy
+
+    await emu.configure(processing_time=0.0)
+    job = await client.jobs.create(
+        email=EMAIL, provider=PROVIDER, document=document(20_000, 1), name="bill.pdf"
+    )
+    await emu.configure(processing_time=3600.0)
+    await client.await_job(job.id, timeout=30, policy=WaitPolicy(initial_delay=0.05))
+    url = f"{emu.snap_url}jobs/{job.id}/"
+
+    async def sdk_call() -> None:
+        await client.jobs.get(job.id)
+
+    async def raw_call() -> None:
+        response = await raw.get(url, headers=ACCEPT_JSON)
+        response.raise_for_status()
+        response.json()
+
+    return FinishedJobGets(job.id, url, sdk_call, raw_call)
+
+
 def raw_client(client: WattzOnClient, *, timeout: float = 120.0) -> httpx.AsyncClient:
     """A bare httpx client with the SDK client's SSLContext and connection pool limits."""
     connections = client.config.max_connections

@@ -26,16 +26,15 @@ from typing import Literal
 
 import httpx
 
-from wattzon_async import RateLimitPolicy, WaitPolicy
+from wattzon_async import RateLimitPolicy
 from wattzon_async.emulator import Emulator
 
 from ._common import (
-    EMAIL,
-    PROVIDER,
+    ACCEPT_JSON,
     BenchResult,
     Row,
     Settings,
-    document,
+    finished_job_gets,
     median,
     raw_client,
     run_concurrently,
@@ -52,31 +51,16 @@ _TARGET = 1.05
 async def run(emu: Emulator, settings: Settings) -> BenchResult:
     """Measure the SDK's per-request overhead; see the module docstring."""
     result = BenchResult(NAME)
-    await emu.configure(processing_time=0.0)
     lone = RateLimitPolicy(initial_rate=None)
     async with emu.client(rate_limit=lone) as client, raw_client(client) as raw:
-        job = await client.jobs.create(
-            email=EMAIL, provider=PROVIDER, document=document(20_000, 1), name="bill.pdf"
-        )
-        await emu.configure(processing_time=3600.0)
-        await client.await_job(job.id, timeout=30, policy=WaitPolicy(initial_delay=0.05))
-        url = f"{emu.snap_url}jobs/{job.id}/"
-        headers = {"Accept": "application/json"}
-
-        async def sdk_call() -> None:
-            await client.jobs.get(job.id)
-
-        async def raw_call() -> None:
-            response = await raw.get(url, headers=headers)
-            response.raise_for_status()
-            response.json()
+        gets = await finished_job_gets(emu, client, raw)
 
         for label, concurrency in (
             ("sequential", 1),
             ("concurrency", settings.overhead_concurrency),
         ):
             ratios, sdk_times, raw_times = await _alternate(
-                sdk_call, raw_call, settings, concurrency
+                gets.sdk, gets.raw, settings, concurrency
             )
             calls = settings.overhead_calls
             result.details[label] = {
@@ -102,10 +86,12 @@ async def run(emu: Emulator, settings: Settings) -> BenchResult:
                 )
             )
         bodies = {
-            results: (await raw.get(url, params={"results": results}, headers=headers)).content
+            results: (
+                await raw.get(gets.url, params={"results": results}, headers=ACCEPT_JSON)
+            ).content
             for results in ("raw", "transformed")
         }
-    result.rows += await _in_process(emu, job.id, bodies, settings)
+    result.rows += await _in_process(emu, gets.job_id, bodies, settings)
     return result
 
 
@@ -134,7 +120,7 @@ async def _in_process(
                 await client.jobs.get(job_id, results=kind)
 
             async def raw_call(url: str = url, params: dict[str, str] = params) -> None:
-                response = await raw.get(url, params=params, headers={"Accept": "application/json"})
+                response = await raw.get(url, params=params, headers=ACCEPT_JSON)
                 response.raise_for_status()
                 response.json()
 

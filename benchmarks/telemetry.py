@@ -25,16 +25,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
-from wattzon_async import WaitPolicy
 from wattzon_async.emulator import Emulator
 
 from ._common import (
-    EMAIL,
-    PROVIDER,
     BenchResult,
     Row,
     Settings,
-    document,
+    finished_job_gets,
     median,
     raw_client,
     run_concurrently,
@@ -75,36 +72,21 @@ def _telemetry_on(exporter: InMemorySpanExporter) -> Iterator[None]:
 async def run(emu: Emulator, settings: Settings) -> BenchResult:
     """Measure what tracing and metrics add to a request; see the module docstring."""
     result = BenchResult(NAME)
-    await emu.configure(processing_time=0.0)
     exporter = InMemorySpanExporter()
     async with emu.client() as client, raw_client(client) as raw:
-        job = await client.jobs.create(
-            email=EMAIL, provider=PROVIDER, document=document(20_000, 1), name="bill.pdf"
-        )
-        await emu.configure(processing_time=3600.0)
-        await client.await_job(job.id, timeout=30, policy=WaitPolicy(initial_delay=0.05))
-        url = f"{emu.snap_url}jobs/{job.id}/"
-        headers = {"Accept": "application/json"}
-
-        async def sdk_call() -> None:
-            await client.jobs.get(job.id)
-
-        async def raw_call() -> None:
-            response = await raw.get(url, headers=headers)
-            response.raise_for_status()
-            response.json()
+        gets = await finished_job_gets(emu, client, raw)
 
         async def traced_block(count: int) -> float:
             with _telemetry_on(exporter):  # providers set up outside the timing
-                seconds = await _timed_calls(sdk_call, count)
+                seconds = await _timed_calls(gets.sdk, count)
             exporter.clear()
             return seconds
 
         async def plain_block(count: int) -> float:
-            return await _timed_calls(sdk_call, count)
+            return await _timed_calls(gets.sdk, count)
 
         async def raw_block(count: int) -> float:
-            return await _timed_calls(raw_call, count)
+            return await _timed_calls(gets.raw, count)
 
         sides = {"on": traced_block, "off": plain_block, "raw": raw_block}
         times = await _rotate(sides, settings)

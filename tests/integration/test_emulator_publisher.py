@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
 from wattzon_async.emulator import Emulator
 
-from .conftest import all_final, create_jobs, poll_until
+from .conftest import all_final, create_jobs, emulator_sqs, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,13 +70,7 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest_asyncio.fixture
 async def queue(emu: Emulator) -> AsyncIterator[Queue]:
-    async with get_session().create_client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=emu.sqs_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ) as sqs:
+    async with emulator_sqs(emu) as sqs:
         yield Queue(emu, sqs)
 
 

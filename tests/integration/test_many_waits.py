@@ -23,12 +23,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
 from wattzon_async import JobStatus, WaitPolicy
 from wattzon_async.emulator import Emulator
 
-from .conftest import all_final, create_jobs, poll_until
+from .conftest import all_final, create_jobs, emulator_sqs, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +44,7 @@ async def take_notifications(emu: Emulator, ids: list[int]) -> None:
     """Receive and delete the notifications of ``ids``, as another consumer would."""
     wanted = set(ids)
     taken: set[int] = set()
-    async with get_session().create_client(
-        "sqs",
-        region_name="us-east-1",
-        endpoint_url=emu.sqs_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ) as sqs:
+    async with emulator_sqs(emu) as sqs:
 
         async def drained() -> bool | None:
             reply = await sqs.receive_message(
