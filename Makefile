@@ -1,23 +1,59 @@
 # Every target builds or refreshes .venv by itself: a fresh machine needs only python3 and make.
+# .venv holds exactly the versions of requirements/dev.txt (the lock CI last passed with);
+# `make lock` is the one deliberate upgrade, `make test-latest` tries the newest versions.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/dev.txt
+LATEST := .venv-latest
+# The suite mostly waits (on the emulator, subprocesses and SQS), so two workers halve its
+# wall time; each test file runs whole in one worker, with its own emulator.
+PYTEST := -m pytest -q -n 2 --dist loadfile
+# What the second HTTP stack and uvloop runs cover: the unit tests, and the integration tests
+# of the send path, waits and batches (the default run covers everything on httpx2).
+STACK_TESTS := tests/unit tests/integration/test_sdk_integration.py \
+	tests/integration/test_await_job.py tests/integration/test_many_waits.py \
+	tests/integration/test_idempotency.py tests/integration/test_journal.py \
+	tests/integration/test_resume_processes.py tests/integration/test_security.py
 
-.PHONY: venv test lint demo bench docs clean
+.PHONY: venv test test-httpx test-uvloop test-latest lint demo bench docs lock clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all]' --group dev
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# The suite mostly waits (on the emulator, subprocesses and SQS), so two workers halve its
-# wall time; each test file runs whole in one worker, with its own emulator.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python $(PYTEST)
+
+# The same SDK on httpx instead of httpx2.
+test-httpx: $(STAMP)
+	WATTZON_HTTP_STACK=httpx $(BIN)/python $(PYTEST) $(STACK_TESTS)
+
+# The integration tests with the test process on uvloop (the emulator's server runs on it
+# whenever it is installed, as uvicorn's loop "auto" picks it).
+test-uvloop: $(STAMP)
+	WATTZON_TEST_LOOP=uvloop $(BIN)/python $(PYTEST) tests/integration
+
+# The suite on the newest release of every dependency, in a venv of its own: breakage shows
+# here before users see it. Passing, `make lock` takes those versions.
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+		-e '.[all,httpx]' --group dev
+	$(LATEST)/bin/python $(PYTEST)
+
+# Re-resolve the lock to the newest versions the ranges in pyproject.toml allow, for every
+# Python the package supports; commit the result once `make test` passes on it.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra all --group dev --universal \
+		--python-version 3.11 --generate-hashes --upgrade --quiet -o $(LOCK)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,4 +71,4 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache

@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from wattzon_async import WattzOnClient
+from wattzon_async._httpx import httpx
 
 __all__ = [
     "EMAIL",

@@ -24,9 +24,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-import httpx
-
 from wattzon_async import RateLimitPolicy
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 
 from ._common import (

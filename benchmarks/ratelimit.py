@@ -19,10 +19,10 @@ import base64
 import time
 from typing import Any
 
-import httpx
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from wattzon_async import Submission
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 
 from ._common import (

@@ -144,9 +144,8 @@ def _peak_rss() -> int:
 
 
 async def _child_main(mode: str, config: dict[str, Any]) -> dict[str, Any]:
-    import httpx
-
     from wattzon_async import WattzOnClient
+    from wattzon_async._httpx import httpx
 
     client = WattzOnClient(
         cert=(config["cert"], config["key"]), ca_bundle=config["ca"], snap_url=config["snap_url"]

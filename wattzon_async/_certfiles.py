@@ -31,7 +31,7 @@ from attrs import frozen
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ._certinfo import WARN_DAYS, CertificateInfo, CertSource, describe_source, password_bytes
@@ -47,12 +47,13 @@ __all__ = [
     "read_info",
 ]
 
+# DSA is left out on purpose: TLS 1.3 cannot sign with it, cryptography deprecates it (naming
+# its class warns), and WattzOn issues certificates for RSA or EC keys.
 _PrivateKey: TypeAlias = (
     rsa.RSAPrivateKey
     | ec.EllipticCurvePrivateKey
     | ed25519.Ed25519PrivateKey
     | ed448.Ed448PrivateKey
-    | dsa.DSAPrivateKey
 )
 
 _logger = logging.getLogger("wattzon_async")
@@ -205,9 +206,19 @@ def _load_key(data: bytes, path: Path, password: bytes | None) -> _PrivateKey:
             ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise not_a_key from None
+    _refuse_dsa(key, path)
     if not isinstance(key, _PrivateKey):
         raise not_a_key
     return key
+
+
+def _refuse_dsa(key: object, path: Path) -> None:
+    """Say plainly that a DSA key is not supported (by its class name: naming it warns)."""
+    if type(key).__name__.lstrip("_").startswith("DSA"):
+        raise CertificateError(
+            f"the private key in {path} is a DSA key, which TLS 1.3 cannot use; make an RSA "
+            "or EC key and a new CSR with `wattzon cert csr`"
+        )
 
 
 def _load_pkcs12(
@@ -246,6 +257,7 @@ def _pkcs12_contents(
     key: object, cert: x509.Certificate | None, extra: list[x509.Certificate], path: Path
 ) -> tuple[_PrivateKey, list[x509.Certificate]]:
     """Check that a parsed PKCS#12 holds a usable key and a certificate."""
+    _refuse_dsa(key, path)
     if key is None or not isinstance(key, _PrivateKey):
         raise CertificateError(
             f"the PKCS#12 file {path} holds no usable private key; export it again "

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-import httpx
-
 from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
@@ -32,6 +30,7 @@ from ._config import (
 from ._create import Creator
 from ._errors import ValidationError
 from ._http import Sender
+from ._httpx import httpx
 from ._ratelimit import AdaptiveRateLimiter
 from ._tls import CertificateInfo, CertSpec, ClientIdentity
 from ._waiting import Waiter

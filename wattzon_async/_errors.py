@@ -46,8 +46,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx
-
+    from ._httpx import httpx
     from .models import Job
 
 __all__ = [

@@ -23,8 +23,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-import httpx
-
 from . import _telemetry
 from ._config import ClientConfig, retry_backoff
 from ._errors import (
@@ -38,6 +36,7 @@ from ._errors import (
     decode_response,
     retry_after_of,
 )
+from ._httpx import httpx
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import retry as retry_call
 

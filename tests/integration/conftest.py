@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from wattzon_async import WattzOnClient
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 from wattzon_async.testing import wattzon_client, wattzon_consumer, wattzon_emulator
 

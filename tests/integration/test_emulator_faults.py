@@ -9,10 +9,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator, EmulatorError
 
 from .conftest import create_body, emulator_sqs, mtls_context, poll_until

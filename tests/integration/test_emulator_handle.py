@@ -10,9 +10,9 @@ import socket
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator, EmulatorError
 from wattzon_async.emulator.demo import run_demo
 

@@ -12,11 +12,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from wattzon_async import LinkNotification, NotFoundError, parse_notification
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator, EmulatorError, LinkJob, start_link
 
 from .conftest import mtls_context

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import DEFAULT_TENANT, Emulator, expected_results
 from wattzon_async.emulator._pki import CertificateAuthority
 

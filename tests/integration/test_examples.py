@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
@@ -42,6 +41,7 @@ from wattzon_async import (
     WattzOnError,
     idempotency_tag,
 )
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator, expected_results
 from wattzon_async.notifications import NotificationConsumer
 

@@ -6,10 +6,10 @@ import asyncio
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from wattzon_async import IdempotencyConflictError, WattzOnClient, idempotency_tag
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 
 from .conftest import PDF, create_body

@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from wattzon_async import APIConnectionError, LinkBill, RetryPolicy, ValidationError
+from wattzon_async._httpx import httpx
 from wattzon_async.cli import ExitCode, main
 from wattzon_async.emulator import Emulator
 

@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from hypothesis import given, settings
@@ -48,6 +47,7 @@ from wattzon_async import (
     WattzOnClient,
     WattzOnError,
 )
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.resources.documents import safe_file_name

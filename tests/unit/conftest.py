@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from wattzon_async import WattzOnClient
+from wattzon_async._httpx import httpx
 from wattzon_async.emulator._pki import CertificateAuthority
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -21,6 +20,7 @@ from wattzon_async import (
     ValidationError,
     WaitPolicy,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import MakeClient, Router, json_response, seed, wait_until
 

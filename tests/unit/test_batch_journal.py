@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -27,6 +26,7 @@ from wattzon_async import (
     WattzOnClient,
     idempotency_tag,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import MakeClient, json_response, seed, wait_until
 

@@ -8,7 +8,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -21,6 +20,7 @@ from wattzon_async import (
     Utility,
     ZipCode,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import LINK, SNAP, MakeClient, Router, json_response, seed
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
+from wattzon_async._httpx import httpx
 from wattzon_async._redact import mask_emails
 from wattzon_async._serde import unstructure
 from wattzon_async.cli import ExitCode, main, run

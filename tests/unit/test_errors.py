@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -22,6 +21,7 @@ from wattzon_async import (
 )
 from wattzon_async._errors import PYTHON_SETTINGS, decode_response, parse_retry_after, seconds_text
 from wattzon_async._http import translate_transport_error
+from wattzon_async._httpx import httpx
 from wattzon_async.cli._context import CLI_SETTINGS
 
 

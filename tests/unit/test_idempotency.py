@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -23,6 +22,7 @@ from wattzon_async import (
     WattzOnError,
     idempotency_tag,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import SNAP, MakeClient, Router, json_response, seed, wait_until
 

@@ -12,6 +12,11 @@ import sys
 
 import pytest
 
+from wattzon_async._httpx import stack_name
+
+#: The HTTP package the SDK runs on here (httpx2, or httpx with WATTZON_HTTP_STACK=httpx).
+STACK = stack_name()
+
 #: Packages that only a feature that needs them may import: certificates from files
 #: (cryptography), a retry (tenacity), a batch journal (sqlite3), the CLI (rich), the
 #: notification consumer (aiobotocore, botocore), tracing (opentelemetry) and the emulator
@@ -57,7 +62,7 @@ def loaded() -> set[str]:
 @pytest.fixture(scope="module")
 def loaded_by_httpx() -> set[str]:
     # httpx's own __init__ imports its command line (click, rich) when they are installed
-    return modules_after("httpx")
+    return modules_after(STACK)
 
 
 @pytest.mark.parametrize("package", DEFERRED)
@@ -68,7 +73,7 @@ def test_import_wattzon_async_does_not_load(
 
 
 def test_the_check_sees_a_package_that_is_loaded(loaded: set[str]) -> None:
-    assert {"wattzon_async", "httpx", "attrs"} <= loaded
+    assert {"wattzon_async", STACK, "attrs"} <= loaded
 
 
 def test_deferred_names_load_on_first_use() -> None:

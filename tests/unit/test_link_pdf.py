@@ -6,7 +6,6 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -17,6 +16,7 @@ from wattzon_async import (
     RetryPolicy,
     ValidationError,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import LINK, SNAP, MakeClient, Router, json_response
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -20,6 +19,7 @@ from wattzon_async import (
     RetryPolicy,
     WattzOnClient,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import SNAP, MakeClient, Router, json_response, seed
 

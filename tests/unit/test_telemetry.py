@@ -6,11 +6,11 @@ import subprocess
 import sys
 import textwrap
 
-import httpx
 import pytest
 
 from tests.otel_support import installed
 from wattzon_async import _telemetry
+from wattzon_async._httpx import httpx
 
 from .conftest import MakeClient, json_response, seed
 

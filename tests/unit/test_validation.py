@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -19,6 +18,7 @@ from wattzon_async import (
     WaitPolicy,
     WattzOnClient,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import MakeClient
 

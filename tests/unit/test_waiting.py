@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from wattzon_async import (
@@ -22,6 +21,7 @@ from wattzon_async import (
     WaitTimeoutError,
     WattzOnClient,
 )
+from wattzon_async._httpx import httpx
 
 from .conftest import SNAP, MakeClient, Router, json_response, seed, wait_until
 

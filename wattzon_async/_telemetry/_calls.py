@@ -18,7 +18,7 @@ from ._metrics import meters, status_class
 from ._otel import Scope, error_type, is_on
 
 if TYPE_CHECKING:
-    import httpx
+    from .._httpx import httpx
 
 __all__ = [
     "OFF",

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ._otel import SCOPE, meter_provider, version
 
 if TYPE_CHECKING:
-    import httpx
     from opentelemetry.metrics import CallbackOptions, Observation
 
+    from .._httpx import httpx
     from .._ratelimit import AdaptiveRateLimiter
 
 __all__ = ["Meters", "meters", "status_class", "watch_limiter"]

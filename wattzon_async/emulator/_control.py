@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from .._httpx import httpx
 from ._link import LinkJob
 from ._pki import CertificateAuthority
 from ._process import ChildProcess, EmulatorError

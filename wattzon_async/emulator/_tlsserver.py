@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["TLSServerProtocol", "server_context"]
 
@@ -74,9 +74,12 @@ class TLSServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake clock."""
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, transport.abort)
+        # A stream transport, though not always an asyncio.Transport instance: uvloop's
+        # TCPTransport has the same methods without that base class.
+        self._transport = cast(asyncio.Transport, transport)
+        self._timer = asyncio.get_running_loop().call_later(
+            HANDSHAKE_TIMEOUT, self._transport.abort
+        )
 
     def data_received(self, data: bytes) -> None:
         """Feed the TLS engine; hand what it decrypted to the application."""

@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import httpx
 from attrs import define, field
 
 from .._config import WaitPolicy
 from .._errors import JobError
+from .._httpx import httpx
 from ._control import client_context
 from ._handle import Emulator
 from ._pdf import text_pdf

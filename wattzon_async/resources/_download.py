@@ -22,10 +22,9 @@ from collections.abc import AsyncIterator, Mapping
 from email.message import Message
 from pathlib import Path
 
-import httpx
-
 from .._errors import APIConnectionError, ValidationError
 from .._http import Retry, Sender
+from .._httpx import httpx
 
 __all__ = ["body_chunks", "check_destination", "safe_file_name", "save_to_path"]
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-import httpx
-
 from .._errors import ValidationError
+from .._httpx import httpx
 from .._serde import structure_bills
 from .._validation import check_text
 from ..models import LinkBill
