@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.txt
 LATEST := .venv-latest
+LOWEST := .venv-lowest
+LOWEST_LOCK := requirements/lowest.txt
 # The suite mostly waits (on the emulator, subprocesses and SQS), so two workers halve its
 # wall time; each test file runs whole in one worker, with its own emulator.
 PYTEST := -m pytest -q -n 2 --dist loadfile
@@ -17,7 +19,7 @@ STACK_TESTS := tests/unit tests/integration/test_sdk_integration.py \
 	tests/integration/test_idempotency.py tests/integration/test_journal.py \
 	tests/integration/test_resume_processes.py tests/integration/test_security.py
 
-.PHONY: venv test test-httpx test-uvloop test-latest lint demo bench docs lock clean
+.PHONY: venv test test-httpx test-uvloop test-latest test-lowest lint demo bench docs lock clean
 
 venv: $(STAMP)
 
@@ -49,11 +51,25 @@ test-latest:
 		-e '.[all,httpx]' --group dev
 	$(LATEST)/bin/python $(PYTEST)
 
+# The unit tests and the integration tests of one create and one wait on the lowest version of
+# every direct dependency that pyproject.toml allows (requirements/lowest.txt): the lower
+# bounds users get are tested ones.
+test-lowest:
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(LOWEST)/bin/python -m pip install --quiet --require-hashes -r $(LOWEST_LOCK)
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(LOWEST)/bin/python $(PYTEST) -p no:cacheprovider tests/unit \
+		tests/integration/test_sdk_integration.py tests/integration/test_await_job.py
+
 # Re-resolve the lock to the newest versions the ranges in pyproject.toml allow, for every
 # Python the package supports; commit the result once `make test` passes on it.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra all --group dev --universal \
 		--python-version 3.11 --generate-hashes --upgrade --quiet -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra all --extra httpx --group dev \
+		--resolution lowest-direct --python-version 3.11 --generate-hashes --quiet \
+		-o $(LOWEST_LOCK)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -71,4 +87,4 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache

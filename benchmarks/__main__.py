@@ -32,6 +32,7 @@ from . import (
     processes,
     ratelimit,
     sqs,
+    stacks,
     telemetry,
     upload,
     waits,
@@ -50,6 +51,7 @@ NAMES = (
     "telemetry",
     "waits",
     "sqs",
+    "stacks",
 )
 _HERE = Path(__file__).resolve().parent
 
@@ -89,6 +91,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "telemetry": telemetry,
             "waits": waits,
             "sqs": sqs,
+            "stacks": stacks,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

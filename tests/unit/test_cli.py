@@ -20,7 +20,7 @@ import attrs
 import pytest
 
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
-from wattzon_async._httpx import httpx
+from wattzon_async._httpx import httpx, stack_name
 from wattzon_async._redact import mask_emails
 from wattzon_async._serde import unstructure
 from wattzon_async.cli import ExitCode, main, run
@@ -863,7 +863,7 @@ def test_main_defaults_to_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_python_m_and_lazy_rich() -> None:
     # httpx imports rich for its own command line when rich is installed: keep that out
     code = (
-        "import sys; sys.modules['httpx._main'] = None;"
+        f"import sys; sys.modules['{stack_name()}._main'] = None;"
         "import wattzon_async, wattzon_async.cli;"
         "assert 'rich' not in sys.modules, 'rich imported';"
         "assert 'wattzon_async.emulator' not in sys.modules, 'emulator imported'"
