@@ -481,12 +481,12 @@ def test_dsa_key_is_refused_by_name(
     key = tmp_path / "dsa.key"
     key.write_bytes(_DSA_KEY)
     # cryptography (since 48) warns when it parses a DSA key: only then, never on import
-    with (
-        warnings.catch_warnings(),
-        pytest.raises(CertificateError, match=r"is a DSA key, which TLS 1\.3 cannot use") as exc,
-    ):
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "DSA", CryptographyDeprecationWarning)
-        _load((cert, key), ca_file)
+        with pytest.raises(
+            CertificateError, match=r"is a DSA key, which TLS 1\.3 cannot use"
+        ) as exc:
+            _load((cert, key), ca_file)
     _assert_helpful(exc, key)
 
 
