@@ -6,7 +6,8 @@ emulator, the children taking turns (httpx2, httpx, httpx, httpx2, ...) so that 
 the machine's load falls on both. In each child:
 
 - a COMPLETE job's GET, through a raw client of that package (GET, status, ``json()``) and
-  through ``client.jobs.get``, at concurrency 1, 16 and 64: wall time a request, the two
+  through ``client.jobs.get``, at concurrency 1, 16 and 64: wall time and the child's CPU
+  time a request (CPU time is what other load on the machine does not inflate), the two
   sides alternating in blocks;
 - a batch's client CPU: ``submit_many`` of small bills (``wait=False``), measured with
   ``time.process_time`` in the child (the server's CPU is not counted).
@@ -86,6 +87,7 @@ def _rows(result: BenchResult, samples: dict[str, list[dict[str, Any]]]) -> None
     for concurrency in CONCURRENCIES:
         sdk = {s: figure(s, f"sdk_ms_{concurrency}") for s in STACKS}
         raw = {s: figure(s, f"raw_ms_{concurrency}") for s in STACKS}
+        cpu = {s: figure(s, f"sdk_cpu_ms_{concurrency}") for s in STACKS}
         label = "sequential" if concurrency == 1 else f"concurrency {concurrency}"
         result.rows.append(
             Row(
@@ -93,6 +95,14 @@ def _rows(result: BenchResult, samples: dict[str, list[dict[str, Any]]]) -> None
                 f"SDK GET on httpx2 / on httpx, {label}",
                 sdk["httpx2"] / sdk["httpx"],
                 detail=f"httpx2 {sdk['httpx2']:.2f} ms, httpx {sdk['httpx']:.2f} ms a GET",
+            )
+        )
+        result.rows.append(
+            Row(
+                NAME,
+                f"SDK GET client CPU on httpx2 / on httpx, {label}",
+                cpu["httpx2"] / cpu["httpx"],
+                detail=f"httpx2 {cpu['httpx2'] * 1000:.0f} us, httpx {cpu['httpx'] * 1000:.0f} us",
             )
         )
         for stack in STACKS:
@@ -166,9 +176,9 @@ async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
                 await client.jobs.get(config["job_id"])
 
             for concurrency in CONCURRENCIES:
-                sdk, plain = await _alternate(sdk_call, raw_call, config, concurrency)
-                report[f"sdk_ms_{concurrency}"] = sdk
-                report[f"raw_ms_{concurrency}"] = plain
+                figures = await _alternate(sdk_call, raw_call, config, concurrency)
+                for key, value in figures.items():
+                    report[f"{key}_{concurrency}"] = value
         data = document(2_000, 11)
         bills = [
             Submission(email=EMAIL, provider=PROVIDER, document=data, name=f"b{i}.pdf")
@@ -185,19 +195,20 @@ async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
 
 async def _alternate(
     sdk: Call, raw: Call, config: dict[str, Any], concurrency: int
-) -> tuple[float, float]:
-    """Milliseconds a GET for each side: blocks of ``block`` calls, A B B A."""
+) -> dict[str, float]:
+    """Wall and CPU milliseconds a GET for each side: blocks of ``block`` calls, A B B A."""
     calls, block = int(config["calls"]), int(config["block"])
     await run_concurrently(raw, block, concurrency)  # warm both pools
     await run_concurrently(sdk, block, concurrency)
-    times: dict[str, float] = {"sdk": 0.0, "raw": 0.0}
+    totals = dict.fromkeys(("sdk_ms", "raw_ms", "sdk_cpu_ms", "raw_cpu_ms"), 0.0)
     for index in range(calls // block):
         order = (("sdk", sdk), ("raw", raw))
         for side, call in order if index % 2 == 0 else order[::-1]:
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             await run_concurrently(call, block, concurrency)
-            times[side] += time.perf_counter() - started
-    return times["sdk"] * 1000 / calls, times["raw"] * 1000 / calls
+            totals[f"{side}_ms"] += time.perf_counter() - wall
+            totals[f"{side}_cpu_ms"] += time.process_time() - cpu
+    return {key: seconds * 1000 / calls for key, seconds in totals.items()}
 
 
 def main(argv: list[str]) -> int:
