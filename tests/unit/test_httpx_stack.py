@@ -75,3 +75,27 @@ def test_neither_installed_says_what_to_install() -> None:
     )
     assert done.returncode != 0
     assert "wattzon-async needs httpx2 (or httpx): pip install httpx2" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "import wattzon_async, wattzon_async.cli, wattzon_async.certs"],
+        ["-c", "import wattzon_async._certfiles"],  # what loading any certificate imports
+        ["-c", "import wattzon_async.emulator, wattzon_async.testing, wattzon_async.notifications"],
+        ["-m", "wattzon_async", "--help"],
+        ["-m", "wattzon_async", "cert", "--help"],
+    ],
+)
+def test_no_warning_from_imports_or_commands(argv: list[str]) -> None:
+    # every warning category shown (-W default) and none printed: a dependency's new
+    # deprecation reaches no user's stderr
+    done = subprocess.run(
+        [sys.executable, "-W", "default", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
