@@ -6,6 +6,7 @@ tests that need it are skipped, with the reason, on a machine without server bin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,3 +22,16 @@ def postgres_server() -> Iterator[PostgresServer]:
             yield server
     except LookupError as exc:
         pytest.skip(str(exc))
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """A new, empty database on ``server``: its URL (with the password)."""
+    import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(server.url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
