@@ -18,7 +18,8 @@ import pytest_asyncio
 
 from tests.conftest import fresh_database
 from tests.postgres import PASSWORD, PostgresServer
-from wattzon_async import StoreError, ValidationError
+from tests.unit.conftest import Pki
+from wattzon_async import StoreError, ValidationError, WattzOnClient
 from wattzon_async.store import (
     SCHEMA_VERSION,
     ClaimState,
@@ -230,3 +231,27 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
             await store.get_notification("snap:0")
     finally:
         await store.aclose()
+
+
+# The client
+
+
+async def test_the_client_names_its_store_without_password(pki: Pki) -> None:
+    url = "postgresql://app:hunter2@db.internal/wattzon"
+    async with WattzOnClient((pki.cert, pki.key), store=url) as client:
+        assert client.store == "postgresql://app:***@db.internal/wattzon"
+        assert "app:***@db.internal" in repr(client)
+        assert "hunter2" not in repr(client)
+    async with WattzOnClient((pki.cert, pki.key)) as plain:
+        assert plain.store is None
+        assert "store" not in repr(plain)
+
+
+async def test_from_env_reads_the_store_url(pki: Pki, tmp_path: Path) -> None:
+    env = {"WATTZON_CERT": str(pki.cert), "WATTZON_KEY": str(pki.key)}
+    url = f"sqlite://{tmp_path}/s.db"
+    async with WattzOnClient.from_env({**env, "WATTZON_STORE_URL": url}) as client:
+        assert client.store == url
+    with pytest.raises(ValidationError, match="scheme 'mysql'") as caught:
+        WattzOnClient.from_env({**env, "WATTZON_STORE_URL": "mysql://u:hunter2@h/db"})
+    assert "hunter2" not in str(caught.value)

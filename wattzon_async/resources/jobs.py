@@ -83,8 +83,10 @@ class Jobs(Resource):
         APIs do it: it first looks the key up (one GET) and returns the job already made
         with it; the same key with another provider, email or document raises
         ``IdempotencyConflictError``; concurrent creates with one key in this client
-        share one request. Across processes, two creates racing with a new key can
-        both create (the API has no idempotency of its own): see the README, Guarantees.
+        share one request. Across processes, a client with a ``store`` claims the key
+        in it first, so one key makes one job in every process that shares the store;
+        without one, two processes racing with a new key can both create (the API has
+        no idempotency of its own): see the README, Guarantees.
 
         Args:
             email: The email address of the job's customer.

@@ -61,6 +61,8 @@ def redact_url(url: str) -> str:
         user, colon, _password = userinfo.partition(":")
         netloc = f"{user}:{_MASK}@{hostport}" if colon else netloc
     query = _PASSWORD_PARAM.sub(rf"\g<1>{_MASK}", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
