@@ -255,3 +255,17 @@ async def test_from_env_reads_the_store_url(pki: Pki, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="scheme 'mysql'") as caught:
         WattzOnClient.from_env({**env, "WATTZON_STORE_URL": "mysql://u:hunter2@h/db"})
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_consumer_checks_its_store_url_at_construction() -> None:
+    from wattzon_async import NotificationConsumer
+
+    queue = "https://sqs.us-east-1.amazonaws.com/1/q"
+    with pytest.raises(ValidationError, match="scheme 'mysql'") as caught:
+        NotificationConsumer(queue, store="mysql://u:hunter2@h/db")
+    assert "hunter2" not in str(caught.value)
+    consumer = NotificationConsumer.from_env(
+        {"WATTZON_SQS_QUEUE_URL": queue, "WATTZON_STORE_URL": "postgresql://u:hunter2@h/db"}
+    )
+    assert consumer.store == "postgresql://u:***@h/db"
+    assert NotificationConsumer(queue).store is None

@@ -16,6 +16,7 @@ a later release can migrate it):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Protocol
 
 from attrs import frozen
@@ -103,7 +104,21 @@ class Store(Protocol):
         """The body of the notification kept for ``key``, or None."""
 
     async def notifications_after(self, seq: int) -> list[StoredNotification]:
-        """The notifications kept since ``seq`` (0: all), in order of arrival."""
+        """The notifications kept since ``seq`` (0: all), in order of arrival (at most 1000).
+
+        Order of arrival is commit order, so a watcher that remembers the last ``seq``
+        it saw misses none.
+        """
+
+    async def latest_seq(self) -> int:
+        """The ``seq`` of the last notification kept (0: none)."""
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between two looks for new notifications when nothing announces them."""
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` whenever a notification is kept (no-op where nothing announces)."""
 
     async def aclose(self) -> None:
         """Close the store's connections and threads."""

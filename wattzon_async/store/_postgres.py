@@ -35,6 +35,9 @@ CHANNEL = "wattzon_notifications"
 KEEP_NOTIFICATIONS = 3600.0
 #: The advisory lock taken while the schema is made (any constant of our own).
 _SCHEMA_LOCK = 0x57A770
+#: The advisory lock that orders notification inserts: seq order is then commit order.
+_NOTIFY_LOCK = 0x57A771
+_LATEST = "SELECT coalesce(max(seq), 0) FROM wattzon_notifications"
 _NOW = "extract(epoch from clock_timestamp())::float8"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS wattzon_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -78,6 +81,7 @@ class PostgresStore:
         self._url = url
         self._asyncpg = _driver(url)
         self._pool: Any = None
+        self._listener: Any = None
         self._opening = asyncio.Lock()
 
     @property
@@ -206,6 +210,7 @@ class PostgresStore:
                 f"DELETE FROM wattzon_notifications WHERE arrived < {_NOW} - $1",
                 KEEP_NOTIFICATIONS,
             )
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _NOTIFY_LOCK)
             await conn.execute(
                 f"INSERT INTO wattzon_notifications (key, body, arrived) VALUES ($1, $2, {_NOW})",
                 key,
@@ -232,15 +237,45 @@ class PostgresStore:
 
         async def after(conn: Any) -> list[StoredNotification]:
             rows = await conn.fetch(
-                "SELECT key, body, seq FROM wattzon_notifications WHERE seq > $1 ORDER BY seq",
+                "SELECT key, body, seq FROM wattzon_notifications WHERE seq > $1 ORDER BY seq"
+                " LIMIT 1000",
                 seq,
             )
             return [StoredNotification(r["key"], r["body"], int(r["seq"])) for r in rows]
 
         return await self._run("reading notifications", after)
 
+    async def latest_seq(self) -> int:
+        """The last notification's ``seq`` (see ``Store.latest_seq``)."""
+
+        async def latest(conn: Any) -> int:
+            return int(await conn.fetchval(_LATEST))
+
+        return await self._run("reading notifications", latest)
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks for new notifications besides NOTIFY (a lost connection)."""
+        return 1.0
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """LISTEN on ``CHANNEL`` on a connection of its own: ``wake()`` on every NOTIFY."""
+        if self._listener is not None:
+            return
+
+        async def subscribe(conn: Any) -> Any:
+            listener = await self._asyncpg.connect(self._url.dsn)
+            await listener.add_listener(CHANNEL, lambda *_: wake())
+            return listener
+
+        self._listener = await self._run("listening for notifications", subscribe)
+
     async def aclose(self) -> None:
-        """Close the pool."""
+        """Close the listening connection and the pool."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):

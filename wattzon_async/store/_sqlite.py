@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 #: Seconds a handed-over notification is kept.
 KEEP_NOTIFICATIONS = 3600.0
+_LATEST = "SELECT coalesce(max(seq), 0) FROM wattzon_notifications"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS wattzon_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS wattzon_keys (tag TEXT PRIMARY KEY, owner TEXT,"
@@ -210,12 +211,30 @@ class SQLiteStore:
 
         def after(conn: sqlite3.Connection) -> list[StoredNotification]:
             rows = conn.execute(
-                "SELECT key, body, seq FROM wattzon_notifications WHERE seq > ? ORDER BY seq",
+                "SELECT key, body, seq FROM wattzon_notifications WHERE seq > ? ORDER BY seq"
+                " LIMIT 1000",
                 (seq,),
             ).fetchall()
             return [StoredNotification(key, body, number) for key, body, number in rows]
 
         return await self._call(after)
+
+    async def latest_seq(self) -> int:
+        """The last notification's ``seq`` (see ``Store.latest_seq``)."""
+
+        def latest(conn: sqlite3.Connection) -> int:
+            (seq,) = conn.execute(_LATEST).fetchone()
+            return int(seq)
+
+        return await self._call(latest)
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks for new notifications: nothing announces them in SQLite."""
+        return 0.05
+
+    async def listen(self, wake: Callable[[], None]) -> None:
+        """Nothing to subscribe to: watchers look every ``poll_interval``."""
 
     async def aclose(self) -> None:
         """Finish what is queued and close the file."""
