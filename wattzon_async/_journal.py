@@ -29,22 +29,26 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from attrs import frozen
 
-from ._errors import JournalError, ValidationError
+from ._errors import JournalError, StoreError, ValidationError
 from ._serde import dump_job, structure_job
 from ._sqlthread import SQLiteThread
 from .models import Job
+from .store import StoreURL, parse_store_url
 
-__all__ = ["CREATED", "FINAL", "SENDING", "Entry", "Journal", "derive_key"]
+__all__ = ["CREATED", "FINAL", "SENDING", "Backend", "Entry", "Journal", "derive_key"]
+
+_URL = re.compile(r"^(sqlite|postgres|postgresql):", re.IGNORECASE)
 
 
 #: Row states: a claim whose answer is not recorded, a job, a job in a final state.
@@ -106,35 +110,86 @@ class _Owner:
     pid: int
 
 
-class Journal:
-    """A batch journal file, open for one batch run (``async with await Journal.open(p)``)."""
+class Backend(Protocol):
+    """Where a journal's rows live: a SQLite file, or a PostgreSQL store (``store``).
 
-    def __init__(self, path: Path, owner: _Owner) -> None:
-        self.path = path
+    ``claim`` reads the key's row and asks ``judge(row)`` (None: no row) what it means
+    and whether this journal takes it; taking writes the owner in the same transaction.
+    """
+
+    async def setup(self) -> str:
+        """Make the tables if needed; the journal's salt."""
+
+    async def rows(self, keys: list[str]) -> list[tuple[Any, ...]]:
+        """The rows of ``keys`` that exist (``key, tag, state, job, owner, host, pid, lease``)."""
+
+    async def claim(
+        self,
+        key: str,
+        tag: str,
+        label: str,
+        owner: tuple[str, str, int, float],
+        judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
+    ) -> Entry:
+        """Judge the key's row and take it for ``owner`` (token, host, pid, lease) if told."""
+
+    async def record(self, key: str, state: str, job_id: int, job: str) -> None:
+        """Write a key's job (not over a final state, unless ``state`` is final)."""
+
+    async def release(self, key: str | None, token: str) -> None:
+        """Give up the claim on ``key`` (None: every claim) that ``token`` holds."""
+
+    async def forget(self, key: str, token: str) -> None:
+        """Drop the claim row of ``key`` that ``token`` holds."""
+
+    async def beat(self, token: str, lease_until: float) -> None:
+        """Renew every claim ``token`` holds."""
+
+    async def close(self) -> None:
+        """Close the connection."""
+
+
+class Journal:
+    """A batch journal, open for one batch run (``async with await Journal.open(p)``).
+
+    Its rows live in a SQLite file (a path or ``sqlite:///path``), or in a PostgreSQL
+    store (``postgresql://...?batch=NAME``), where processes on several machines can
+    share one batch.
+    """
+
+    def __init__(self, where: str, backend: Backend, owner: _Owner) -> None:
+        self.where = where
         self.salt = ""
         self._owner = owner
-        self._db = SQLiteThread(path, lambda exc: _journal_error(path, exc))
-        self._call = self._db.call
+        self._backend = backend
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open (or create) the journal at ``path`` and start its thread and heartbeat.
+    async def open(cls, target: str | os.PathLike[str]) -> Journal:
+        """Open (or create) the journal ``target`` names; start its heartbeat.
 
         Raises:
-            ValidationError: ``path`` cannot hold a journal, or holds something else.
+            ValidationError: ``target`` cannot hold a journal, or holds something else.
+            StoreError: A PostgreSQL journal cannot be reached.
         """
-        checked = check_path(path)
-        journal = cls(checked, _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid()))
+        where = check_path(target)
+        owner = _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid())
+        if isinstance(where, Path):
+            backend: Backend = _SQLiteJournal(where)
+        else:
+            from .store import open_journal_backend
+
+            backend = open_journal_backend(where)
+        journal = cls(str(where) if isinstance(where, Path) else where.safe, backend, owner)
         try:
-            journal.salt = await journal._call(_setup)
+            journal.salt = await backend.setup()
         except (JournalError, _NotAJournal) as exc:
-            await journal._db.stop()
+            await backend.close()
             raise ValidationError(
-                f"journal: {checked} cannot be used: {exc}", field="journal"
+                f"journal: {journal.where} cannot be used: {exc}", field="journal"
             ) from None
         except BaseException:
-            await journal._db.stop()
+            await backend.close()
             raise
         journal._heartbeat = asyncio.create_task(journal._beat())
         return journal
@@ -148,7 +203,8 @@ class Journal:
     async def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
         """The rows of ``keys`` that exist (one read, whatever their number)."""
         wanted = list(dict.fromkeys(keys))
-        return await self._call(lambda conn: _select(conn, wanted, self._owner))
+        now = time.time()
+        return {row[0]: _entry(row, self._owner, now) for row in await self._backend.rows(wanted)}
 
     async def claim(self, key: str, tag: str, label: str) -> Entry:
         """Take ``key`` for sending, committed before this returns.
@@ -157,7 +213,19 @@ class Journal:
             The entry: ``mine`` when this journal may send (``unsure`` when it must look
             the key up first); else the job another run recorded, or ``busy``.
         """
-        return await self._call(lambda conn: _claim(conn, key, tag, label, self._owner))
+        me = self._owner
+        now = time.time()
+
+        def judge(row: tuple[Any, ...] | None) -> tuple[Entry, bool]:
+            if row is None:
+                return Entry(key, tag, SENDING, mine=True), True
+            entry = _entry(row, me, now)
+            if entry.state != SENDING or entry.busy or entry.mine:
+                return entry, False
+            return Entry(key, entry.tag, SENDING, mine=True, unsure=True), True
+
+        owner = (me.token, me.host, me.pid, now + LEASE)
+        return await self._backend.claim(key, tag, label, owner, judge)
 
     async def created(self, key: str, job: Job) -> None:
         """Record the job a claim became (not over a final state)."""
@@ -169,57 +237,112 @@ class Journal:
 
     async def release(self, key: str) -> None:
         """Give a claim up with its outcome unknown: the next run looks the key up."""
-        sql = (
-            "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
-            "WHERE key = ? AND owner = ? AND state = 'sending'"
-        )
-        await self._call(lambda conn: conn.execute(sql, (key, self._owner.token)))
+        await self._backend.release(key, self._owner.token)
 
     async def forget(self, key: str) -> None:
         """Drop a claim that surely made no job: the key counts as never sent."""
-        sql = "DELETE FROM journal_items WHERE key = ? AND owner = ? AND state = 'sending'"
-        await self._call(lambda conn: conn.execute(sql, (key, self._owner.token)))
+        await self._backend.forget(key, self._owner.token)
 
     async def close(self) -> None:
-        """Release this run's unanswered claims, stop the heartbeat, close the file."""
+        """Release this run's unanswered claims, stop the heartbeat, close the journal."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self._heartbeat = None
-        with contextlib.suppress(JournalError):
-            await asyncio.shield(self._call(lambda conn: _release_all(conn, self._owner.token)))
-        await self._db.stop()
+        with contextlib.suppress(JournalError, StoreError):
+            await asyncio.shield(self._backend.release(None, self._owner.token))
+        await self._backend.close()
 
     async def _record(self, key: str, state: str, job: Job) -> None:
         data = json.dumps(dump_job(job), separators=(",", ":"))
+        await self._backend.record(key, state, job.id, data)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE / 3)
+            with contextlib.suppress(JournalError, StoreError):
+                await self._backend.beat(self._owner.token, time.time() + LEASE)
+
+
+class _SQLiteJournal:
+    """A journal in one SQLite file (see ``Backend``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = SQLiteThread(path, lambda exc: _journal_error(path, exc))
+        self._call = self._db.call
+
+    async def setup(self) -> str:
+        return await self._call(_setup)
+
+    async def rows(self, keys: list[str]) -> list[tuple[Any, ...]]:
+        return await self._call(lambda conn: _select(conn, keys))
+
+    async def claim(
+        self,
+        key: str,
+        tag: str,
+        label: str,
+        owner: tuple[str, str, int, float],
+        judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
+    ) -> Entry:
+        return await self._call(lambda conn: _claim(conn, key, tag, label, owner, judge))
+
+    async def record(self, key: str, state: str, job_id: int, job: str) -> None:
         guard = "" if state == FINAL else " AND state != 'final'"
         sql = (
             "UPDATE journal_items SET state = ?, job_id = ?, job = ?, owner = NULL, "
             f"host = NULL, pid = NULL, lease = NULL, updated = ? WHERE key = ?{guard}"
         )
-        await self._call(lambda conn: conn.execute(sql, (state, job.id, data, time.time(), key)))
+        await self._call(lambda conn: conn.execute(sql, (state, job_id, job, time.time(), key)))
 
-    async def _beat(self) -> None:
+    async def release(self, key: str | None, token: str) -> None:
+        sql = (
+            "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
+            "WHERE owner = ? AND state = 'sending'"
+        )
+        if key is None:
+            await self._call(lambda conn: conn.execute(sql, (token,)))
+        else:
+            await self._call(lambda conn: conn.execute(sql + " AND key = ?", (token, key)))
+
+    async def forget(self, key: str, token: str) -> None:
+        sql = "DELETE FROM journal_items WHERE key = ? AND owner = ? AND state = 'sending'"
+        await self._call(lambda conn: conn.execute(sql, (key, token)))
+
+    async def beat(self, token: str, lease_until: float) -> None:
         sql = "UPDATE journal_items SET lease = ? WHERE owner = ? AND state = 'sending'"
-        while True:
-            await asyncio.sleep(LEASE / 3)
-            with contextlib.suppress(JournalError):
-                await self._call(
-                    lambda conn: conn.execute(sql, (time.time() + LEASE, self._owner.token))
-                )
+        await self._call(lambda conn: conn.execute(sql, (lease_until, token)))
+
+    async def close(self) -> None:
+        await self._db.stop()
 
 
-def check_path(path: object) -> Path:
-    """The journal path, checked: a file (existing or not) in an existing folder.
+def check_path(path: object) -> Path | StoreURL:
+    """The journal's place, checked: a file path, or a store URL.
+
+    A path (or ``sqlite:///path``) names a file, existing or not, in an existing folder;
+    a PostgreSQL URL (``postgresql://...?batch=NAME``) a batch in that database.
 
     Raises:
-        ValidationError: Not a path, a folder, or in a folder that does not exist.
+        ValidationError: Not a path, a folder, in a folder that does not exist, or a bad
+            URL (shown without its password).
     """
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise ValidationError(
-            f"journal: must be a file path, not {type(path).__name__}", field="journal"
+            f"journal: must be a file path or a store URL, not {type(path).__name__}",
+            field="journal",
         )
+    if isinstance(path, str) and _URL.match(path):
+        try:
+            url = parse_store_url(path)
+        except ValidationError as exc:
+            raise ValidationError(
+                "journal: " + str(exc).removeprefix("store: "), field="journal"
+            ) from None
+        if url.path is None:
+            return url
+        path = url.path
     checked = Path(os.fspath(path))
     if checked.is_dir():
         raise ValidationError(f"journal: {checked} is a folder, not a file", field="journal")
@@ -254,15 +377,13 @@ def _setup(conn: sqlite3.Connection) -> str:
 _COLUMNS = "key, tag, state, job, owner, host, pid, lease"
 
 
-def _select(conn: sqlite3.Connection, keys: list[str], me: _Owner) -> dict[str, Entry]:
-    found: dict[str, Entry] = {}
-    now = time.time()
+def _select(conn: sqlite3.Connection, keys: list[str]) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = []
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT {_COLUMNS} FROM journal_items WHERE key IN ({marks})"
-        for row in conn.execute(sql, chunk):
-            found[row[0]] = _entry(row, me, now)
+        found.extend(conn.execute(sql, chunk))
     return found
 
 
@@ -278,33 +399,32 @@ def _entry(row: tuple[Any, ...], me: _Owner, now: float) -> Entry:
     return Entry(key, tag, state, unsure=True)
 
 
-def _claim(conn: sqlite3.Connection, key: str, tag: str, label: str, me: _Owner) -> Entry:
-    now = time.time()
+def _claim(
+    conn: sqlite3.Connection,
+    key: str,
+    tag: str,
+    label: str,
+    owner: tuple[str, str, int, float],
+    judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
+) -> Entry:
     row = conn.execute(f"SELECT {_COLUMNS} FROM journal_items WHERE key = ?", (key,)).fetchone()
+    entry, take = judge(row)
+    if not take:
+        return entry
+    now = time.time()
     if row is None:
         conn.execute(
             "INSERT INTO journal_items (key, tag, label, state, owner, host, pid, lease, updated)"
             " VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
-            (key, tag, label, me.token, me.host, me.pid, now + LEASE, now),
+            (key, tag, label, *owner, now),
         )
-        return Entry(key, tag, SENDING, mine=True)
-    entry = _entry(row, me, now)
-    if entry.state != SENDING or entry.busy or entry.mine:
-        return entry
-    conn.execute(
-        "UPDATE journal_items SET owner = ?, host = ?, pid = ?, lease = ?, updated = ? "
-        "WHERE key = ?",
-        (me.token, me.host, me.pid, now + LEASE, now, key),
-    )
-    return Entry(key, entry.tag, SENDING, mine=True, unsure=True)
-
-
-def _release_all(conn: sqlite3.Connection, token: str) -> None:
-    conn.execute(
-        "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
-        "WHERE owner = ? AND state = 'sending'",
-        (token,),
-    )
+    else:
+        conn.execute(
+            "UPDATE journal_items SET owner = ?, host = ?, pid = ?, lease = ?, updated = ? "
+            "WHERE key = ?",
+            (*owner, now, key),
+        )
+    return entry
 
 
 def _alive(host: str | None, pid: int | None, lease: float | None, now: float, me: _Owner) -> bool:

@@ -223,7 +223,10 @@ class Jobs(Resource):
         submission's key is its ``idempotency_key`` or, without one, derived from the
         document's SHA-256, the provider and the email (and the journal, so that a new
         journal starts over). Several processes may share one journal: each key is
-        claimed by one of them at a time.
+        claimed by one of them at a time, so they share the batch out between them. A
+        journal in PostgreSQL (``postgresql://user:password@host/db?batch=NAME``) lets
+        processes on several machines share one batch; a process that dies leaves its
+        claims to the others (at once on its own machine, after a 30 s lease elsewhere).
 
         Args:
             submissions: The bills to submit.
@@ -233,14 +236,18 @@ class Jobs(Resource):
             timeout: The deadline of each wait, in seconds.
             results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
             on_progress: Called with the running counts after every change.
-            journal: A file path: keep the batch's journal there and resume from it.
+            journal: A file path (or ``sqlite:///path``), or a PostgreSQL URL with the
+                batch's name (``?batch=NAME``): keep the batch's journal there and
+                resume from it.
 
         Returns:
             A ``BatchRun``: an async iterator of ``SubmitOutcome``, with ``stop()``.
 
         Raises:
             ValidationError: A bad option (``concurrency`` not a positive integer, a
-                journal path in no folder).
+                journal path in no folder, a bad journal URL).
+            StoreError: A PostgreSQL journal cannot be reached (raised by the first
+                step of the iteration).
         """
         return self._submit_many(
             submissions,

@@ -9,6 +9,8 @@ imported only when a PostgreSQL store is made.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._base import SCHEMA_VERSION, ClaimState, KeyClaim, Store, StoredNotification
 from ._url import DEFAULT_LEASE, StoreURL, parse_store_url, redact_url
 
@@ -20,6 +22,7 @@ __all__ = [
     "Store",
     "StoreURL",
     "StoredNotification",
+    "open_journal_backend",
     "open_store",
     "parse_store_url",
     "redact_url",
@@ -46,3 +49,14 @@ def open_store(url: object) -> Store:
     from ._postgres import PostgresStore
 
     return PostgresStore(parsed)
+
+
+def open_journal_backend(url: StoreURL) -> Any:
+    """The rows of a batch journal kept in a PostgreSQL store (``url.batch`` names it).
+
+    Raises:
+        StoreError: asyncpg is not installed.
+    """
+    from ._pgjournal import PostgresJournal
+
+    return PostgresJournal(url)

@@ -46,6 +46,13 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS wattzon_notifications (seq BIGSERIAL PRIMARY KEY,"
     " key TEXT NOT NULL, body TEXT NOT NULL, arrived DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS wattzon_notifications_key ON wattzon_notifications (key)",
+    "CREATE TABLE IF NOT EXISTS wattzon_journal_meta (batch TEXT NOT NULL, name TEXT NOT NULL,"
+    " value TEXT NOT NULL, PRIMARY KEY (batch, name))",
+    "CREATE TABLE IF NOT EXISTS wattzon_journal_items (batch TEXT NOT NULL, key TEXT NOT NULL,"
+    " tag TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, job_id BIGINT, job TEXT,"
+    " owner TEXT, host TEXT, pid INTEGER, lease DOUBLE PRECISION,"
+    " updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (batch, key))",
+    "CREATE INDEX IF NOT EXISTS wattzon_journal_items_owner ON wattzon_journal_items (owner)",
 )
 _CLAIM = (
     "INSERT INTO wattzon_keys AS k (tag, owner, lease_until, tried)"
@@ -131,6 +138,10 @@ class PostgresStore:
         )
         value = await conn.fetchval("SELECT value FROM wattzon_meta WHERE name = 'schema_version'")
         return int(value)
+
+    async def run(self, doing: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(connection)`` in a transaction (for the journal); see ``_run``."""
+        return await self._run(doing, fn)
 
     async def _run(self, doing: str, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(connection)`` in a transaction; driver errors become StoreError."""

@@ -38,6 +38,8 @@ class StoreURL:
         path: The SQLite database file (None for PostgreSQL).
         dsn: What the PostgreSQL driver connects to (None for SQLite); never shown.
         lease: Seconds a claim stays owned without a heartbeat.
+        batch: The batch a journal URL names (``?batch=NAME``; ``"default"``): one
+            PostgreSQL database holds many batch journals.
         password: The password in the URL (to scrub from driver messages), or None.
     """
 
@@ -46,6 +48,7 @@ class StoreURL:
     path: Path | None = None
     dsn: str | None = field(default=None, repr=False)
     lease: float = DEFAULT_LEASE
+    batch: str = "default"
     password: str | None = field(default=None, repr=False)
 
 
@@ -73,6 +76,16 @@ def scrub(text: str, password: str | None) -> str:
     return text
 
 
+def _batch(params: dict[str, str], safe: str) -> str:
+    name = params.pop("batch", "default")
+    if not name.strip() or len(name) > 200:
+        raise ValidationError(
+            f"store: batch={name!r} in {safe} must be a name of 1 to 200 characters",
+            field="store",
+        )
+    return name
+
+
 def _lease(params: dict[str, str], safe: str) -> float:
     raw = params.pop("lease", None)
     if raw is None:
@@ -95,7 +108,8 @@ def parse_store_url(url: object) -> StoreURL:
     ``sqlite:///path/to/file.db`` (the path after ``sqlite://``; ``sqlite:relative.db``
     for a path relative to the working directory) or ``postgresql://user:pw@host:5432/db``
     (``postgres://`` too, and libpq's ``?host=/socket/dir`` form). ``?lease=SECONDS``
-    sets how long a claim of a process that stopped answering stays its own.
+    sets how long a claim of a process that stopped answering stays its own;
+    ``?batch=NAME`` names the batch of a journal kept in PostgreSQL.
 
     Raises:
         ValidationError: Not a string, an unknown scheme, a SQLite URL without a path,
@@ -118,9 +132,10 @@ def parse_store_url(url: object) -> StoreURL:
         return _sqlite(parts.netloc, parts.path, params, safe)
     if scheme in _POSTGRES_SCHEMES:
         lease = _lease(params, safe)
+        batch = _batch(params, safe)
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(params), ""))
         password = parts.password or params.get("password")
-        return StoreURL("postgresql", safe, dsn=dsn, lease=lease, password=password)
+        return StoreURL("postgresql", safe, dsn=dsn, lease=lease, batch=batch, password=password)
     raise ValidationError(
         f"store: {safe} has the scheme {parts.scheme or '(none)'!r}; a store URL starts "
         "with sqlite:/// (one machine) or postgresql:// (a fleet)",
@@ -135,10 +150,11 @@ def _sqlite(netloc: str, raw_path: str, params: dict[str, str], safe: str) -> St
             field="store",
         )
     lease = _lease(params, safe)
+    params.pop("batch", None)  # a SQLite journal is one batch: its file
     if params:
         raise ValidationError(
             f"store: {safe} has unknown options {sorted(params)}; a SQLite store takes "
-            "only lease=SECONDS",
+            "only lease=SECONDS (and batch=NAME, which a SQLite journal ignores)",
             field="store",
         )
     path = unquote(raw_path)
