@@ -46,7 +46,17 @@ from ._sqlthread import SQLiteThread
 from .models import Job
 from .store import StoreURL, parse_store_url
 
-__all__ = ["CREATED", "FINAL", "SENDING", "Backend", "Entry", "Journal", "derive_key"]
+__all__ = [
+    "CREATED",
+    "FINAL",
+    "SENDING",
+    "Backend",
+    "Entry",
+    "Journal",
+    "check_path",
+    "derive_key",
+    "drop_journal",
+]
 
 _URL = re.compile(r"^(sqlite|postgres|postgresql):", re.IGNORECASE)
 
@@ -349,6 +359,29 @@ def check_path(path: object) -> Path | StoreURL:
     if not checked.parent.is_dir():
         raise ValidationError(f"journal: no such folder: {checked.parent}", field="journal")
     return checked
+
+
+async def drop_journal(target: str | os.PathLike[str]) -> None:
+    """Delete a journal (``--fresh``).
+
+    A file goes with SQLite's files beside it; a batch in PostgreSQL loses its rows.
+
+    Raises:
+        ValidationError: ``target`` is not a journal's place.
+        StoreError: A PostgreSQL journal cannot be reached.
+    """
+    where = check_path(target)
+    if isinstance(where, Path):
+        for suffix in ("", "-wal", "-shm"):
+            where.with_name(where.name + suffix).unlink(missing_ok=True)
+        return
+    from .store import open_journal_backend
+
+    backend = open_journal_backend(where)
+    try:
+        await backend.drop()
+    finally:
+        await backend.close()
 
 
 def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:

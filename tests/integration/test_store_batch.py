@@ -9,6 +9,7 @@ every bill from the journal without a single request.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import fresh_database
-from tests.postgres import PostgresServer
+from tests.postgres import PASSWORD, PostgresServer
 from wattzon_async.emulator import Emulator
 
 from .conftest import PDF
@@ -56,6 +57,11 @@ def bills(tmp_path: Path) -> Path:
     for i in range(BILLS):
         (folder / f"bill-{i:03d}.pdf").write_bytes(PDF + f"% bill {i}\n".encode())
     return folder
+
+
+def read_ids(out: Path) -> dict[str, str]:
+    with out.open(encoding="utf-8", newline="") as file:
+        return {row["file"]: row["job_id"] for row in csv.DictReader(file)}
 
 
 class Worker:
@@ -116,3 +122,36 @@ async def test_workers_share_a_batch_and_finish_a_killed_ones_share(
     assert again["jobs"] == results[0]["jobs"]
     assert again["resume"].startswith(f"{BILLS} done")
     assert (await emulator.stats())["requests"] == before["requests"]  # not one request
+
+
+async def test_the_cli_shares_a_batch_through_a_postgresql_journal(
+    emulator: Emulator, bills: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    journal = await fresh_database(postgres_server) + "?batch=cli"
+    env = {**os.environ, **emulator.environ()}
+    env.pop("WATTZON_KEY_PASSWORD", None)
+    files = sorted(str(p) for p in bills.iterdir())
+
+    async def run(out: Path) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wattzon_async", "submit", *files, "--provider", "4",
+            "--email", "fleet@example.com", "--concurrency", "4", "--out", str(out),
+            "--journal", journal,
+            env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), 300)
+        return await process.wait(), stderr.decode()
+
+    outs = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    (code_a, err_a), (code_b, err_b) = await asyncio.gather(*(run(out) for out in outs))
+    assert (code_a, code_b) == (0, 0), err_a + err_b
+    tables = [read_ids(out) for out in outs]
+    assert tables[0] == tables[1]
+    assert len(set(tables[0].values())) == BILLS
+    assert (await emulator.stats())["jobs_created"] == BILLS
+    (code, again) = await run(tmp_path / "c.csv")
+    assert code == 0
+    assert "resuming from postgresql://wattzon:***@" in again
+    assert f"{BILLS} done" in again
+    assert PASSWORD not in err_a + err_b + again
