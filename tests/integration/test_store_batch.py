@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ import pytest_asyncio
 
 from tests.conftest import fresh_database
 from tests.postgres import PASSWORD, PostgresServer
+from wattzon_async import Submission
 from wattzon_async.emulator import Emulator
 
 from .conftest import PDF
@@ -155,3 +157,38 @@ async def test_the_cli_shares_a_batch_through_a_postgresql_journal(
     assert "resuming from postgresql://wattzon:***@" in again
     assert f"{BILLS} done" in again
     assert PASSWORD not in err_a + err_b + again
+
+
+async def test_a_postgresql_restart_mid_batch_loses_and_duplicates_nothing(
+    emulator: Emulator, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wattzon_async.store")
+    await emulator.set_faults(latency=0.05)  # the batch outlasts the restart
+    journal = await fresh_database(postgres_server) + "?batch=restart"
+    count = 200
+    submissions = [
+        Submission(
+            email="fleet@example.com",
+            provider=4,
+            document=PDF + f"% restart {i}\n".encode(),
+            name=f"r-{i:03d}.pdf",
+        )
+        for i in range(count)
+    ]
+    outcomes = []
+    restart: asyncio.Task[None] | None = None
+    async with emulator.client() as client:
+        run = client.jobs.submit_many(submissions, concurrency=8, journal=journal)
+        try:
+            async for outcome in run:
+                outcomes.append(outcome)
+                if len(outcomes) == 50:  # the server goes away under the batch, and returns
+                    restart = asyncio.create_task(asyncio.to_thread(postgres_server.restart))
+        finally:
+            await run.aclose()
+    assert restart is not None
+    await restart
+    assert [o.error for o in outcomes if not o.ok] == []
+    assert len({o.job.id for o in outcomes if o.job}) == count
+    assert (await emulator.stats())["jobs_created"] == count
+    assert "the connection was lost; trying again" in caplog.text  # it did go away

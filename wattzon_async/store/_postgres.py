@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -29,6 +31,10 @@ __all__ = ["CHANNEL", "PostgresStore"]
 
 T = TypeVar("T")
 
+logger = logging.getLogger("wattzon_async.store")
+
+#: Seconds a lost connection is retried before a call fails.
+RECONNECT = 30.0
 #: The NOTIFY channel announcing handed-over notifications.
 CHANNEL = "wattzon_notifications"
 #: Seconds a handed-over notification is kept.
@@ -59,7 +65,8 @@ _CLAIM = (
     f" VALUES ($1, $2, {_NOW} + $3, 0)"
     " ON CONFLICT (tag) DO UPDATE SET owner = excluded.owner,"
     " lease_until = excluded.lease_until, tried = k.tried + 1"
-    f" WHERE k.job_id IS NULL AND (k.owner IS NULL OR k.lease_until < {_NOW})"
+    " WHERE k.job_id IS NULL"
+    f" AND (k.owner IS NULL OR k.owner = excluded.owner OR k.lease_until < {_NOW})"
     " RETURNING tried"
 )
 
@@ -89,6 +96,14 @@ class PostgresStore:
         self._asyncpg = _driver(url)
         self._pool: Any = None
         self._listener: Any = None
+        errors = self._asyncpg.exceptions
+        self._transient = (
+            OSError,
+            TimeoutError,
+            errors.PostgresConnectionError,
+            errors.OperatorInterventionError,
+            errors.InterfaceError,
+        )
         self._opening = asyncio.Lock()
 
     @property
@@ -144,20 +159,33 @@ class PostgresStore:
         return await self._run(doing, fn)
 
     async def _run(self, doing: str, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``fn(connection)`` in a transaction; driver errors become StoreError."""
-        try:
-            pool = self._pool or await self._open()
-            async with pool.acquire() as conn, conn.transaction():
-                return await fn(conn)
-        except StoreError:
-            raise
-        except (
-            TimeoutError,
-            OSError,
-            self._asyncpg.PostgresError,
-            self._asyncpg.InterfaceError,
-        ) as exc:
-            raise self._error(exc, doing) from None
+        """Run ``fn(connection)`` in a transaction; driver errors become StoreError.
+
+        Once the store was reached, a lost connection (a server restart, a failover) is
+        retried with a new one for up to ``RECONNECT`` seconds: every write here is safe
+        to repeat. A store never reached fails at once.
+        """
+        deadline: float | None = None
+        pause = 0.1
+        while True:
+            try:
+                pool = self._pool or await self._open()
+                async with pool.acquire() as conn, conn.transaction():
+                    return await fn(conn)
+            except StoreError:
+                raise
+            except self._transient as exc:
+                if self._pool is None:
+                    raise self._error(exc, doing) from None
+                deadline = deadline or time.monotonic() + RECONNECT
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._error(exc, doing) from None
+                logger.warning("%s: the connection was lost; trying again", self._url.safe)
+                await asyncio.sleep(min(pause, left))
+                pause = min(pause * 2, 2.0)
+            except (self._asyncpg.PostgresError, self._asyncpg.InterfaceError) as exc:
+                raise self._error(exc, doing) from None
 
     async def claim_key(self, tag: str, owner: str) -> KeyClaim:
         """Claim ``tag`` for ``owner`` (see ``Store.claim_key``)."""

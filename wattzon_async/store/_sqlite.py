@@ -129,7 +129,8 @@ class SQLiteStore:
                 "INSERT INTO wattzon_keys (tag, owner, lease_until, tried) VALUES (?, ?, ?, 0)"
                 " ON CONFLICT (tag) DO UPDATE SET owner = excluded.owner,"
                 " lease_until = excluded.lease_until, tried = tried + 1"
-                " WHERE job_id IS NULL AND (owner IS NULL OR lease_until < ?)"
+                " WHERE job_id IS NULL"
+                " AND (owner IS NULL OR owner = excluded.owner OR lease_until < ?)"
                 " RETURNING tried",
                 (tag, owner, now + lease, now),
             ).fetchone()
