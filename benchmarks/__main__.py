@@ -25,6 +25,7 @@ from wattzon_async.emulator import Emulator
 
 from . import (
     completion,
+    fleet,
     imports,
     journal,
     lifecycle,
@@ -50,6 +51,7 @@ NAMES = (
     "telemetry",
     "waits",
     "sqs",
+    "fleet",
 )
 _HERE = Path(__file__).resolve().parent
 
@@ -89,6 +91,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "telemetry": telemetry,
             "waits": waits,
             "sqs": sqs,
+            "fleet": fleet,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)
