@@ -2,9 +2,9 @@
 
 A batch of thousands of bills outlives processes (an OOM kill, a deploy, Ctrl-C). Without
 a record, a rerun cannot tell a bill that was never sent from one whose job exists, and
-sends it again: a second paid job. The journal is that record: a SQLite database (WAL
-mode) with one row per submission key, written in the order that makes every crash
-point safe:
+sends it again: a second paid job. The journal is that record: one row per submission
+key, in a SQLite file (``_journalfile``) or in a PostgreSQL store (``store/_pgjournal``,
+where machines share a batch), written in the order that makes every crash point safe:
 
 1. ``claim``: the key is committed, owned by this process, *before* the POST;
 2. ``created``: the job, right after the answer;
@@ -15,11 +15,13 @@ exist, so it is looked up by its key before anything is sent again. A process th
 alive keeps its claims: its heartbeat renews their lease, and on the same host a claim
 of a dead process id is free at once.
 
-Every SQLite call runs on one thread that owns the connection (``_sqlthread``);
-operations queued while it works are committed together, so the event loop never waits
-on disk and a busy batch costs a few commits, not one per call. Commits do not fsync
-(``synchronous=NORMAL``): a killed process loses nothing; a power cut may lose the last
-commits but never corrupts the file.
+This module decides what a row means (``_entry``: mine, busy, unsure or done) and what
+a claim takes; the two backends only read and write rows. In SQLite every call runs on
+one thread that owns the connection (``_sqlthread``); operations queued while it works
+are committed together, so the event loop never waits on disk and a busy batch costs a
+few commits, not one per call. Commits do not fsync (``synchronous=NORMAL``): a killed
+process loses nothing; a power cut may lose the last commits but never corrupts the
+file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import os
 import re
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -41,8 +42,8 @@ from typing import Any, Final, Protocol
 from attrs import frozen
 
 from ._errors import JournalError, StoreError, ValidationError
+from ._journalfile import NotAJournal, SQLiteJournal
 from ._serde import dump_job, structure_job
-from ._sqlthread import SQLiteThread
 from .models import Job
 from .store import StoreURL, parse_store_url
 
@@ -67,16 +68,6 @@ CREATED: Final = "created"
 FINAL: Final = "final"
 #: Seconds a claim stays owned without a heartbeat.
 LEASE = 30.0
-#: The journal format this code reads and writes.
-FORMAT = "wattzon-batch-journal/1"
-_GROUP = 256
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS journal_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS journal_items ("
-    " key TEXT PRIMARY KEY, tag TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL,"
-    " job_id INTEGER, job TEXT, owner TEXT, host TEXT, pid INTEGER, lease REAL,"
-    " updated REAL NOT NULL)",
-)
 
 
 def derive_key(salt: str, content_sha256: str, provider: int, email: str) -> str:
@@ -185,7 +176,7 @@ class Journal:
         where = check_path(target)
         owner = _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid())
         if isinstance(where, Path):
-            backend: Backend = _SQLiteJournal(where)
+            backend: Backend = SQLiteJournal(where)
         else:
             from .store import open_journal_backend
 
@@ -193,7 +184,7 @@ class Journal:
         journal = cls(str(where) if isinstance(where, Path) else where.safe, backend, owner)
         try:
             journal.salt = await backend.setup()
-        except (JournalError, _NotAJournal) as exc:
+        except (JournalError, NotAJournal) as exc:
             await backend.close()
             raise ValidationError(
                 f"journal: {journal.where} cannot be used: {exc}", field="journal"
@@ -275,59 +266,6 @@ class Journal:
                 await self._backend.beat(self._owner.token, time.time() + LEASE)
 
 
-class _SQLiteJournal:
-    """A journal in one SQLite file (see ``Backend``)."""
-
-    def __init__(self, path: Path) -> None:
-        self._db = SQLiteThread(path, lambda exc: _journal_error(path, exc))
-        self._call = self._db.call
-
-    async def setup(self) -> str:
-        return await self._call(_setup)
-
-    async def rows(self, keys: list[str]) -> list[tuple[Any, ...]]:
-        return await self._call(lambda conn: _select(conn, keys))
-
-    async def claim(
-        self,
-        key: str,
-        tag: str,
-        label: str,
-        owner: tuple[str, str, int, float],
-        judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
-    ) -> Entry:
-        return await self._call(lambda conn: _claim(conn, key, tag, label, owner, judge))
-
-    async def record(self, key: str, state: str, job_id: int, job: str) -> None:
-        guard = "" if state == FINAL else " AND state != 'final'"
-        sql = (
-            "UPDATE journal_items SET state = ?, job_id = ?, job = ?, owner = NULL, "
-            f"host = NULL, pid = NULL, lease = NULL, updated = ? WHERE key = ?{guard}"
-        )
-        await self._call(lambda conn: conn.execute(sql, (state, job_id, job, time.time(), key)))
-
-    async def release(self, key: str | None, token: str) -> None:
-        sql = (
-            "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
-            "WHERE owner = ? AND state = 'sending'"
-        )
-        if key is None:
-            await self._call(lambda conn: conn.execute(sql, (token,)))
-        else:
-            await self._call(lambda conn: conn.execute(sql + " AND key = ?", (token, key)))
-
-    async def forget(self, key: str, token: str) -> None:
-        sql = "DELETE FROM journal_items WHERE key = ? AND owner = ? AND state = 'sending'"
-        await self._call(lambda conn: conn.execute(sql, (key, token)))
-
-    async def beat(self, token: str, lease_until: float) -> None:
-        sql = "UPDATE journal_items SET lease = ? WHERE owner = ? AND state = 'sending'"
-        await self._call(lambda conn: conn.execute(sql, (lease_until, token)))
-
-    async def close(self) -> None:
-        await self._db.stop()
-
-
 def check_path(path: object) -> Path | StoreURL:
     """The journal's place, checked: a file path, or a store URL.
 
@@ -384,42 +322,6 @@ async def drop_journal(target: str | os.PathLike[str]) -> None:
         await backend.close()
 
 
-def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
-    return JournalError(f"the batch journal {path} could not be used: {exc}")
-
-
-class _NotAJournal(ValueError):
-    """The file is a SQLite database of something else, or of another journal format."""
-
-
-def _setup(conn: sqlite3.Connection) -> str:
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if tables and "journal_meta" not in tables:
-        raise _NotAJournal("it is a SQLite database, but not a batch journal")
-    for statement in _SCHEMA:
-        conn.execute(statement)
-    insert = "INSERT OR IGNORE INTO journal_meta (name, value) VALUES (?, ?)"
-    conn.execute(insert, ("format", FORMAT))
-    conn.execute(insert, ("salt", secrets.token_hex(16)))
-    meta = dict(conn.execute("SELECT name, value FROM journal_meta").fetchall())
-    if meta["format"] != FORMAT:
-        raise _NotAJournal(f"its format is {meta['format']!r}; this version reads {FORMAT!r}")
-    return str(meta["salt"])
-
-
-_COLUMNS = "key, tag, state, job, owner, host, pid, lease"
-
-
-def _select(conn: sqlite3.Connection, keys: list[str]) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = []
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {_COLUMNS} FROM journal_items WHERE key IN ({marks})"
-        found.extend(conn.execute(sql, chunk))
-    return found
-
-
 def _entry(row: tuple[Any, ...], me: _Owner, now: float) -> Entry:
     key, tag, state, job, owner, host, pid, lease = row
     recorded = structure_job(json.loads(job)) if job else None
@@ -430,34 +332,6 @@ def _entry(row: tuple[Any, ...], me: _Owner, now: float) -> Entry:
     if owner is not None and _alive(host, pid, lease, now, me):
         return Entry(key, tag, state, busy=True)
     return Entry(key, tag, state, unsure=True)
-
-
-def _claim(
-    conn: sqlite3.Connection,
-    key: str,
-    tag: str,
-    label: str,
-    owner: tuple[str, str, int, float],
-    judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
-) -> Entry:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM journal_items WHERE key = ?", (key,)).fetchone()
-    entry, take = judge(row)
-    if not take:
-        return entry
-    now = time.time()
-    if row is None:
-        conn.execute(
-            "INSERT INTO journal_items (key, tag, label, state, owner, host, pid, lease, updated)"
-            " VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
-            (key, tag, label, *owner, now),
-        )
-    else:
-        conn.execute(
-            "UPDATE journal_items SET owner = ?, host = ?, pid = ?, lease = ?, updated = ? "
-            "WHERE key = ?",
-            (*owner, now, key),
-        )
-    return entry
 
 
 def _alive(host: str | None, pid: int | None, lease: float | None, now: float, me: _Owner) -> bool:

@@ -85,6 +85,7 @@ class Relay:
         while True:
             self._wake.clear()  # before looking: a NOTIFY during the look wakes the next
             try:
+                await self.store.listen(self._wake.set)  # again after a lost connection
                 rows = await self.store.notifications_after(self._seq)
             except StoreError as exc:
                 logger.warning("watching the store failed; trying again: %s", exc)

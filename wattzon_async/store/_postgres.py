@@ -298,9 +298,15 @@ class PostgresStore:
         return 1.0
 
     async def listen(self, wake: Callable[[], None]) -> None:
-        """LISTEN on ``CHANNEL`` on a connection of its own: ``wake()`` on every NOTIFY."""
+        """LISTEN on ``CHANNEL`` on a connection of its own: ``wake()`` on every NOTIFY.
+
+        Called again, it does nothing while that connection lives, and opens a new one
+        when it was lost (a server restart).
+        """
         if self._listener is not None:
-            return
+            if not self._listener.is_closed():
+                return
+            self._listener = None
 
         async def subscribe(conn: Any) -> Any:
             listener = await self._asyncpg.connect(self._url.dsn)
