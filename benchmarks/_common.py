@@ -86,6 +86,7 @@ class Settings:
     fleet_creates: int = 300
     fleet_rounds: int = 4
     fleet_jobs: int = 100
+    fleet_batch: int = 1000
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -114,6 +115,7 @@ class Settings:
             fleet_creates=60,
             fleet_rounds=2,
             fleet_jobs=40,
+            fleet_batch=200,
         )
 
 

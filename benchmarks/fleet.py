@@ -15,6 +15,8 @@
   latency is from a job's completion instant (``created_at + processing_time`` on the
   emulator's clock) to its ``await_job`` returning, with the SDK's default schedule
   for notification waits (the first poll after 30 s). GETs per job are the emulator's.
+* One batch over four processes with a PostgreSQL journal under a 40/s limit: goodput
+  and jobs per bill (``fleetbatch``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from wattzon_async import Job, RateLimitPolicy, WattzOnClient
 from wattzon_async.emulator import Emulator
 from wattzon_async.notifications import NotificationConsumer
 
+from . import fleetbatch
 from ._common import (
     EMAIL,
     PROVIDER,
@@ -65,6 +68,7 @@ async def run(emu: Emulator, settings: Settings) -> BenchResult:
         async with _postgres(result) as url:
             if url is not None:
                 await _creates(emu, settings, url, "PostgreSQL", result)
+                await fleetbatch.run(emu, settings, url, NAME, result)
         await _replicas(emu, settings, f"sqlite://{folder}/replicas.db", result)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -114,6 +114,7 @@ class WattzOnClient:
         store: str | None = None,
     ) -> None:
         self._store: Store | None = None if store is None else open_store(store)
+        self._claims = None if self._store is None else KeyClaims(self._store)
         self.config = ClientConfig(
             snap_url=_base_url(snap_url, "snap_url"),
             link_url=_base_url(link_url, "link_url"),
@@ -258,6 +259,8 @@ class WattzOnClient:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
         await self._waiter.aclose()
         await self._http.aclose()
+        if self._claims is not None:
+            await self._claims.aclose()
         if self._store is not None:
             await self._store.aclose()
 

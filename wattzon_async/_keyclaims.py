@@ -47,6 +47,7 @@ class KeyClaims:
         self.store = store
         #: Names this client in the store (host, process id and a random part).
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._recording: set[asyncio.Task[None]] = set()
 
     async def run(
         self,
@@ -84,25 +85,35 @@ class KeyClaims:
             wait = min(wait * 1.5, _MOST_WAIT)
 
     async def _hold(self, tag: str, making: Awaitable[Job]) -> Job:
-        """Await ``making`` holding the claim on ``tag``: renew it, then record or give it up."""
+        """Await ``making`` holding the claim on ``tag``: renew it, then record or give it up.
+
+        A job made is returned at once and recorded in the background (the heartbeat
+        goes on until it is): until then another process waits a moment longer, and a
+        process killed before the record leaves a claim whose taker finds the job.
+        """
         heartbeat = asyncio.create_task(self._renew(tag))
         try:
             job = await making
         except IdempotencyConflictError as exc:
+            await _stop(heartbeat)
             if exc.job is not None:
                 await self._record(tag, exc.job.id)
             else:
                 await self._give_up(tag)
             raise
         except BaseException:
+            await _stop(heartbeat)
             await self._give_up(tag)
             raise
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-        await self._record(tag, job.id)
+        recording = asyncio.create_task(self._record(tag, job.id, heartbeat))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
         return job
+
+    async def aclose(self) -> None:
+        """Finish recording the jobs made (before the store closes)."""
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _renew(self, tag: str) -> None:
         interval = self.store.lease / 3
@@ -115,8 +126,10 @@ class KeyClaims:
             except StoreError as exc:
                 logger.warning("idempotency tag %s: renewing the claim failed: %s", tag, exc)
 
-    async def _record(self, tag: str, job_id: int) -> None:
-        """Record the key's job (shielded from cancellation).
+    async def _record(
+        self, tag: str, job_id: int, heartbeat: asyncio.Task[None] | None = None
+    ) -> None:
+        """Record the key's job (shielded from cancellation), then stop the heartbeat.
 
         When the store fails, the lease runs out and the next claim looks the key up,
         which finds the job: nothing is lost.
@@ -125,6 +138,9 @@ class KeyClaims:
             await asyncio.shield(self.store.finish_key(tag, job_id))
         except StoreError as exc:
             logger.warning("idempotency tag %s: job %d not recorded: %s", tag, job_id, exc)
+        finally:
+            if heartbeat is not None:
+                await _stop(heartbeat)
 
     async def _give_up(self, tag: str) -> None:
         try:
@@ -133,3 +149,9 @@ class KeyClaims:
             logger.warning("idempotency tag %s: releasing the claim failed: %s", tag, exc)
         except asyncio.CancelledError:
             pass
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
