@@ -245,9 +245,11 @@ class NotificationConsumer:
         Raises:
             ConsumerError: Already started, or the queue cannot be reached (a wrong URL,
                 wrong credentials, no access, no network).
+            StoreError: The store cannot be reached (named without its password).
         """
         if self._engine is not None:
             raise ConsumerError("the notification consumer is already started")
+        store = self._open_store()
         queue = SQSQueue(self._settings, self._session)
         try:
             await queue.open()
@@ -256,10 +258,14 @@ class NotificationConsumer:
                 timeout = await queue.visibility_timeout()
             else:
                 await queue.visibility_timeout()  # fail early on a wrong queue or credentials
-        except SQSCallError as exc:
+        except BaseException as exc:
             await queue.close()
-            raise ConsumerError(f"cannot use queue {self.queue_url}: {exc}") from None
-        engine = Engine(queue, self._options, self._stats, timeout, self._open_store())
+            if store is not None:
+                await store.aclose()
+            if isinstance(exc, SQSCallError):
+                raise ConsumerError(f"cannot use queue {self.queue_url}: {exc}") from None
+            raise
+        engine = Engine(queue, self._options, self._stats, timeout, store)
         if engine.relay is not None:
             try:
                 await engine.relay.start()
