@@ -31,7 +31,10 @@ Settings come from the environment (see ``WattzOnClient.from_env``): ``WATTZON_C
 ``WATTZON_LINK_URL``. When ``WATTZON_SQS_QUEUE_URL`` is also set (with
 ``WATTZON_SQS_ENDPOINT_URL`` for a non-AWS endpoint, and the usual AWS credentials and
 region), each wait races the job's SQS notification against polling, so results arrive
-as soon as they are ready; without it, waits poll on the client's schedule.
+as soon as they are ready; without it, waits poll on the client's schedule. With
+``WATTZON_STORE_URL`` too, the script shares the queue with other programs using that
+store (a web service, another batch) without taking their notifications, or losing its
+own to them.
 
 Progress goes to stderr; the CSV is written to a temporary file, flushed to disk and
 renamed into place, so a half-written CSV never appears under the ``--out`` name and an
@@ -185,6 +188,7 @@ def consumer_from_env(
         queue_url,
         endpoint_url=env.get("WATTZON_SQS_ENDPOINT_URL") or None,
         wait_time_seconds=int(env.get("WATTZON_SQS_WAIT_TIME_SECONDS") or wait_time_seconds),
+        store=env.get("WATTZON_STORE_URL") or None,
     )
 
 

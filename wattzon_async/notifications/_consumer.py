@@ -101,8 +101,9 @@ class NotificationConsumer:
         store: The URL of a store shared with the other consumers of the queue
             (``sqlite:///path`` on one machine, ``postgresql://...`` for a fleet): hub
             mode then writes every notification to it before deleting the message, and
-            ``wait_for`` gets the notifications other replicas received. None (the
-            default): notifications stay in the process that receives them.
+            ``wait_for`` gets the notifications other replicas received (so a
+            worker-mode program needs a queue of its own). None (the default):
+            notifications stay in the process that receives them.
 
     Raises:
         ValidationError: An argument is out of range (a store URL is shown without its
