@@ -22,7 +22,7 @@ import pytest_asyncio
 
 from tests.conftest import fresh_database
 from tests.postgres import PostgresServer
-from wattzon_async import WattzOnClient, idempotency_tag
+from wattzon_async import IdempotencyConflictError, WattzOnClient, idempotency_tag
 from wattzon_async.emulator import Emulator
 
 from .conftest import PDF, poll_until
@@ -149,3 +149,29 @@ async def test_the_key_of_a_job_made_elsewhere_returns_it_without_a_post(
         "POST /api/v1/jobs": {"201": 1},
         "GET /api/v1/jobs/{job_id}": {"200": 1},  # the second reads the job the store names
     }
+
+
+async def test_another_bill_under_a_key_made_elsewhere_is_the_same_conflict(
+    emulator: Emulator, store_url: str
+) -> None:
+    key = f"order-{uuid.uuid4().hex}"
+    env = emulator.environ()
+    async with (
+        WattzOnClient.from_env(env, store=store_url) as first,
+        WattzOnClient.from_env(env, store=store_url) as second,
+    ):
+        made = await first.jobs.create(
+            email="fleet@example.com", provider=4, document=PDF, name="a.pdf", idempotency_key=key
+        )
+        with pytest.raises(IdempotencyConflictError) as caught:
+            await second.jobs.create(
+                email="fleet@example.com",
+                provider=5,
+                document=PDF,
+                name="a.pdf",
+                idempotency_key=key,
+            )
+    assert caught.value.job is not None
+    assert caught.value.job.id == made.id
+    assert caught.value.differences == ("provider",)
+    assert (await emulator.stats())["jobs_created"] == 1

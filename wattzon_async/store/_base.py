@@ -86,7 +86,11 @@ class Store(Protocol):
         """Seconds a claim stays owned without a heartbeat."""
 
     async def claim_key(self, tag: str, owner: str) -> KeyClaim:
-        """Claim ``tag`` for ``owner`` unless it made a job or a live lease holds it."""
+        """Claim ``tag`` for ``owner`` unless it made a job or another owner's lease runs.
+
+        ``owner`` may claim a key it holds again (a call retried after a lost
+        connection): the claim is then not fresh.
+        """
 
     async def renew_key(self, tag: str, owner: str) -> bool:
         """Extend ``owner``'s lease on ``tag``; False when ``owner`` no longer holds it."""

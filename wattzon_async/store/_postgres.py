@@ -103,6 +103,9 @@ class PostgresStore:
             errors.PostgresConnectionError,
             errors.OperatorInterventionError,
             errors.InterfaceError,
+            # A connection whose protocol state a lost connection left behind
+            # ("cannot switch to state ...; another operation is in progress").
+            errors.InternalClientError,
         )
         self._opening = asyncio.Lock()
 
@@ -184,8 +187,10 @@ class PostgresStore:
                 logger.warning("%s: the connection was lost; trying again", self._url.safe)
                 await asyncio.sleep(min(pause, left))
                 pause = min(pause * 2, 2.0)
-            except (self._asyncpg.PostgresError, self._asyncpg.InterfaceError) as exc:
-                raise self._error(exc, doing) from None
+            except Exception as exc:
+                if not type(exc).__module__.startswith("asyncpg"):
+                    raise
+                raise self._error(exc, doing) from None  # no driver error reaches a user
 
     async def claim_key(self, tag: str, owner: str) -> KeyClaim:
         """Claim ``tag`` for ``owner`` (see ``Store.claim_key``)."""
