@@ -5,13 +5,15 @@ with a schedule that polls once at first and then not for an hour, so only a
 notification ends a wait. SQS hands each message to any replica: without the store, a
 wait whose notification went elsewhere would hang (the hang guard fails the test).
 A wait that starts after its notification was received (by another consumer) finds it
-in the store, and the queue is left empty: every message was deleted once stored.
+in the store, and the queue is left empty: every message was deleted once stored. A
+store that cannot take a notification keeps its message from being deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -117,3 +119,36 @@ async def test_a_wait_after_the_notification_arrived_elsewhere_finds_it(
             assert notification.job_id == job.id
             assert late.stats.from_store == 1
             assert late.stats.received == 0
+
+
+async def test_a_message_is_deleted_only_once_its_notification_is_stored(
+    emulator: Emulator, postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+    caplog.set_level(logging.WARNING, logger="wattzon_async.notifications")
+    url = await fresh_database(postgres_server)
+    async with emulator.client() as client, emulator.consumer(store=url) as consumer:
+        conn = await asyncpg.connect(url)
+        try:  # the store breaks under the running consumer: nothing can be written to it
+            await conn.execute("DROP TABLE wattzon_notifications")
+        finally:
+            await conn.close()
+        job = await client.jobs.create(
+            email="fleet@example.com", provider=4, document=PDF, name="kept.pdf"
+        )
+
+        async def refused() -> bool | None:
+            return True if "could not hand a notification over" in caplog.text else None
+
+        await poll_until(refused, timeout=60)
+        assert consumer.stats.received == 1
+        assert consumer.stats.stored == 0
+        assert consumer.stats.deleted == 0  # held, not deleted: the store does not have it
+        notification = await asyncio.wait_for(consumer.wait_for(job.id), 60)
+        assert notification.job_id == job.id  # a waiter here still gets it, then it goes
+
+        async def deleted() -> bool | None:
+            return True if consumer.stats.deleted >= 1 else None
+
+        await poll_until(deleted, timeout=60)
