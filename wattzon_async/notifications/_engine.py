@@ -336,7 +336,7 @@ class Engine:
         if await self.relay.hand_over(wait_key(delivery.notification), delivery.wire.body):
             self._stats.stored += 1
             self._settle_and_delete(delivery)
-        elif resolved:
+        elif resolved or delivery.claimed:  # a waiter here has it: delete, as without one
             self._settle_and_delete(delivery)
         else:
             delivery.held = True  # the store failed: held, as without one
