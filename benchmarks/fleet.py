@@ -1,17 +1,17 @@
 """12. The fleet: what a shared store costs a keyed create, and replicas racing one queue.
 
-* Keyed creates, with a store / without: ``_CREATES`` creates with fresh idempotency
+* Keyed creates, with a store / without: ``fleet_creates`` creates with fresh idempotency
   keys (``concurrency`` 16, no slow start), by a client with ``store=`` and by one
   without; the sides alternate (A B B A ...) and the figure is the ratio of the median
   wall times. With a store each create first claims its key (one write) and records its
   job (another) besides its look-up GET and its POST. Measured for SQLite (a file in a
   temporary folder) and PostgreSQL (a server the benchmark starts from the pgserver
   wheel or PATH, as the tests do; skipped without one).
-* Replicas racing one queue: ``_JOBS`` jobs split over 4 replicas, each with its own
-  client and hub-mode consumer on the one queue and one SQLite store, against the same
-  jobs awaited by one replica alone. The replicas run in this process but share nothing
-  but the queue and the store, so SQS hands each notification to any of them, as it
-  would to four machines. Jobs finish together a few seconds after the last create;
+* Replicas racing one queue: ``fleet_jobs`` jobs split over 4 replicas, each with its own
+  client and hub-mode consumer on the one queue and one store (PostgreSQL, then SQLite),
+  against the same jobs awaited by one replica alone. The replicas run in this process
+  but share nothing but the queue and the store, so SQS hands each notification to any
+  of them, as it would to four machines. Jobs finish together a few seconds after the last create;
   latency is from a job's completion instant (``created_at + processing_time`` on the
   emulator's clock) to its ``await_job`` returning, with the SDK's default schedule
   for notification waits (the first poll after 30 s). GETs per job are the emulator's.
@@ -69,7 +69,8 @@ async def run(emu: Emulator, settings: Settings) -> BenchResult:
             if url is not None:
                 await _creates(emu, settings, url, "PostgreSQL", result)
                 await fleetbatch.run(emu, settings, url, NAME, result)
-        await _replicas(emu, settings, f"sqlite://{folder}/replicas.db", result)
+                await _replicas(emu, settings, url, "PostgreSQL", result)
+        await _replicas(emu, settings, f"sqlite://{folder}/replicas.db", "SQLite", result)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return result
@@ -137,12 +138,14 @@ async def _creates(
     )
 
 
-async def _replicas(emu: Emulator, settings: Settings, url: str, result: BenchResult) -> None:
+async def _replicas(
+    emu: Emulator, settings: Settings, url: str, engine: str, result: BenchResult
+) -> None:
     jobs = settings.fleet_jobs
     one = await _race(emu, jobs, 1, None)
     many = await _race(emu, jobs, _REPLICAS, url)
     await emu.configure(processing_time=3600.0)
-    result.details["replicas"] = {
+    result.details[f"replicas_{engine}"] = {
         "one": {k: v for k, v in one.items() if k != "latencies"},
         "many": {k: v for k, v in many.items() if k != "latencies"},
     }
@@ -152,7 +155,7 @@ async def _replicas(emu: Emulator, settings: Settings, url: str, result: BenchRe
         Row(
             NAME,
             f"p95 latency, final state -> await_job returns, {_REPLICAS} replicas on one queue "
-            "with a SQLite store",
+            f"with a {engine} store",
             p95_many,
             unit="ms",
             limit=_P95_TARGET,
@@ -162,7 +165,7 @@ async def _replicas(emu: Emulator, settings: Settings, url: str, result: BenchRe
         ),
         Row(
             NAME,
-            f"GET requests per job, {_REPLICAS} replicas / one replica",
+            f"GET requests per job, {_REPLICAS} replicas / one replica ({engine} store)",
             many["gets_per_job"] / max(one["gets_per_job"], 1e-9),
             detail=f"{many['gets_per_job']:.2f} GETs per job with {_REPLICAS} replicas, "
             f"{one['gets_per_job']:.2f} with one (a first look and the confirming GET at most)",
