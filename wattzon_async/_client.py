@@ -146,7 +146,7 @@ class WattzOnClient:
         )
         self.jobs = Jobs(
             self._sender,
-            creator=Creator(self._sender, None if self._store is None else KeyClaims(self._store)),
+            creator=Creator(self._sender, self._claims),
             await_job=self.await_job,
             submit_many=self._submit_many,
         )

@@ -24,6 +24,7 @@ from tests.conftest import fresh_database
 from tests.postgres import PostgresServer
 from wattzon_async import IdempotencyConflictError, WattzOnClient, idempotency_tag
 from wattzon_async.emulator import Emulator
+from wattzon_async.store import ClaimState, open_store
 
 from .conftest import PDF, poll_until
 
@@ -175,3 +176,19 @@ async def test_another_bill_under_a_key_made_elsewhere_is_the_same_conflict(
     assert caught.value.job.id == made.id
     assert caught.value.differences == ("provider",)
     assert (await emulator.stats())["jobs_created"] == 1
+
+
+async def test_a_closed_client_has_recorded_the_jobs_its_keys_made(
+    emulator: Emulator, store_url: str
+) -> None:
+    key = f"order-{uuid.uuid4().hex}"
+    async with WattzOnClient.from_env(emulator.environ(), store=store_url) as client:
+        job = await client.jobs.create(
+            email="fleet@example.com", provider=4, document=PDF, name="a.pdf", idempotency_key=key
+        )
+    store = open_store(store_url)
+    try:
+        claim = await store.claim_key(idempotency_tag(key), "someone-else")
+    finally:
+        await store.aclose()
+    assert (claim.state, claim.job_id) == (ClaimState.DONE, job.id)
