@@ -59,7 +59,9 @@ __all__ = [
     "drop_journal",
 ]
 
-_URL = re.compile(r"^(sqlite|postgres|postgresql):", re.IGNORECASE)
+#: A journal given as a URL (any scheme, so that a wrong one is refused as a URL, its
+#: password hidden, rather than taken for a file name); ``sqlite:file.db`` too.
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|sqlite:|postgres(ql)?:)", re.IGNORECASE)
 
 
 #: Row states: a claim whose answer is not recorded, a job, a job in a final state.

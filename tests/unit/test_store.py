@@ -269,3 +269,18 @@ def test_the_consumer_checks_its_store_url_at_construction() -> None:
     )
     assert consumer.store == "postgresql://u:***@h/db"
     assert NotificationConsumer(queue).store is None
+
+
+async def test_a_journal_url_is_checked_as_a_url(pki: Pki) -> None:
+    from wattzon_async import Submission
+
+    async with WattzOnClient((pki.cert, pki.key)) as client:
+        bill = Submission(email="a@example.com", provider=4, document=b"%PDF", name="a.pdf")
+        for url, says in (
+            ("mysql://u:hunter2@h/db", "scheme 'mysql'"),
+            ("postgresql://u:hunter2@h/db?batch=", "batch=''"),
+        ):
+            with pytest.raises(ValidationError, match=r"^journal: ") as caught:
+                client.jobs.submit_many([bill], journal=url)
+            assert says in str(caught.value)
+            assert "hunter2" not in str(caught.value)
