@@ -107,7 +107,10 @@ class Jobs(Resource):
             ValidationError: A bad argument (DocumentTooLargeError over 5 MiB).
             IdempotencyConflictError: The key was used for another provider, email or
                 document.
-            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell.
+            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell
+                (with a store: also when another process held the key past the deadline).
+            StoreError: The client's store cannot be reached (a keyed create with a store
+                claims its key there first).
         """
         prepared = self.prepare(
             email=email,
