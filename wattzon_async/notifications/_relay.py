@@ -90,6 +90,9 @@ class Relay:
             except StoreError as exc:
                 logger.warning("watching the store failed; trying again: %s", exc)
                 rows = []
+            except Exception:  # never let the watcher die: waits would lose their path
+                logger.exception("watching the store failed; trying again")
+                rows = []
             for row in rows:
                 self._seq = row.seq
                 notification = _parse(row.body)
