@@ -25,6 +25,7 @@ from wattzon_async.emulator import Emulator
 
 from . import (
     completion,
+    fleet,
     imports,
     journal,
     lifecycle,
@@ -52,6 +53,7 @@ NAMES = (
     "waits",
     "sqs",
     "stacks",
+    "fleet",
 )
 _HERE = Path(__file__).resolve().parent
 
@@ -92,6 +94,7 @@ async def _run_all(selected: Sequence[str], settings: Settings) -> list[BenchRes
             "waits": waits,
             "sqs": sqs,
             "stacks": stacks,
+            "fleet": fleet,
         }
         for name in with_emulator:
             print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -82,6 +82,10 @@ class Settings:
     processes_rounds: int = 3
     waits_jobs: int = 2000
     sqs_messages: int = 1000
+    fleet_creates: int = 300
+    fleet_rounds: int = 4
+    fleet_jobs: int = 100
+    fleet_batch: int = 1000
 
     @classmethod
     def for_run(cls, quick: bool) -> Settings:
@@ -107,6 +111,10 @@ class Settings:
             processes_rounds=1,
             waits_jobs=200,
             sqs_messages=200,
+            fleet_creates=60,
+            fleet_rounds=2,
+            fleet_jobs=40,
+            fleet_batch=200,
         )
 
 

@@ -1,4 +1,4 @@
-"""12. HTTP stacks: the SDK and raw HTTP on httpx2 and on httpx, side by side in one run.
+"""13. HTTP stacks: the SDK and raw HTTP on httpx2 and on httpx, side by side in one run.
 
 The SDK runs on either package (``wattzon_async._httpx``), chosen once at import, so each
 stack is measured in a child process of its own (``WATTZON_HTTP_STACK``), against the same
@@ -42,7 +42,7 @@ from ._common import (
 
 __all__ = ["run"]
 
-NAME = "12. HTTP stacks"
+NAME = "13. HTTP stacks"
 STACKS = ("httpx2", "httpx")
 CONCURRENCIES = (1, 16, 64)
 _CHILD_TIMEOUT = 900.0

@@ -17,7 +17,10 @@ upload before it is sent and its job right after. Running the same command again
 resumes where the last run stopped, whatever stopped it (a crash, ``kill -9``, Ctrl-C):
 finished bills are read back (one GET each) instead of being sent again, jobs still
 running are waited for, and only bills never sent are uploaded. ``--fresh`` deletes the
-journal and starts over with new jobs.
+journal and starts over with new jobs. ``--journal URL`` keeps the journal elsewhere:
+``postgresql://USER:PASSWORD@HOST/DB?batch=NAME`` lets the same command, run on
+several machines, share one batch (each bill is submitted by one of them; a machine
+that dies leaves its bills to the others).
 
 Ctrl-C or SIGTERM stops the batch gently: nothing more is uploaded, uploads in flight
 finish, and the CSV is written with a row for every bill: PENDING ones with their job
@@ -28,7 +31,10 @@ Settings come from the environment (see ``WattzOnClient.from_env``): ``WATTZON_C
 ``WATTZON_LINK_URL``. When ``WATTZON_SQS_QUEUE_URL`` is also set (with
 ``WATTZON_SQS_ENDPOINT_URL`` for a non-AWS endpoint, and the usual AWS credentials and
 region), each wait races the job's SQS notification against polling, so results arrive
-as soon as they are ready; without it, waits poll on the client's schedule.
+as soon as they are ready; without it, waits poll on the client's schedule. With
+``WATTZON_STORE_URL`` too, the script shares the queue with other programs using that
+store (a web service, another batch) without taking their notifications, or losing its
+own to them.
 
 Progress goes to stderr; the CSV is written to a temporary file, flushed to disk and
 renamed into place, so a half-written CSV never appears under the ``--out`` name and an
@@ -66,6 +72,7 @@ from wattzon_async import (
     WattzOnClient,
     WattzOnError,
 )
+from wattzon_async.store import redact_url
 
 __all__ = [
     "BILL_SUFFIXES",
@@ -181,6 +188,7 @@ def consumer_from_env(
         queue_url,
         endpoint_url=env.get("WATTZON_SQS_ENDPOINT_URL") or None,
         wait_time_seconds=int(env.get("WATTZON_SQS_WAIT_TIME_SECONDS") or wait_time_seconds),
+        store=env.get("WATTZON_STORE_URL") or None,
     )
 
 
@@ -216,7 +224,7 @@ async def run(
     timeout: float | None = 900.0,
     notifications: NotificationConsumer | None = None,
     progress: TextIO | None = None,
-    journal: Path | None = None,
+    journal: Path | str | None = None,
     stop_on_signals: bool = False,
 ) -> BatchResult:
     """Submit every bill in ``folder``, wait for each, and write the CSV to ``out``.
@@ -232,7 +240,8 @@ async def run(
         timeout: Seconds to wait for each job after its upload (None: no limit).
         notifications: A running consumer to race each wait against.
         progress: Where to print progress (None: nowhere).
-        journal: The batch's journal (None: not durable); the same journal resumes.
+        journal: The batch's journal, a file or a store URL (None: not durable); the
+            same journal resumes.
         stop_on_signals: Stop gently on SIGINT/SIGTERM (from the main thread only).
 
     Returns:
@@ -358,6 +367,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8, help="uploads at once")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each job")
     parser.add_argument(
+        "--journal",
+        help="keep the journal there instead of OUT.journal: a file, sqlite:///PATH or "
+        "postgresql://USER:PASSWORD@HOST/DB?batch=NAME (shared by several machines)",
+    )
+    parser.add_argument(
         "--fresh",
         action="store_true",
         help="delete the journal (OUT.journal) and submit every bill again; without it, "
@@ -372,16 +386,20 @@ class SettingsError(Exception):
 
 async def _main(args: argparse.Namespace) -> int:
     tags = args.tag or [datetime.now(UTC).strftime("batch:%Y%m%dT%H%M%SZ")]
-    journal = journal_for(args.out)
-    if args.fresh:
+    journal: Path | str = args.journal or journal_for(args.out)
+    if args.fresh and isinstance(journal, str):
+        print("--fresh: with --journal, start a new batch name instead", file=sys.stderr)
+        return 2
+    if args.fresh and isinstance(journal, Path):
         for suffix in ("", "-wal", "-shm"):
             journal.with_name(journal.name + suffix).unlink(missing_ok=True)
+    shown = redact_url(journal) if isinstance(journal, str) else journal
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
         client, consumer = await _connect(stack)
         print(
             f"Submitting bills from {args.folder} with tags {', '.join(tags)} "
-            f"(waiting by {'SQS and polling' if consumer else 'polling'}; journal {journal})",
+            f"(waiting by {'SQS and polling' if consumer else 'polling'}; journal {shown})",
             file=sys.stderr,
         )
         result = await run(

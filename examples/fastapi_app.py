@@ -30,11 +30,22 @@ What it shows:
   certificate is 404, an overloaded or unreachable API is 503/502/504, and problems with
   this service's own certificate are a 500 whose details go to the log, not the client.
 
+* **Several workers, several machines.** With ``WATTZON_STORE_URL`` set, every worker
+  process shares one store: ``uvicorn examples.fastapi_app:app --workers 4`` with
+  ``WATTZON_STORE_URL=sqlite:////var/lib/bills/wattzon.db`` on one machine, or the same
+  command on each machine behind a load balancer with
+  ``WATTZON_STORE_URL=postgresql://USER:PASSWORD@db-host:5432/bills``. One
+  ``Idempotency-Key`` then makes one job whichever worker or machine each retry lands
+  on, and a GET waiting in one worker gets the notification another worker received
+  from the shared queue. Without a store, each worker keeps those promises only for the
+  requests it serves itself.
+
 Settings: ``WATTZON_CERT``, ``WATTZON_KEY``, ``WATTZON_KEY_PASSWORD``,
 ``WATTZON_CA_BUNDLE``, ``WATTZON_SNAP_URL``, ``WATTZON_LINK_URL`` (see
 ``WattzOnClient.from_env``); optionally ``WATTZON_SQS_QUEUE_URL``,
 ``WATTZON_SQS_ENDPOINT_URL``, ``WATTZON_SQS_WAIT_TIME_SECONDS`` (default 20; shutdown
-does not wait for the long poll in flight) and the usual AWS credentials and region.
+does not wait for the long poll in flight) and the usual AWS credentials and region;
+``WATTZON_STORE_URL`` for several workers or machines.
 """
 
 from __future__ import annotations
@@ -118,6 +129,7 @@ def _consumer_from_env() -> NotificationConsumer | None:
         queue_url,
         endpoint_url=os.environ.get("WATTZON_SQS_ENDPOINT_URL") or None,
         wait_time_seconds=int(os.environ.get("WATTZON_SQS_WAIT_TIME_SECONDS") or 20),
+        store=os.environ.get("WATTZON_STORE_URL") or None,
     )
 
 

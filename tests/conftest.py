@@ -1,16 +1,23 @@
-"""Settings for the whole suite: which event loop the tests run on.
+"""Settings and fixtures for the whole suite: the event loop, and a real PostgreSQL server.
 
 ``WATTZON_TEST_LOOP=uvloop`` runs every async test on uvloop, the loop ``uvicorn[standard]``
 brings and many services run on (``make test-uvloop``); by default tests run on asyncio's.
+
+The PostgreSQL server is started once per test session: each pytest-xdist worker starts its
+own (``tests/postgres.py``: a fresh folder and port); tests that need it are skipped, with
+the reason, on a machine without server binaries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
+
+from tests.postgres import PostgresServer, running_server
 
 if os.environ.get("WATTZON_TEST_LOOP", "asyncio") == "uvloop":
     import uvloop
@@ -20,3 +27,26 @@ if os.environ.get("WATTZON_TEST_LOOP", "asyncio") == "uvloop":
     ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
         """Every async test and fixture on uvloop."""
         return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server for the session (skips the test when there is none)."""
+    try:
+        with running_server() as server:
+            yield server
+    except LookupError as exc:
+        pytest.skip(str(exc))
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """A new, empty database on ``server``: its URL (with the password)."""
+    import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(server.url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"

@@ -302,7 +302,8 @@ def submit_many(
         timeout: The deadline of each wait, in seconds.
         results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
         on_progress: Called with the running counts after every change.
-        journal: The journal file of a durable batch (see ``_resume``), or None.
+        journal: The journal of a durable batch (see ``_resume``): a file path or a
+            store URL, or None.
 
     Raises:
         ValidationError: A bad option (checked at once, before anything runs).

@@ -31,10 +31,12 @@ from ._create import Creator
 from ._errors import ValidationError
 from ._http import Sender
 from ._httpx import httpx
+from ._keyclaims import KeyClaims
 from ._ratelimit import AdaptiveRateLimiter
 from ._tls import CertificateInfo, CertSpec, ClientIdentity
 from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
+from .store import Store, open_store
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
@@ -80,10 +82,16 @@ class WattzOnClient:
             the certificate files changed on disk, and switches to a renewal written over
             them; None turns that off (``reload_certificate()`` still works).
         transport: An httpx transport to use instead of the network (for tests).
+        store: The URL of a store shared with other processes (``sqlite:///path`` on
+            one machine, ``postgresql://user:password@host/db`` for a fleet): one
+            idempotency key then makes one job across all of them. None (the default):
+            keys hold within this process only.
 
     Raises:
         CertificateError: The certificate or key cannot be used; the message says why.
-        ValidationError: A bad URL or setting.
+        ValidationError: A bad URL or setting (a store URL is shown without password).
+        StoreError: The store cannot be used (a SQLite file that cannot be made, asyncpg
+            missing); a PostgreSQL server is reached on first use.
     """
 
     def __init__(
@@ -102,7 +110,10 @@ class WattzOnClient:
         max_connections: int = 100,
         certificate_check_interval: float | None = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        store: str | None = None,
     ) -> None:
+        self._store: Store | None = None if store is None else open_store(store)
+        self._claims = None if self._store is None else KeyClaims(self._store)
         self.config = ClientConfig(
             snap_url=_base_url(snap_url, "snap_url"),
             link_url=_base_url(link_url, "link_url"),
@@ -134,7 +145,7 @@ class WattzOnClient:
         )
         self.jobs = Jobs(
             self._sender,
-            creator=Creator(self._sender),
+            creator=Creator(self._sender, self._claims),
             await_job=self.await_job,
             submit_many=self._submit_many,
         )
@@ -154,7 +165,7 @@ class WattzOnClient:
 
         Reads WATTZON_CERT and WATTZON_KEY (a pair, or WATTZON_CERT alone for a
         combined PEM or PKCS#12 file), WATTZON_KEY_PASSWORD, WATTZON_CA_BUNDLE,
-        WATTZON_SNAP_URL and WATTZON_LINK_URL.
+        WATTZON_SNAP_URL, WATTZON_LINK_URL and WATTZON_STORE_URL (the shared store).
 
         Raises:
             ValidationError: No certificate is configured.
@@ -247,6 +258,15 @@ class WattzOnClient:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
         await self._waiter.aclose()
         await self._http.aclose()
+        if self._claims is not None:
+            await self._claims.aclose()
+        if self._store is not None:
+            await self._store.aclose()
+
+    @property
+    def store(self) -> str | None:
+        """The URL of the shared store (its password removed), or None."""
+        return None if self._store is None else self._store.url
 
     @property
     def is_closed(self) -> bool:
@@ -267,5 +287,7 @@ class WattzOnClient:
     def __repr__(self) -> str:
         return (
             f"WattzOnClient(snap_url={self.config.snap_url!r}, "
-            f"link_url={self.config.link_url!r}, certificate={self._identity!r})"
+            f"link_url={self.config.link_url!r}, certificate={self._identity!r}"
+            + ("" if self._store is None else f", store={self._store.url!r}")
+            + ")"
         )

@@ -196,6 +196,7 @@ _ENV = {
     "ca_bundle": "WATTZON_CA_BUNDLE",
     "snap_url": "WATTZON_SNAP_URL",
     "link_url": "WATTZON_LINK_URL",
+    "store": "WATTZON_STORE_URL",
 }
 
 

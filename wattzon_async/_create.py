@@ -66,6 +66,7 @@ from ._validation import check_email, check_provider, check_tags
 
 if TYPE_CHECKING:
     from ._http import Sender
+    from ._keyclaims import KeyClaims
     from .models import Job
 
 __all__ = ["Creator", "PreparedCreate", "resolve"]
@@ -185,8 +186,9 @@ class _Flight:
 class Creator:
     """The creates of one client: checks, keyed look-ups, single-flight and recovery."""
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, claims: KeyClaims | None = None) -> None:
         self._sender = sender
+        self._claims = claims
         self._flights: dict[str, _Flight] = {}
 
     def prepare(
@@ -295,6 +297,33 @@ class Creator:
     async def _look_up_then_post(
         self, prepared: PreparedCreate, deadline: float, look_up: bool
     ) -> Job:
+        """The flight of a keyed create: under a claim in the shared store, when there is one."""
+        tag = prepared.idempotency_key
+        if self._claims is None or tag is None:
+            return await self._unclaimed(prepared, deadline, look_up)
+        return await self._claims.run(
+            tag,
+            deadline,
+            make=lambda must_look: self._unclaimed(prepared, deadline, look_up or must_look),
+            read=lambda job_id: self._made_elsewhere(prepared, job_id, deadline),
+        )
+
+    async def _made_elsewhere(self, prepared: PreparedCreate, job_id: int, deadline: float) -> Job:
+        """The job another process made with this key, if it is this bill (one GET).
+
+        Raises:
+            IdempotencyConflictError: It is another bill's job.
+        """
+        data = await self._sender.request(
+            "GET",
+            f"{self._sender.config.snap_url}jobs/{job_id}/",
+            deadline=deadline,
+        )
+        job = structure_job(data)
+        _telemetry.note(_OUTCOME, "found")
+        return resolve([job], prepared) or job
+
+    async def _unclaimed(self, prepared: PreparedCreate, deadline: float, look_up: bool) -> Job:
         tag = prepared.idempotency_key
         if look_up and tag is not None:
             found = resolve(await self._list(tag, deadline - time.monotonic()), prepared)

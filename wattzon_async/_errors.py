@@ -72,6 +72,7 @@ __all__ = [
     "NotificationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "StoreError",
     "UnexpectedResponseError",
     "ValidationError",
     "WaitTimeoutError",
@@ -314,6 +315,10 @@ class BatchStoppedError(WattzOnError):
 
 class JournalError(WattzOnError):
     """The journal of a durable batch could not be read or written (disk full, locked)."""
+
+
+class StoreError(WattzOnError):
+    """The shared store could not be reached, read or written (the URL shown without password)."""
 
 
 class NotificationError(WattzOnError):

@@ -2,9 +2,9 @@
 
 A batch of thousands of bills outlives processes (an OOM kill, a deploy, Ctrl-C). Without
 a record, a rerun cannot tell a bill that was never sent from one whose job exists, and
-sends it again: a second paid job. The journal is that record: a SQLite database (WAL
-mode) with one row per submission key, written in the order that makes every crash
-point safe:
+sends it again: a second paid job. The journal is that record: one row per submission
+key, in a SQLite file (``_journalfile``) or in a PostgreSQL store (``store/_pgjournal``,
+where machines share a batch), written in the order that makes every crash point safe:
 
 1. ``claim``: the key is committed, owned by this process, *before* the POST;
 2. ``created``: the job, right after the answer;
@@ -15,11 +15,13 @@ exist, so it is looked up by its key before anything is sent again. A process th
 alive keeps its claims: its heartbeat renews their lease, and on the same host a claim
 of a dead process id is free at once.
 
-Every SQLite call runs on one thread that owns the connection (``_sqlthread``);
-operations queued while it works are committed together, so the event loop never waits
-on disk and a busy batch costs a few commits, not one per call. Commits do not fsync
-(``synchronous=NORMAL``): a killed process loses nothing; a power cut may lose the last
-commits but never corrupts the file.
+This module decides what a row means (``_entry``: mine, busy, unsure or done) and what
+a claim takes; the two backends only read and write rows. In SQLite every call runs on
+one thread that owns the connection (``_sqlthread``); operations queued while it works
+are committed together, so the event loop never waits on disk and a busy batch costs a
+few commits, not one per call. Commits do not fsync (``synchronous=NORMAL``): a killed
+process loses nothing; a power cut may lose the last commits but never corrupts the
+file.
 """
 
 from __future__ import annotations
@@ -29,22 +31,37 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
-import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from attrs import frozen
 
-from ._errors import JournalError, ValidationError
+from ._errors import JournalError, StoreError, ValidationError
+from ._journalfile import NotAJournal, SQLiteJournal
 from ._serde import dump_job, structure_job
-from ._sqlthread import SQLiteThread
 from .models import Job
+from .store import StoreURL, parse_store_url
 
-__all__ = ["CREATED", "FINAL", "SENDING", "Entry", "Journal", "derive_key"]
+__all__ = [
+    "CREATED",
+    "FINAL",
+    "SENDING",
+    "Backend",
+    "Entry",
+    "Journal",
+    "check_path",
+    "derive_key",
+    "drop_journal",
+]
+
+#: A journal given as a URL (any scheme, so that a wrong one is refused as a URL, its
+#: password hidden, rather than taken for a file name); ``sqlite:file.db`` too.
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|sqlite:|postgres(ql)?:)", re.IGNORECASE)
 
 
 #: Row states: a claim whose answer is not recorded, a job, a job in a final state.
@@ -53,16 +70,6 @@ CREATED: Final = "created"
 FINAL: Final = "final"
 #: Seconds a claim stays owned without a heartbeat.
 LEASE = 30.0
-#: The journal format this code reads and writes.
-FORMAT = "wattzon-batch-journal/1"
-_GROUP = 256
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS journal_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS journal_items ("
-    " key TEXT PRIMARY KEY, tag TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL,"
-    " job_id INTEGER, job TEXT, owner TEXT, host TEXT, pid INTEGER, lease REAL,"
-    " updated REAL NOT NULL)",
-)
 
 
 def derive_key(salt: str, content_sha256: str, provider: int, email: str) -> str:
@@ -106,35 +113,86 @@ class _Owner:
     pid: int
 
 
-class Journal:
-    """A batch journal file, open for one batch run (``async with await Journal.open(p)``)."""
+class Backend(Protocol):
+    """Where a journal's rows live: a SQLite file, or a PostgreSQL store (``store``).
 
-    def __init__(self, path: Path, owner: _Owner) -> None:
-        self.path = path
+    ``claim`` reads the key's row and asks ``judge(row)`` (None: no row) what it means
+    and whether this journal takes it; taking writes the owner in the same transaction.
+    """
+
+    async def setup(self) -> str:
+        """Make the tables if needed; the journal's salt."""
+
+    async def rows(self, keys: list[str]) -> list[tuple[Any, ...]]:
+        """The rows of ``keys`` that exist (``key, tag, state, job, owner, host, pid, lease``)."""
+
+    async def claim(
+        self,
+        key: str,
+        tag: str,
+        label: str,
+        owner: tuple[str, str, int, float],
+        judge: Callable[[tuple[Any, ...] | None], tuple[Entry, bool]],
+    ) -> Entry:
+        """Judge the key's row and take it for ``owner`` (token, host, pid, lease) if told."""
+
+    async def record(self, key: str, state: str, job_id: int, job: str) -> None:
+        """Write a key's job (not over a final state, unless ``state`` is final)."""
+
+    async def release(self, key: str | None, token: str) -> None:
+        """Give up the claim on ``key`` (None: every claim) that ``token`` holds."""
+
+    async def forget(self, key: str, token: str) -> None:
+        """Drop the claim row of ``key`` that ``token`` holds."""
+
+    async def beat(self, token: str, lease_until: float) -> None:
+        """Renew every claim ``token`` holds."""
+
+    async def close(self) -> None:
+        """Close the connection."""
+
+
+class Journal:
+    """A batch journal, open for one batch run (``async with await Journal.open(p)``).
+
+    Its rows live in a SQLite file (a path or ``sqlite:///path``), or in a PostgreSQL
+    store (``postgresql://...?batch=NAME``), where processes on several machines can
+    share one batch.
+    """
+
+    def __init__(self, where: str, backend: Backend, owner: _Owner) -> None:
+        self.where = where
         self.salt = ""
         self._owner = owner
-        self._db = SQLiteThread(path, lambda exc: _journal_error(path, exc))
-        self._call = self._db.call
+        self._backend = backend
         self._heartbeat: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open (or create) the journal at ``path`` and start its thread and heartbeat.
+    async def open(cls, target: str | os.PathLike[str]) -> Journal:
+        """Open (or create) the journal ``target`` names; start its heartbeat.
 
         Raises:
-            ValidationError: ``path`` cannot hold a journal, or holds something else.
+            ValidationError: ``target`` cannot hold a journal, or holds something else.
+            StoreError: A PostgreSQL journal cannot be reached.
         """
-        checked = check_path(path)
-        journal = cls(checked, _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid()))
+        where = check_path(target)
+        owner = _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid())
+        if isinstance(where, Path):
+            backend: Backend = SQLiteJournal(where)
+        else:
+            from .store import open_journal_backend
+
+            backend = open_journal_backend(where)
+        journal = cls(str(where) if isinstance(where, Path) else where.safe, backend, owner)
         try:
-            journal.salt = await journal._call(_setup)
-        except (JournalError, _NotAJournal) as exc:
-            await journal._db.stop()
+            journal.salt = await backend.setup()
+        except (JournalError, NotAJournal) as exc:
+            await backend.close()
             raise ValidationError(
-                f"journal: {checked} cannot be used: {exc}", field="journal"
+                f"journal: {journal.where} cannot be used: {exc}", field="journal"
             ) from None
         except BaseException:
-            await journal._db.stop()
+            await backend.close()
             raise
         journal._heartbeat = asyncio.create_task(journal._beat())
         return journal
@@ -148,7 +206,8 @@ class Journal:
     async def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
         """The rows of ``keys`` that exist (one read, whatever their number)."""
         wanted = list(dict.fromkeys(keys))
-        return await self._call(lambda conn: _select(conn, wanted, self._owner))
+        now = time.time()
+        return {row[0]: _entry(row, self._owner, now) for row in await self._backend.rows(wanted)}
 
     async def claim(self, key: str, tag: str, label: str) -> Entry:
         """Take ``key`` for sending, committed before this returns.
@@ -157,7 +216,19 @@ class Journal:
             The entry: ``mine`` when this journal may send (``unsure`` when it must look
             the key up first); else the job another run recorded, or ``busy``.
         """
-        return await self._call(lambda conn: _claim(conn, key, tag, label, self._owner))
+        me = self._owner
+        now = time.time()
+
+        def judge(row: tuple[Any, ...] | None) -> tuple[Entry, bool]:
+            if row is None:
+                return Entry(key, tag, SENDING, mine=True), True
+            entry = _entry(row, me, now)
+            if entry.state != SENDING or entry.busy or entry.mine:
+                return entry, False
+            return Entry(key, entry.tag, SENDING, mine=True, unsure=True), True
+
+        owner = (me.token, me.host, me.pid, now + LEASE)
+        return await self._backend.claim(key, tag, label, owner, judge)
 
     async def created(self, key: str, job: Job) -> None:
         """Record the job a claim became (not over a final state)."""
@@ -169,57 +240,59 @@ class Journal:
 
     async def release(self, key: str) -> None:
         """Give a claim up with its outcome unknown: the next run looks the key up."""
-        sql = (
-            "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
-            "WHERE key = ? AND owner = ? AND state = 'sending'"
-        )
-        await self._call(lambda conn: conn.execute(sql, (key, self._owner.token)))
+        await self._backend.release(key, self._owner.token)
 
     async def forget(self, key: str) -> None:
         """Drop a claim that surely made no job: the key counts as never sent."""
-        sql = "DELETE FROM journal_items WHERE key = ? AND owner = ? AND state = 'sending'"
-        await self._call(lambda conn: conn.execute(sql, (key, self._owner.token)))
+        await self._backend.forget(key, self._owner.token)
 
     async def close(self) -> None:
-        """Release this run's unanswered claims, stop the heartbeat, close the file."""
+        """Release this run's unanswered claims, stop the heartbeat, close the journal."""
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self._heartbeat = None
-        with contextlib.suppress(JournalError):
-            await asyncio.shield(self._call(lambda conn: _release_all(conn, self._owner.token)))
-        await self._db.stop()
+        with contextlib.suppress(JournalError, StoreError):
+            await asyncio.shield(self._backend.release(None, self._owner.token))
+        await self._backend.close()
 
     async def _record(self, key: str, state: str, job: Job) -> None:
         data = json.dumps(dump_job(job), separators=(",", ":"))
-        guard = "" if state == FINAL else " AND state != 'final'"
-        sql = (
-            "UPDATE journal_items SET state = ?, job_id = ?, job = ?, owner = NULL, "
-            f"host = NULL, pid = NULL, lease = NULL, updated = ? WHERE key = ?{guard}"
-        )
-        await self._call(lambda conn: conn.execute(sql, (state, job.id, data, time.time(), key)))
+        await self._backend.record(key, state, job.id, data)
 
     async def _beat(self) -> None:
-        sql = "UPDATE journal_items SET lease = ? WHERE owner = ? AND state = 'sending'"
         while True:
             await asyncio.sleep(LEASE / 3)
-            with contextlib.suppress(JournalError):
-                await self._call(
-                    lambda conn: conn.execute(sql, (time.time() + LEASE, self._owner.token))
-                )
+            with contextlib.suppress(JournalError, StoreError):
+                await self._backend.beat(self._owner.token, time.time() + LEASE)
 
 
-def check_path(path: object) -> Path:
-    """The journal path, checked: a file (existing or not) in an existing folder.
+def check_path(path: object) -> Path | StoreURL:
+    """The journal's place, checked: a file path, or a store URL.
+
+    A path (or ``sqlite:///path``) names a file, existing or not, in an existing folder;
+    a PostgreSQL URL (``postgresql://...?batch=NAME``) a batch in that database.
 
     Raises:
-        ValidationError: Not a path, a folder, or in a folder that does not exist.
+        ValidationError: Not a path, a folder, in a folder that does not exist, or a bad
+            URL (shown without its password).
     """
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise ValidationError(
-            f"journal: must be a file path, not {type(path).__name__}", field="journal"
+            f"journal: must be a file path or a store URL, not {type(path).__name__}",
+            field="journal",
         )
+    if isinstance(path, str) and _URL.match(path):
+        try:
+            url = parse_store_url(path)
+        except ValidationError as exc:
+            raise ValidationError(
+                "journal: " + str(exc).removeprefix("store: "), field="journal"
+            ) from None
+        if url.path is None:
+            return url
+        path = url.path
     checked = Path(os.fspath(path))
     if checked.is_dir():
         raise ValidationError(f"journal: {checked} is a folder, not a file", field="journal")
@@ -228,42 +301,27 @@ def check_path(path: object) -> Path:
     return checked
 
 
-def _journal_error(path: Path, exc: sqlite3.Error) -> JournalError:
-    return JournalError(f"the batch journal {path} could not be used: {exc}")
+async def drop_journal(target: str | os.PathLike[str]) -> None:
+    """Delete a journal (``--fresh``).
 
+    A file goes with SQLite's files beside it; a batch in PostgreSQL loses its rows.
 
-class _NotAJournal(ValueError):
-    """The file is a SQLite database of something else, or of another journal format."""
+    Raises:
+        ValidationError: ``target`` is not a journal's place.
+        StoreError: A PostgreSQL journal cannot be reached.
+    """
+    where = check_path(target)
+    if isinstance(where, Path):
+        for suffix in ("", "-wal", "-shm"):
+            where.with_name(where.name + suffix).unlink(missing_ok=True)
+        return
+    from .store import open_journal_backend
 
-
-def _setup(conn: sqlite3.Connection) -> str:
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if tables and "journal_meta" not in tables:
-        raise _NotAJournal("it is a SQLite database, but not a batch journal")
-    for statement in _SCHEMA:
-        conn.execute(statement)
-    insert = "INSERT OR IGNORE INTO journal_meta (name, value) VALUES (?, ?)"
-    conn.execute(insert, ("format", FORMAT))
-    conn.execute(insert, ("salt", secrets.token_hex(16)))
-    meta = dict(conn.execute("SELECT name, value FROM journal_meta").fetchall())
-    if meta["format"] != FORMAT:
-        raise _NotAJournal(f"its format is {meta['format']!r}; this version reads {FORMAT!r}")
-    return str(meta["salt"])
-
-
-_COLUMNS = "key, tag, state, job, owner, host, pid, lease"
-
-
-def _select(conn: sqlite3.Connection, keys: list[str], me: _Owner) -> dict[str, Entry]:
-    found: dict[str, Entry] = {}
-    now = time.time()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT {_COLUMNS} FROM journal_items WHERE key IN ({marks})"
-        for row in conn.execute(sql, chunk):
-            found[row[0]] = _entry(row, me, now)
-    return found
+    backend = open_journal_backend(where)
+    try:
+        await backend.drop()
+    finally:
+        await backend.close()
 
 
 def _entry(row: tuple[Any, ...], me: _Owner, now: float) -> Entry:
@@ -276,35 +334,6 @@ def _entry(row: tuple[Any, ...], me: _Owner, now: float) -> Entry:
     if owner is not None and _alive(host, pid, lease, now, me):
         return Entry(key, tag, state, busy=True)
     return Entry(key, tag, state, unsure=True)
-
-
-def _claim(conn: sqlite3.Connection, key: str, tag: str, label: str, me: _Owner) -> Entry:
-    now = time.time()
-    row = conn.execute(f"SELECT {_COLUMNS} FROM journal_items WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        conn.execute(
-            "INSERT INTO journal_items (key, tag, label, state, owner, host, pid, lease, updated)"
-            " VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
-            (key, tag, label, me.token, me.host, me.pid, now + LEASE, now),
-        )
-        return Entry(key, tag, SENDING, mine=True)
-    entry = _entry(row, me, now)
-    if entry.state != SENDING or entry.busy or entry.mine:
-        return entry
-    conn.execute(
-        "UPDATE journal_items SET owner = ?, host = ?, pid = ?, lease = ?, updated = ? "
-        "WHERE key = ?",
-        (me.token, me.host, me.pid, now + LEASE, now, key),
-    )
-    return Entry(key, entry.tag, SENDING, mine=True, unsure=True)
-
-
-def _release_all(conn: sqlite3.Connection, token: str) -> None:
-    conn.execute(
-        "UPDATE journal_items SET owner = NULL, host = NULL, pid = NULL, lease = NULL "
-        "WHERE owner = ? AND state = 'sending'",
-        (token,),
-    )
 
 
 def _alive(host: str | None, pid: int | None, lease: float | None, now: float, me: _Owner) -> bool:

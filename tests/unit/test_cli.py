@@ -637,7 +637,8 @@ def test_fresh_needs_out(cli: Cli, api: FakeApi, tmp_path: Path) -> None:
 def test_submit_help_describes_resuming_and_interrupts(cli: Cli) -> None:
     text = " ".join(cli("submit", "--help").out.split())
     assert "keeps FILE.journal beside it, so running the same command again resumes" in text
-    assert "--fresh with --out: delete FILE.journal first and submit every file again" in text
+    assert "--fresh delete the journal (FILE.journal, or --journal) first and submit every" in text
+    assert "--journal URL keep the journal there instead of FILE.journal" in text
     assert '("resuming from FILE.journal: 38 done, 2 waiting, 10 to submit")' in text
     assert "Ctrl-C (SIGINT) or SIGTERM stops the batch" in text
     assert "PENDING ones with their job ids" in text

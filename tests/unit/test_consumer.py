@@ -67,6 +67,19 @@ def test_new_then_duplicate_by_id_and_by_key() -> None:
     assert hub.classify(w2, n2, 62.0) is Verdict.NEW  # the dedup window has passed
 
 
+def test_a_wait_marks_a_delivery_being_handed_over_as_claimed() -> None:
+    hub = make_hub()
+    w, n = wire("m1", job_id=7)
+    handing_over = hub.admit(w, n, 0.0)  # not held: its hand-over to a store runs
+    w2, n2 = wire("m2", job_id=8)
+    other = hub.admit(w2, n2, 0.0)
+    other.held = True
+    assert hub.held_for(7) == []
+    assert handing_over.claimed  # if the store refuses it, the message is deleted anyway
+    assert not other.claimed
+    assert hub.held_for(8) == [other]
+
+
 def test_copy_of_held_is_duplicate_copy_of_running_is_left() -> None:
     hub = make_hub()
     w, n = wire("m1")

@@ -47,7 +47,7 @@ def test_import_does_not_load_optional_dependencies() -> None:
     code = (
         "import sys, wattzon_async; "
         "print(sorted(m for m in ('aiobotocore', 'botocore', 'uvicorn', 'starlette', "
-        "'moto', 'wattzon_async.notifications') if m in sys.modules))"
+        "'moto', 'wattzon_async.notifications', 'asyncpg', 'sqlite3') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -37,7 +37,10 @@ resuming:
   up by their idempotency tag, and only files never sent are submitted; it says so
   ("resuming from FILE.journal: 38 done, 2 waiting, 10 to submit"). Files added to
   the command are submitted; --fresh deletes the journal and submits every file
-  again, as new jobs.
+  again, as new jobs. --journal URL keeps the journal elsewhere: in PostgreSQL
+  (postgresql://USER:PASSWORD@HOST/DB?batch=NAME), the same command run on several
+  machines shares the batch out, and a machine that dies leaves its files to the
+  others (after a 30 s lease).
 
 interrupting:
   Ctrl-C (SIGINT) or SIGTERM stops the batch: nothing more is uploaded, uploads in
@@ -266,9 +269,16 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
         "it, so running the same command again resumes (see below)",
     )
     submit.add_argument(
+        "--journal",
+        metavar="URL",
+        help="keep the journal there instead of FILE.journal: a file, sqlite:///PATH, or "
+        "postgresql://USER:PASSWORD@HOST/DB?batch=NAME, which processes on several "
+        "machines running the same command share (each file is submitted by one of them)",
+    )
+    submit.add_argument(
         "--fresh",
         action="store_true",
-        help="with --out: delete FILE.journal first and submit every file again",
+        help="delete the journal (FILE.journal, or --journal) first and submit every file again",
     )
     _results_flag(submit)
     _poll_flag(submit)

@@ -26,8 +26,10 @@ from attrs import define, field
 
 from .._batch import BatchProgress
 from .._errors import BatchStoppedError, JobError, ValidationError, WaitTimeoutError
+from .._journal import drop_journal
 from .._serde import unstructure
 from ..models import Submission
+from ..store import redact_url
 from ._commands import wait_settings
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
@@ -107,14 +109,16 @@ async def submit(ctx: Context) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         _check_out(out)
-    elif args.fresh:
-        raise CliError("--fresh: needs --out (the journal is kept beside it)", ExitCode.USAGE)
-    journal = journal_path(out) if out is not None else None
+    elif args.fresh and not args.journal:
+        raise CliError(
+            "--fresh: needs --out (the journal is kept beside it) or --journal", ExitCode.USAGE
+        )
+    journal: Path | str | None = args.journal or (journal_path(out) if out is not None else None)
     reported: dict[int, Row] = {}
     async with ctx.client(**wait_settings(ctx)) as client:
         _check_common(client, args.email, args.provider, args.tag)
         if journal is not None and args.fresh:
-            _forget(journal)
+            await drop_journal(journal)
         submissions = [
             Submission(email=args.email, provider=args.provider, document=f, tags=args.tag)
             for f in files
@@ -140,10 +144,9 @@ def journal_path(out: Path) -> Path:
     return out.with_name(out.name + ".journal")
 
 
-def _forget(journal: Path) -> None:
-    """``--fresh``: delete the journal (and SQLite's files beside it)."""
-    for suffix in ("", "-wal", "-shm"):
-        journal.with_name(journal.name + suffix).unlink(missing_ok=True)
+def shown(journal: Path | str | None) -> str:
+    """A journal as messages show it: a URL without its password."""
+    return redact_url(journal) if isinstance(journal, str) else str(journal)
 
 
 def _every_row(files: list[Path], reported: dict[int, Row]) -> list[Row]:
@@ -155,7 +158,9 @@ def _every_row(files: list[Path], reported: dict[int, Row]) -> list[Row]:
     ]
 
 
-def _stopped_hint(out: Output, rows: list[Row], path: Path | None, journal: Path | None) -> None:
+def _stopped_hint(
+    out: Output, rows: list[Row], path: Path | None, journal: Path | str | None
+) -> None:
     """After a stop: what is where, and how to go on."""
     pending = sum(1 for r in rows if r.status == "PENDING")
     unsent = sum(1 for r in rows if r.status in ("NOT SUBMITTED", "INTERRUPTED"))
@@ -168,7 +173,8 @@ def _stopped_hint(out: Output, rows: list[Row], path: Path | None, journal: Path
         return
     out.warn(
         f"stopped: {counts}; {path} has a row for every file, pending ones with their job "
-        f"ids. Run the same command again to resume from {journal} (nothing is sent twice)"
+        f"ids. Run the same command again to resume from {shown(journal)} (nothing is sent "
+        "twice)"
     )
 
 
@@ -188,7 +194,7 @@ async def _run_batch(
     submissions: list[Submission],
     files: list[Path],
     reported: dict[int, Row],
-    journal: Path | None,
+    journal: Path | str | None,
     consumer: NotificationConsumer | None,
 ) -> str | None:
     """Run submit_many with progress, a row per outcome as it comes; the stopping signal."""
@@ -217,7 +223,7 @@ async def _run_batch(
 
 
 def _unreported(
-    ctx: Context, submitted: int, reported: dict[int, Row], journal: Path | None
+    ctx: Context, submitted: int, reported: dict[int, Row], journal: Path | str | None
 ) -> None:
     """After a hard stop: say where the jobs that were made but not reported are."""
     unreported = submitted - sum(1 for r in reported.values() if r.job_id)
@@ -226,7 +232,7 @@ def _unreported(
     if journal is not None:
         ctx.out.warn(
             f"{unreported} job(s) were created but not reported before the run stopped; "
-            f"{journal} has them: run the same command again to resume"
+            f"{shown(journal)} has them: run the same command again to resume"
         )
         return
     where = f" --tag {shlex.quote(ctx.args.tag[0])}" if ctx.args.tag else ""
@@ -296,9 +302,9 @@ def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | Non
 class _Progress:
     """Live bars on a terminal (stderr), else one plain line per finished bill."""
 
-    def __init__(self, out: Output, total: int, *, wait: bool, journal: Path | None) -> None:
+    def __init__(self, out: Output, total: int, *, wait: bool, journal: Path | str | None) -> None:
         self.total = total
-        self.journal = journal
+        self.journal = shown(journal)
         self.announced = False
         self.count = 0
         self.wait = wait

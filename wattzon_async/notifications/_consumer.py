@@ -19,6 +19,7 @@ import attrs
 from .._errors import ValidationError, WaitTimeoutError
 from .._validation import check_callable, check_integer, check_number, check_text
 from ..models import LinkNotification, SnapNotification
+from ..store import Store, open_store, parse_store_url
 from ._engine import Engine
 from ._sqs import QueueSettings, SQSCallError, SQSQueue
 from ._types import (
@@ -97,9 +98,16 @@ class NotificationConsumer:
         delete_interval: The longest a deletion waits to be batched with others.
         receive_backoff_max: The cap on the backoff between failing ReceiveMessage calls.
         stop_timeout: The default deadline of ``stop()`` and of leaving ``async with``.
+        store: The URL of a store shared with the other consumers of the queue
+            (``sqlite:///path`` on one machine, ``postgresql://...`` for a fleet): hub
+            mode then writes every notification to it before deleting the message, and
+            ``wait_for`` gets the notifications other replicas received (so a
+            worker-mode program needs a queue of its own). None (the default):
+            notifications stay in the process that receives them.
 
     Raises:
-        ValidationError: An argument is out of range; ``field`` names it.
+        ValidationError: An argument is out of range (a store URL is shown without its
+            password); ``field`` names it.
     """
 
     def __init__(
@@ -124,8 +132,11 @@ class NotificationConsumer:
         delete_interval: float = 0.5,
         receive_backoff_max: float = 30.0,
         stop_timeout: float = 30.0,
+        store: str | None = None,
     ) -> None:
         queue_url = check_text(queue_url, field="queue_url")
+        self._store_url = None if store is None else parse_store_url(store)
+        self._store_spec = store
         if region_name is None and (match := _REGION_IN_URL.match(queue_url)):
             region_name = match.group(1)
         self._settings = QueueSettings(
@@ -163,7 +174,8 @@ class NotificationConsumer:
 
         Reads WATTZON_SQS_QUEUE_URL, the endpoint of a local SQS such as the emulator's
         from WATTZON_SQS_ENDPOINT_URL or AWS_ENDPOINT_URL_SQS, AWS_REGION or
-        AWS_DEFAULT_REGION, the long poll from WATTZON_SQS_WAIT_TIME_SECONDS, and
+        AWS_DEFAULT_REGION, the long poll from WATTZON_SQS_WAIT_TIME_SECONDS, the
+        shared store from WATTZON_STORE_URL, and
         AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) when both
         are set; otherwise credentials come from botocore's usual chain (profiles,
         roles). ``wattzon emulator`` prints every one of these variables.
@@ -177,6 +189,8 @@ class NotificationConsumer:
         endpoint = env.get("WATTZON_SQS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_SQS")
         if endpoint:
             settings["endpoint_url"] = endpoint
+        if env.get("WATTZON_STORE_URL"):
+            settings["store"] = env["WATTZON_STORE_URL"]
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
             settings["region_name"] = region
@@ -232,9 +246,11 @@ class NotificationConsumer:
         Raises:
             ConsumerError: Already started, or the queue cannot be reached (a wrong URL,
                 wrong credentials, no access, no network).
+            StoreError: The store cannot be reached (named without its password).
         """
         if self._engine is not None:
             raise ConsumerError("the notification consumer is already started")
+        store = self._open_store()
         queue = SQSQueue(self._settings, self._session)
         try:
             await queue.open()
@@ -243,12 +259,31 @@ class NotificationConsumer:
                 timeout = await queue.visibility_timeout()
             else:
                 await queue.visibility_timeout()  # fail early on a wrong queue or credentials
-        except SQSCallError as exc:
+        except BaseException as exc:
             await queue.close()
-            raise ConsumerError(f"cannot use queue {self.queue_url}: {exc}") from None
-        engine = Engine(queue, self._options, self._stats, timeout)
+            if store is not None:
+                await store.aclose()
+            if isinstance(exc, SQSCallError):
+                raise ConsumerError(f"cannot use queue {self.queue_url}: {exc}") from None
+            raise
+        engine = Engine(queue, self._options, self._stats, timeout, store)
+        if engine.relay is not None:
+            try:
+                await engine.relay.start()
+            except BaseException:
+                await engine.relay.aclose()
+                await queue.close()
+                raise
         engine.start()
         self._engine = engine
+
+    def _open_store(self) -> Store | None:
+        return None if self._store_spec is None else open_store(self._store_spec)
+
+    @property
+    def store(self) -> str | None:
+        """The URL of the shared store (its password removed), or None."""
+        return None if self._store_url is None else self._store_url.safe
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop gracefully; safe to call more than once and from several tasks.

@@ -19,9 +19,11 @@ from .. import _telemetry
 from .._errors import NotificationError
 from .._retry import Backoff, retry
 from ..models import LinkNotification, SnapNotification
+from ..store import Store
 from ._deleter import DeleteBatcher
-from ._hub import Delivery, Hub, Verdict, WaitKey
+from ._hub import Delivery, Hub, Verdict, WaitKey, wait_key
 from ._parse import parse_notification
+from ._relay import Relay
 from ._sqs import SQSCallError, SQSQueue, WireMessage, chunks
 from ._types import ConsumerError, ConsumerNotRunningError, ConsumerStats, Handler, Options
 
@@ -50,7 +52,12 @@ class Engine:
     """The running part of a NotificationConsumer (see its docstring for the policies)."""
 
     def __init__(
-        self, queue: SQSQueue, options: Options, stats: ConsumerStats, visibility_timeout: int
+        self,
+        queue: SQSQueue,
+        options: Options,
+        stats: ConsumerStats,
+        visibility_timeout: int,
+        store: Store | None = None,
     ) -> None:
         self._queue = queue
         self._opt = options
@@ -80,6 +87,9 @@ class Engine:
             if options.retry_backoff is None
             else Backoff.equal_jitter(options.retry_backoff, _MAX_RETRY_BACKOFF)
         )
+        #: With a store: notifications go through it to the replica that waits.
+        self.relay = None if store is None else Relay(store, self._hub, self._served_from_store)
+        self._handovers: set[asyncio.Task[None]] = set()
 
     @property
     def running(self) -> bool:
@@ -132,9 +142,18 @@ class Engine:
         _telemetry.note_waiter(future)
         self._hub.add_waiter(key, future)
         try:
+            if self.relay is not None:  # it may have come before the wait, to any replica
+                stored = await self.relay.look(key)
+                if stored is not None and not future.done():
+                    future.set_result(stored)
+                    self._served_from_store(1)
             return await future
         finally:
             self._hub.remove_waiter(key, future)
+
+    def _served_from_store(self, waiters: int) -> None:
+        self._stats.delivered += waiters
+        self._stats.from_store += waiters
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -301,11 +320,26 @@ class Engine:
         self._stats.delivered += len(resolved)
         if self._handler is not None:
             self._start_handler(delivery, self._handler)
+        elif self.relay is not None:
+            task = asyncio.create_task(self._hand_over(delivery, bool(resolved)))
+            self._handovers.add(task)
+            task.add_done_callback(self._handovers.discard)
         elif resolved:
             self._settle_and_delete(delivery)
         else:
             delivery.held = True
             logger.debug("holding message %s (%s) for a waiter", wire.message_id, delivery.key)
+
+    async def _hand_over(self, delivery: Delivery, resolved: bool) -> None:
+        """Store a notification for the replica that waits; delete it once durable there."""
+        assert self.relay is not None
+        if await self.relay.hand_over(wait_key(delivery.notification), delivery.wire.body):
+            self._stats.stored += 1
+            self._settle_and_delete(delivery)
+        elif resolved or delivery.claimed:  # a waiter here has it: delete, as without one
+            self._settle_and_delete(delivery)
+        else:
+            delivery.held = True  # the store failed: held, as without one
 
     async def _invalid(self, wire: WireMessage, error: NotificationError) -> None:
         self._stats.invalid += 1
@@ -426,6 +460,8 @@ class Engine:
             )
             if self._handlers:
                 await _finish_all(set(self._handlers), deadline)
+            if self._handovers:
+                await _finish_all(set(self._handovers), max(deadline, time.monotonic() + 5))
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
             leftover = self._hub.active
@@ -438,6 +474,8 @@ class Engine:
             await self._deleter.close()
         finally:
             await self._queue.close()
+            if self.relay is not None:
+                await self.relay.aclose()
             self._stopped.set()
 
 

@@ -62,6 +62,8 @@ class Delivery:
     arrived: float
     visible_until: float
     held: bool = False
+    #: A ``wait_for`` took its notification while it was not held (being handed over).
+    claimed: bool = False
 
 
 class Hub:
@@ -155,8 +157,11 @@ class Hub:
         return entry[0]
 
     def held_for(self, key: WaitKey) -> list[Delivery]:
-        """Held deliveries of the notifications for ``key``."""
-        return [d for d in self.held() if wait_key(d.notification) == key]
+        """Held deliveries of the notifications for ``key``; the others are marked claimed."""
+        found = [d for d in self._active.values() if wait_key(d.notification) == key]
+        for delivery in found:
+            delivery.claimed = True
+        return [d for d in found if d.held]
 
     def expired(self, now: float) -> list[Delivery]:
         """Held deliveries past retention, or beyond the count bound (oldest first)."""

@@ -50,6 +50,10 @@ class ConsumerStats:
             message stays invisible until its visibility timeout, then returns.
         last_receive_at: ``time.monotonic()`` of the last successful ReceiveMessage call
             (an empty long poll counts), or None; compare it with ``time.monotonic()``.
+        stored: With a store: notifications written to it before their message was
+            deleted (for the process that waits for them, wherever it runs).
+        from_store: With a store: ``wait_for`` callers served by a notification another
+            process received (or this one, before the wait began).
     """
 
     received: int = 0
@@ -63,6 +67,8 @@ class ConsumerStats:
     receive_errors: int = 0
     polls_cancelled: int = 0
     last_receive_at: float | None = None
+    stored: int = 0
+    from_store: int = 0
 
 
 _seconds = number(unit="seconds")

@@ -83,8 +83,10 @@ class Jobs(Resource):
         APIs do it: it first looks the key up (one GET) and returns the job already made
         with it; the same key with another provider, email or document raises
         ``IdempotencyConflictError``; concurrent creates with one key in this client
-        share one request. Across processes, two creates racing with a new key can
-        both create (the API has no idempotency of its own): see the README, Guarantees.
+        share one request. Across processes, a client with a ``store`` claims the key
+        in it first, so one key makes one job in every process that shares the store;
+        without one, two processes racing with a new key can both create (the API has
+        no idempotency of its own): see the README, Guarantees.
 
         Args:
             email: The email address of the job's customer.
@@ -105,7 +107,10 @@ class Jobs(Resource):
             ValidationError: A bad argument (DocumentTooLargeError over 5 MiB).
             IdempotencyConflictError: The key was used for another provider, email or
                 document.
-            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell.
+            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell
+                (with a store: also when another process held the key past the deadline).
+            StoreError: The client's store cannot be reached (a keyed create with a store
+                claims its key there first).
         """
         prepared = self.prepare(
             email=email,
@@ -221,7 +226,10 @@ class Jobs(Resource):
         submission's key is its ``idempotency_key`` or, without one, derived from the
         document's SHA-256, the provider and the email (and the journal, so that a new
         journal starts over). Several processes may share one journal: each key is
-        claimed by one of them at a time.
+        claimed by one of them at a time, so they share the batch out between them. A
+        journal in PostgreSQL (``postgresql://user:password@host/db?batch=NAME``) lets
+        processes on several machines share one batch; a process that dies leaves its
+        claims to the others (at once on its own machine, after a 30 s lease elsewhere).
 
         Args:
             submissions: The bills to submit.
@@ -231,14 +239,18 @@ class Jobs(Resource):
             timeout: The deadline of each wait, in seconds.
             results: The results form of waited jobs: ``"raw"`` or ``"transformed"``.
             on_progress: Called with the running counts after every change.
-            journal: A file path: keep the batch's journal there and resume from it.
+            journal: A file path (or ``sqlite:///path``), or a PostgreSQL URL with the
+                batch's name (``?batch=NAME``): keep the batch's journal there and
+                resume from it.
 
         Returns:
             A ``BatchRun``: an async iterator of ``SubmitOutcome``, with ``stop()``.
 
         Raises:
             ValidationError: A bad option (``concurrency`` not a positive integer, a
-                journal path in no folder).
+                journal path in no folder, a bad journal URL).
+            StoreError: A PostgreSQL journal cannot be reached (raised by the first
+                step of the iteration).
         """
         return self._submit_many(
             submissions,
