@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from attrs import field, frozen
 
-from ._errors import ValidationError
+from ._errors import MAX_RETRY_AFTER, ValidationError
 from ._retry import Backoff
 from ._validation import integer, number
 
@@ -62,6 +62,10 @@ class RetryPolicy:
         wait_exp_base: Growth factor of the backoff between attempts.
         wait_jitter: The fraction each backoff is spread by at random, 0 to 1
             (0.5 = +/- 50%), so that many clients do not retry in step.
+        max_retry_after: The longest a 429's ``Retry-After`` may pause the client, in
+            seconds (at most :data:`MAX_RETRY_AFTER`, 120): a longer one is cut to it, and
+            logged once per client, so that a broken or hostile answer cannot stop a
+            client for good.
     """
 
     attempts: int = field(default=5, validator=integer(1))
@@ -70,6 +74,9 @@ class RetryPolicy:
     wait_max: float = field(default=10.0, validator=_seconds)
     wait_exp_base: float = field(default=2.0, validator=_growth)
     wait_jitter: float = field(default=0.5, validator=_fraction)
+    max_retry_after: float = field(
+        default=MAX_RETRY_AFTER, validator=number(0.0, MAX_RETRY_AFTER, unit="seconds")
+    )
 
     def backoff(self, attempt: int) -> float:
         """The backoff before retry number ``attempt`` (1-based), without jitter."""

@@ -184,6 +184,7 @@ class Sender:
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
         self._backoff = retry_backoff(config.retry)
+        self._absurd_logged = False
         _telemetry.watch_limiter(limiter, httpx.URL(config.snap_url).host, http)
 
     def deadline(self, timeout: float | None) -> float:
@@ -297,7 +298,8 @@ class Sender:
                         setting=setting,
                     )
                 except RateLimitError as exc:  # its Retry-After, read once, pauses everyone
-                    self.limiter.observe(status, exc.retry_after)
+                    self.limiter.observe(status, self._honoured_retry_after(exc))
+                    self._log_absurd_retry_after(exc)
                     raise
             yield response
         except (httpx.HTTPError, ssl.SSLError) as exc:
@@ -306,6 +308,24 @@ class Sender:
             raise translate_transport_error(exc, url=request.url, setting=setting) from exc
         finally:
             await response.aclose()
+
+    def _honoured_retry_after(self, error: BaseException) -> float | None:
+        """The seconds of a 429's Retry-After this client waits: at most ``max_retry_after``."""
+        asked = retry_after_of(error)
+        return None if asked is None else min(asked, self.config.retry.max_retry_after)
+
+    def _log_absurd_retry_after(self, error: RateLimitError) -> None:
+        """Warn, once per client, of a Retry-After longer than the client honours."""
+        asked, cap = error.retry_after_asked, self.config.retry.max_retry_after
+        if asked is None or asked <= cap or self._absurd_logged:
+            return
+        self._absurd_logged = True
+        logger.warning(
+            "a 429 asked to wait %.3g s (Retry-After); the client waits at most %g s "
+            "(RetryPolicy.max_retry_after); later such answers are not logged",
+            asked,
+            cap,
+        )
 
     def _setting(self, url: str) -> str | None:
         """Which base URL setting ``url`` is under: ``snap_url``, ``link_url`` or None."""
@@ -358,6 +378,6 @@ class Sender:
                 backoff=self._backoff,
                 attempts=self.config.retry.attempts,
                 deadline=deadline,
-                retry_after=retry_after_of,
+                retry_after=self._honoured_retry_after,
                 before_sleep=functools.partial(_log_retry, what),
             )
