@@ -22,6 +22,8 @@ from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
     MAX_DOCUMENT_SIZE,
+    MAX_DOWNLOAD_SIZE,
+    MAX_RESPONSE_SIZE,
     ClientConfig,
     RateLimitPolicy,
     RetryPolicy,
@@ -77,6 +79,11 @@ class WattzOnClient:
         rate_limit: The client-wide request rate and the polling budget.
         max_document_size: The largest document accepted before sending (bytes).
         max_connections: The size of the connection pool.
+        max_response_size: The largest JSON answer read, in bytes (16 MiB): a longer
+            one is refused with ``UnexpectedResponseError`` as soon as it is seen, before
+            it can fill memory.
+        max_download_size: The largest file a download writes, in bytes (256 MiB; None
+            for no limit): a longer body is refused and nothing is left on disk.
         certificate_check_interval: How often (seconds, at most) a request checks whether
             the certificate files changed on disk, and switches to a renewal written over
             them; None turns that off (``reload_certificate()`` still works).
@@ -101,6 +108,8 @@ class WattzOnClient:
         rate_limit: RateLimitPolicy | None = None,
         max_document_size: int = MAX_DOCUMENT_SIZE,
         max_connections: int = 100,
+        max_response_size: int = MAX_RESPONSE_SIZE,
+        max_download_size: int | None = MAX_DOWNLOAD_SIZE,
         certificate_check_interval: float | None = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -113,6 +122,8 @@ class WattzOnClient:
             rate_limit=rate_limit or RateLimitPolicy(),
             max_document_size=max_document_size,
             max_connections=max_connections,
+            max_response_size=max_response_size,
+            max_download_size=max_download_size,
         )
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
         t = self.config.timeouts

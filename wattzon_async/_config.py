@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from attrs import field, frozen
 
@@ -24,6 +25,8 @@ __all__ = [
     "DEFAULT_LINK_URL",
     "DEFAULT_SNAP_URL",
     "MAX_DOCUMENT_SIZE",
+    "MAX_DOWNLOAD_SIZE",
+    "MAX_RESPONSE_SIZE",
     "ClientConfig",
     "RateLimitPolicy",
     "RetryPolicy",
@@ -38,12 +41,27 @@ DEFAULT_SNAP_URL = "https://snap.wattzon.com/api/v1/"
 DEFAULT_LINK_URL = "https://api.wattzon.com/link/4.0/"
 #: The API's document limit: 5 MB, read as 5 MiB of raw file bytes before encoding.
 MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
+#: The largest JSON answer read (16 MiB): the biggest the API documents (a job list, a
+#: job's results) is well under 1 MiB; a longer body is a broken or hostile peer, refused
+#: before it can take the process's memory.
+MAX_RESPONSE_SIZE = 16 * 1024 * 1024
+#: The largest file a download writes (256 MiB): fifty times the largest document the API
+#: accepts, so a real bill or Link PDF always fits, while an endless body cannot fill the
+#: disk. Downloads stream to disk, so this bounds disk, not memory.
+MAX_DOWNLOAD_SIZE = 256 * 1024 * 1024
 
 _seconds = number(unit="seconds")
 _positive_seconds = number(above=True, unit="seconds")
 _growth = number(1.0)
 _fraction = number(0.0, 1.0)
 _positive_int = integer(1)
+
+
+def _positive_or_none(instance: object, attribute: Any, value: object) -> None:
+    if value is not None:
+        _positive_int(instance, attribute, value)
+
+
 _rate = number(above=True, unit="requests per second")
 _rate_or_none = number(above=True, unit="requests per second", optional=True)
 #: The rate in requests per second at which a new client's slow start begins.
@@ -183,6 +201,8 @@ class ClientConfig:
     rate_limit: RateLimitPolicy = RateLimitPolicy()
     max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive_int)
     max_connections: int = field(default=100, validator=_positive_int)
+    max_response_size: int = field(default=MAX_RESPONSE_SIZE, validator=_positive_int)
+    max_download_size: int | None = field(default=MAX_DOWNLOAD_SIZE, validator=_positive_or_none)
 
 
 def retry_backoff(policy: RetryPolicy) -> Backoff:

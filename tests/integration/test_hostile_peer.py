@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from wattzon_async import RateLimitError, RetryPolicy
+from wattzon_async import (
+    InternalServerError,
+    RateLimitError,
+    RetryPolicy,
+    UnexpectedResponseError,
+)
 from wattzon_async.emulator import Emulator
 
-from .hostile import HostileServer, Request, Respond, json_response
+from .hostile import HostileServer, Request, Respond, json_response, stream_forever
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +84,93 @@ async def test_an_absurd_retry_after_pauses_the_client_no_longer_than_its_cap(
     warnings = [r for r in caplog.records if "Retry-After" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "at most 0.2 s" in warnings[0].getMessage()
+
+
+# -- bodies are bounded ---------------------------------------------------------------------
+
+MiB = 1024 * 1024
+#: What the server would send if nobody stopped it; the client must stop far sooner.
+ENDLESS = 96 * MiB
+
+
+def endless(status: str = "200 OK", *, chunked: bool = True, length: str = "") -> Respond:
+    """Answer with ``status`` and a body that goes on until the client leaves."""
+    framing = "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {length}\r\n"
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{framing}\r\n".encode()
+
+    def respond(request: Request, conn: ssl.SSLSocket) -> int:
+        return stream_forever(conn, head, chunked=chunked, total=ENDLESS)
+
+    return respond
+
+
+async def test_an_endless_json_body_is_refused_at_the_limit(
+    wattzon_emulator: Emulator, hostile: Callable[[Respond], HostileServer]
+) -> None:
+    with hostile(endless()) as server:
+        client = wattzon_emulator.client(
+            snap_url=server.url, link_url=server.url, max_response_size=MiB
+        )
+        async with client:
+            with pytest.raises(UnexpectedResponseError, match=r"limit of 1 MiB") as caught:
+                await client.jobs.get(1)
+    assert "max_response_size=1048576" in str(caught.value)
+    assert len(server.requests) == 1  # not retried
+    assert server.sent[0] < ENDLESS / 2  # the client stopped reading long before the end
+
+
+async def test_a_huge_content_length_is_refused_before_reading_with_the_default_limit(
+    wattzon_emulator: Emulator, hostile: Callable[[Respond], HostileServer]
+) -> None:
+    with hostile(endless(chunked=False, length="1000000000000")) as server:
+        async with wattzon_emulator.client(snap_url=server.url, link_url=server.url) as client:
+            with pytest.raises(UnexpectedResponseError, match=r"limit of 16 MiB"):
+                await client.zips.get("94110")
+    assert server.sent[0] < ENDLESS / 2
+
+
+async def test_an_endless_error_body_is_read_only_for_its_message(
+    wattzon_emulator: Emulator, hostile: Callable[[Respond], HostileServer]
+) -> None:
+    with hostile(endless("500 Internal Server Error")) as server:
+        client = wattzon_emulator.client(
+            snap_url=server.url, link_url=server.url, retry=RetryPolicy(attempts=1)
+        )
+        async with client:
+            with pytest.raises(InternalServerError) as caught:
+                await client.jobs.get(1)
+    assert len(caught.value.message) <= 501
+    assert server.sent[0] < ENDLESS / 2
+
+
+async def test_an_endless_download_stops_at_its_limit_and_leaves_nothing(
+    wattzon_emulator: Emulator, hostile: Callable[[Respond], HostileServer], tmp_path: Path
+) -> None:
+    with hostile(endless()) as server:
+        client = wattzon_emulator.client(
+            snap_url=server.url, link_url=server.url, max_download_size=2 * MiB
+        )
+        async with client:
+            with pytest.raises(UnexpectedResponseError, match=r"max_download_size=2097152"):
+                await client.documents.download(1, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert server.sent[0] < ENDLESS / 2
+
+
+async def test_a_download_larger_than_a_json_answer_still_streams_to_disk(
+    wattzon_emulator: Emulator, hostile: Callable[[Respond], HostileServer], tmp_path: Path
+) -> None:
+    body = b"%PDF-1.4\n" + b"0" * (3 * MiB)
+
+    def respond(request: Request, conn: ssl.SSLSocket) -> int:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        conn.sendall(head.encode() + body)
+        return len(body)
+
+    with hostile(respond) as server:
+        client = wattzon_emulator.client(
+            snap_url=server.url, link_url=server.url, max_response_size=MiB
+        )
+        async with client:
+            path = await client.documents.download(1, tmp_path / "bill.pdf")
+    assert path.read_bytes() == body
