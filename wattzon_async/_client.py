@@ -49,11 +49,38 @@ __all__ = ["WattzOnClient"]
 logger = logging.getLogger("wattzon_async")
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` with anything between ``//`` and ``@`` (a user name, a password) hidden."""
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        return "***" if "@" in url else url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
+
+
 def _base_url(url: str, field: str) -> str:
-    parsed = httpx.URL(url) if isinstance(url, str) else None
+    """Check a base URL setting: https, a host, and no user name or password in it.
+
+    Credentials in a URL would be sent as Basic auth and end up in logs and messages;
+    the API authenticates with the client certificate only. No message repeats them.
+    """
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+    except httpx.InvalidURL:
+        parsed = None
+    shown = _without_userinfo(url) if isinstance(url, str) else url
+    if parsed is not None and (parsed.userinfo or "@" in parsed.netloc.decode("ascii", "replace")):
+        raise ValidationError(
+            f"{field}: must not hold a user name or password (the API authenticates with "
+            f"the client certificate), not {shown!r}",
+            field=field,
+        )
     if parsed is None or parsed.scheme != "https" or not parsed.host:
         raise ValidationError(
-            f"{field}: must be an https:// URL (the API requires TLS), not {url!r}", field=field
+            f"{field}: must be an https:// URL (the API requires TLS), not {shown!r}",
+            field=field,
         )
     return url if url.endswith("/") else url + "/"
 

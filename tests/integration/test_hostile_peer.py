@@ -19,6 +19,7 @@ from wattzon_async import (
     RateLimitError,
     RetryPolicy,
     UnexpectedResponseError,
+    ValidationError,
 )
 from wattzon_async.emulator import Emulator
 
@@ -174,3 +175,53 @@ async def test_a_download_larger_than_a_json_answer_still_streams_to_disk(
         async with client:
             path = await client.documents.download(1, tmp_path / "bill.pdf")
     assert path.read_bytes() == body
+
+
+# -- ids stay in their path segment ---------------------------------------------------------
+
+NEVER_SENT: list[tuple[str, object, str]] = [
+    ("link.bills", "..", "profile_id"),
+    ("link.bills", ".", "profile_id"),
+    ("link.bills", "1001/../../snap", "profile_id"),
+    ("link.bills", "1001?x=1", "profile_id"),
+    ("link.bills", "1001#frag", "profile_id"),
+    ("link.bills", "%2e%2e", "profile_id"),
+    ("link.bills", "x" * 129, "profile_id"),
+    ("jobs.get", "²", "job_id"),
+    ("jobs.get", "1" * 5000, "job_id"),
+    ("jobs.get", 10**5000, "job_id"),
+    ("jobs.get", "٣", "job_id"),
+    ("jobs.get", "../1", "job_id"),
+    ("documents.get", "1/../2", "job_id"),
+    ("zips.get", "\uff19\uff14\uff11\uff11\uff10", "zipcode"),  # full-width digits
+    ("zips.get", "../..", "zipcode"),
+    ("utilities.get", 2**64, "provider_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "value", "field"),
+    NEVER_SENT,
+    ids=[f"{call}-{i}" for i, (call, _, _) in enumerate(NEVER_SENT)],
+)
+async def test_an_id_that_would_leave_its_segment_is_refused_before_anything_is_sent(
+    wattzon_emulator: Emulator,
+    hostile: Callable[[Respond], HostileServer],
+    call: str,
+    value: object,
+    field: str,
+) -> None:
+    def respond(request: Request, conn: ssl.SSLSocket) -> int:
+        answer = json_response(b"{}")
+        conn.sendall(answer)
+        return len(answer)
+
+    with hostile(respond) as server:
+        async with wattzon_emulator.client(snap_url=server.url, link_url=server.url) as client:
+            namespace, method = call.split(".")
+            with pytest.raises(ValidationError) as caught:
+                await getattr(getattr(client, namespace), method)(value)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+    assert len(str(caught.value)) < 300  # a 5,000-digit id is not echoed whole
+    assert server.requests == []
