@@ -40,6 +40,7 @@ from typing import Any, Final
 from attrs import frozen
 
 from ._errors import JournalError, ValidationError
+from ._private import create_private_file
 from ._serde import dump_job, structure_job
 from ._sqlthread import SQLiteThread
 from .models import Job
@@ -125,6 +126,12 @@ class Journal:
             ValidationError: ``path`` cannot hold a journal, or holds something else.
         """
         checked = check_path(path)
+        try:  # owner-only from the start: SQLite gives its -wal and -shm files this mode
+            create_private_file(checked)
+        except OSError as exc:
+            raise ValidationError(
+                f"journal: {checked} cannot be created: {exc.strerror or exc}", field="journal"
+            ) from None
         journal = cls(checked, _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid()))
         try:
             journal.salt = await journal._call(_setup)
