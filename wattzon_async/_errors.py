@@ -96,6 +96,7 @@ PYTHON_SETTINGS: Mapping[str, str] = {
     "link_url": "link_url= (or WATTZON_LINK_URL)",
     "force": "force=True",
     "overwrite": "overwrite=True",
+    "check_document": "check_document=False",
 }
 
 

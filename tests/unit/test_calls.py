@@ -66,7 +66,7 @@ async def test_create_streams_the_document_with_an_idempotency_tag(
 async def test_create_accepts_bytes_and_binary_files(
     make_client: MakeClient, router: Router, tmp_path: Path, kind: str
 ) -> None:
-    content = b"\x89PNG\r\n" + b"x" * 100_001
+    content = b"\x89PNG\r\n\x1a\n" + b"x" * 100_001
     bodies: list[dict[str, object]] = []
 
     def create(request: httpx.Request) -> httpx.Response:

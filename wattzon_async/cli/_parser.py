@@ -257,6 +257,12 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     submit.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="uploads at once"
     )
+    submit.add_argument(
+        "--any-document",
+        action="store_true",
+        help="upload files that are no PDF or image too (by default each file's first "
+        "bytes are checked, and one that is no bill is refused before anything is sent)",
+    )
     submit.epilog = SUBMIT_EPILOG
     submit.formatter_class = argparse.RawDescriptionHelpFormatter
     submit.add_argument(

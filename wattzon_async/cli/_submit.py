@@ -116,7 +116,13 @@ async def submit(ctx: Context) -> int:
         if journal is not None and args.fresh:
             _forget(journal)
         submissions = [
-            Submission(email=args.email, provider=args.provider, document=f, tags=args.tag)
+            Submission(
+                email=args.email,
+                provider=args.provider,
+                document=f,
+                tags=args.tag,
+                check_document=not args.any_document,
+            )
             for f in files
         ]
         try:
@@ -265,6 +271,7 @@ def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[s
             name="check.pdf",
             tags=tags,
             idempotency_key=False,
+            check_document=False,
         )
     except ValidationError as exc:
         raise CliError(describe(exc), ExitCode.USAGE) from None
