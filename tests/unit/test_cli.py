@@ -584,6 +584,22 @@ def test_a_signal_stops_gently_writes_pending_ids_and_a_rerun_resumes(
         assert [r["status"] for r in csv.DictReader(file)] == ["COMPLETE"] * 3
 
 
+def test_after_a_stop_the_summary_counts_pending_as_pending_with_ids(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf", "c.pdf")
+    api.stuck, api.signal = True, signal.SIGINT
+    argv = ("submit", *files, "--provider", "4", "--email", "u@x.test", "--wait")
+    result = cli(*argv, "--poll-interval", "0.01")
+    assert result.code == 130
+    assert "0 succeeded, 0 failed, 3 pending (still processing at WattzOn: job ids " in result.out
+    assert all(str(job_id) in result.out.rsplit("job ids", 1)[1] for job_id in api.jobs)
+    assert "3 failed" not in result.out
+    api.signal = signal.SIGINT
+    data = cli(*argv, "--poll-interval", "0.01", "--json").json()
+    assert (data["failed"], data["pending"], data["not_submitted"]) == (0, 3, 0)
+
+
 def test_a_signal_before_uploads_leaves_them_unsubmitted(
     cli: Cli, api: FakeApi, tmp_path: Path
 ) -> None:

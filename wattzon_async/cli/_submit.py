@@ -277,12 +277,39 @@ def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[s
         raise CliError(describe(exc), ExitCode.USAGE) from None
 
 
+_PENDING = frozenset({"PENDING"})
+_UNSENT = frozenset({"NOT SUBMITTED", "INTERRUPTED"})
+#: The most pending job ids the summary line lists (the table and --out have them all).
+_IDS_SHOWN = 20
+
+
+def _counts_line(rows: list[Row]) -> tuple[str, dict[str, int]]:
+    """The summary's counts: a stopped batch's pending and unsent files are not failures."""
+    pending = [r for r in rows if r.status in _PENDING]
+    unsent = sum(1 for r in rows if r.status in _UNSENT)
+    failed = sum(1 for r in rows if not r.ok) - len(pending) - unsent
+    counts = {
+        "succeeded": sum(1 for r in rows if r.ok),
+        "failed": failed,
+        "pending": len(pending),
+        "not_submitted": unsent,
+    }
+    line = f"{counts['succeeded']} succeeded, {failed} failed"
+    if pending:
+        ids = [str(r.job_id) for r in pending if r.job_id is not None]
+        more = len(ids) - _IDS_SHOWN
+        shown = ", ".join(ids[:_IDS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        line += f", {len(pending)} pending (still processing at WattzOn: job ids {shown})"
+    if unsent:
+        line += f", {unsent} not submitted"
+    return line, counts
+
+
 def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | None) -> None:
-    failed = sum(1 for r in rows if not r.ok)
+    line, counts = _counts_line(rows)
     data = {
         "total": len(rows),
-        "succeeded": len(rows) - failed,
-        "failed": failed,
+        **counts,
         "stopped_by": stopped,
         "out": path,
         "results": [r.as_dict() for r in rows],
@@ -294,7 +321,6 @@ def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | Non
             [(r.file, r.job_id or "", status_text(r.status), r.error) for r in rows],
             title=f"Submitted {len(rows)} file(s)",
         )
-        line = f"{len(rows) - failed} succeeded, {failed} failed"
         return [table, line + (f"; results written to {path}" if path else "")]
 
     out.show(data, render)
