@@ -1432,3 +1432,54 @@ def test_link_bills_pdf_never_follows_a_redirect(cli: Cli, api: FakeApi, tmp_pat
     )
     assert not [r for r in api.requests if r.url.host == "x.test"]
     assert list(tmp_path.iterdir()) == []
+
+
+def _help_line(cli: Cli, code: int) -> str:
+    """What ``wattzon --help`` says exit code ``code`` means (its wrapped lines joined)."""
+    section = cli("--help").out.split("exit codes:")[1]
+    meanings: dict[int, str] = {}
+    current = -1
+    for line in section.splitlines():
+        if line[:4].strip():
+            current = int(line.split()[0])
+            meanings[current] = line.split(None, 1)[1]
+        elif current >= 0 and line.strip():
+            meanings[current] += " " + line.strip()
+    return meanings[code]
+
+
+def test_each_case_help_lists_under_a_code_exits_with_that_code(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.pdf"
+    big.write_bytes(PDF + b"0" * (6 * 1024 * 1024))
+    notes = tmp_path / "notes.pdf"
+    notes.write_text("not a bill\n")
+    (good,) = bills(tmp_path, "good.pdf")
+    submit = ("submit", "--provider", "4", "--email")
+    cases = [
+        (2, "bad arguments", lambda: cli(*submit, "not-an-email", good)),
+        (2, "too large", lambda: cli(*submit, "u@x.test", good, str(big))),
+        (2, "no PDF or image", lambda: cli(*submit, "u@x.test", str(notes))),
+        (2, "missing", lambda: cli(*submit, "u@x.test", str(tmp_path / "gone.pdf"))),
+        (3, "missing", lambda: cli("jobs", "list", "--cert", str(tmp_path / "none.crt"))),
+    ]
+    for code, words, command in cases:
+        result = command()
+        assert result.code == code, (words, result.err)
+        assert words in _help_line(cli, code), (code, words)
+    assert not [r for r in api.requests if r.method == "POST"]  # nothing was sent
+
+
+def test_a_file_that_is_no_bill_is_named_and_any_document_uploads_it(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.pdf"
+    notes.write_text("not a bill\n")
+    argv = ("submit", str(notes), "--provider", "4", "--email", "u@x.test")
+    refused = cli(*argv)
+    assert refused.code == 2
+    assert f"{notes}: document: notes.pdf is not a PDF" in refused.err
+    assert "--any-document" in refused.err
+    assert cli(*argv, "--any-document").code == 0
+    assert len(api.jobs) == 1

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import define, field
 
 from .._batch import BatchProgress
-from .._errors import BatchStoppedError, JobError, ValidationError, WaitTimeoutError
+from .._errors import BatchStoppedError, JobError, WaitTimeoutError
 from .._serde import unstructure
 from ..models import Submission
 from ._commands import wait_settings
@@ -35,6 +35,7 @@ from ._notify import notifications
 from ._output import Output, rows_table, status_text
 from ._results import write_results
 from ._signals import Interrupts
+from ._submit_checks import check_common, check_documents, check_out, checked_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -103,16 +104,17 @@ class Row:
 async def submit(ctx: Context) -> int:
     """``wattzon submit FILES...``: submit bills, optionally wait, summarise, write --out."""
     args = ctx.args
-    files = _checked_files(args.files)
+    files = checked_files(args.files)
     out = Path(args.out) if args.out else None
     if out is not None:
-        _check_out(out)
+        check_out(out)
     elif args.fresh:
         raise CliError("--fresh: needs --out (the journal is kept beside it)", ExitCode.USAGE)
     journal = journal_path(out) if out is not None else None
     reported: dict[int, Row] = {}
     async with ctx.client(**wait_settings(ctx)) as client:
-        _check_common(client, args.email, args.provider, args.tag)
+        check_common(client, args.email, args.provider, args.tag)
+        check_documents(client, files, check=not args.any_document)
         if journal is not None and args.fresh:
             _forget(journal)
         submissions = [
@@ -240,41 +242,6 @@ def _unreported(
         f"{unreported} job(s) were created but not reported before the run stopped; "
         f"they go on at WattzOn: see `wattzon jobs list{where}`"
     )
-
-
-def _checked_files(names: list[str]) -> list[Path]:
-    paths = [Path(name) for name in names]
-    for path in paths:
-        if not path.exists():
-            raise CliError(f"no such file: {path}", ExitCode.USAGE)
-        if not path.is_file():
-            raise CliError(f"not a file: {path}", ExitCode.USAGE)
-    return paths
-
-
-def _check_out(out: Path) -> None:
-    if out.suffix.lower() not in (".csv", ".jsonl"):
-        raise CliError(
-            f"--out: the file must end in .csv or .jsonl, not {out.name}", ExitCode.USAGE
-        )
-    if not out.parent.is_dir():
-        raise CliError(f"--out: no such directory: {out.parent}", ExitCode.USAGE)
-
-
-def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[str]) -> None:
-    """Check what every submission shares once, so a typo fails before any upload."""
-    try:
-        client.jobs.prepare(
-            email=email,
-            provider=provider,
-            document=b"%",
-            name="check.pdf",
-            tags=tags,
-            idempotency_key=False,
-            check_document=False,
-        )
-    except ValidationError as exc:
-        raise CliError(describe(exc), ExitCode.USAGE) from None
 
 
 _PENDING = frozenset({"PENDING"})
