@@ -128,6 +128,9 @@ class FakeApi:
             return json_response({"data": bills})
         if parts == ["data", "bills", "p3"]:
             return json_response({"data": [{"id": 31, "pdf": "data/bills/p3/moved.pdf"}]})
+        if parts == ["data", "bills", "p4"]:  # three PDFs
+            bills = [{"id": i, "pdf": f"data/bills/p4/{i}.pdf"} for i in (41, 42, 43)]
+            return json_response({"data": bills})
         if parts == ["data", "bills", "p3", "moved.pdf"]:
             return httpx.Response(302, headers={"location": "https://x.test/31.pdf"})
         if parts[:2] == ["data", "bills"] and len(parts) == 4:
@@ -1394,18 +1397,59 @@ def test_link_bills_pdf_refuses_another_host_skips_a_bill_without_pdf_saves_the_
     assert not [r for r in api.requests if r.url.host == "x.test"]
 
 
-@pytest.mark.parametrize("kind", ["missing", "file"])
-def test_link_bills_pdf_needs_an_existing_folder(
+@pytest.mark.parametrize("kind", ["file", "under-a-file"])
+def test_link_bills_pdf_refuses_a_folder_that_cannot_be(
     cli: Cli, api: FakeApi, tmp_path: Path, kind: str
 ) -> None:
-    folder = tmp_path / "pdfs"
-    if kind == "file":
-        folder.write_bytes(b"")
+    blocking = tmp_path / "pdfs"
+    blocking.write_bytes(b"")
+    folder = blocking if kind == "file" else blocking / "inner"
     result = cli("link", "bills", "p1", "--pdf", str(folder))
     assert result.code == ExitCode.USAGE
-    what = "not a directory" if kind == "file" else "no such directory"
-    assert f"--pdf: {what}: {folder}" in one_error_line(result)
+    assert f"--pdf: not a directory: {blocking}" in one_error_line(result)
     assert api.requests == []  # before anything is sent
+
+
+def test_link_bills_pdf_makes_a_missing_folder_owner_only(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    folder = tmp_path / "new" / "pdfs"
+    old = os.umask(0o022)
+    try:
+        result = cli("link", "bills", "p4", "--pdf", str(folder))
+    finally:
+        os.umask(old)
+    assert result.code == ExitCode.OK, result.err
+    assert sorted(p.name for p in folder.iterdir()) == ["41.pdf", "42.pdf", "43.pdf"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_link_bills_skip_existing_fetches_only_the_missing_pdfs(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    assert cli("link", "bills", "p4", "--pdf", str(tmp_path)).code == ExitCode.OK
+    (tmp_path / "42.pdf").unlink()  # an interrupted run, say
+    (tmp_path / "41.pdf").write_bytes(b"%PDF-1.4 mine")
+    result = cli("link", "bills", "p4", "--pdf", str(tmp_path), "--skip-existing", "--json")
+    assert result.code == ExitCode.OK, result.err
+    rows = result.json()
+    assert [row["pdf_file"] for row in rows] == [str(tmp_path / f"{i}.pdf") for i in (41, 42, 43)]
+    assert [row.get("pdf_skipped", False) for row in rows] == [True, False, True]
+    assert (tmp_path / "41.pdf").read_bytes() == b"%PDF-1.4 mine"
+    assert (tmp_path / "42.pdf").read_bytes() == PDF
+    human = cli("link", "bills", "p4", "--pdf", str(tmp_path), "--skip-existing").out
+    assert f"Kept {tmp_path / '41.pdf'}" in human
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["41.pdf", "42.pdf", "43.pdf"]
+
+
+def test_link_bills_force_and_skip_existing_exclude_each_other(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    argv = ("link", "bills", "p4", "--pdf", str(tmp_path), "--force", "--skip-existing")
+    result = cli(*argv)
+    assert result.code == ExitCode.USAGE
+    assert "choose one" in one_error_line(result)
+    assert api.requests == []
 
 
 def test_link_bills_force_needs_pdf(cli: Cli, api: FakeApi) -> None:
@@ -1417,7 +1461,8 @@ def test_link_bills_force_needs_pdf(cli: Cli, api: FakeApi) -> None:
 
 def test_link_bills_help_says_what_pdf_and_force_do(cli: Cli) -> None:
     usage = " ".join(cli("link", "bills", "--help").out.split())
-    assert "--pdf DIR save each bill's PDF into DIR (an existing folder)" in usage
+    assert "--pdf DIR save each bill's PDF into DIR (made, owner-only, if missing)" in usage
+    assert "--skip-existing with --pdf: keep files already there" in usage
     assert "named as the server names it" in usage
     assert "only from the Link or Snap host, never following a redirect" in usage
     assert "--force with --pdf: replace existing files" in usage
@@ -1457,7 +1502,7 @@ def test_each_case_help_lists_under_a_code_exits_with_that_code(
     notes.write_text("not a bill\n")
     (good,) = bills(tmp_path, "good.pdf")
     submit = ("submit", "--provider", "4", "--email")
-    cases = [
+    cases: list[tuple[int, str, Callable[[], Result]]] = [
         (2, "bad arguments", lambda: cli(*submit, "not-an-email", good)),
         (2, "too large", lambda: cli(*submit, "u@x.test", good, str(big))),
         (2, "no PDF or image", lambda: cli(*submit, "u@x.test", str(notes))),

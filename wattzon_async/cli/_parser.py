@@ -320,10 +320,15 @@ def _add_link(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     bills.add_argument(
         "--pdf",
         metavar="DIR",
-        help="save each bill's PDF into DIR (an existing folder), named as the server "
-        "names it; only from the Link or Snap host, never following a redirect",
+        help="save each bill's PDF into DIR (made, owner-only, if missing), named as the "
+        "server names it; only from the Link or Snap host, never following a redirect",
     )
     bills.add_argument("--force", action="store_true", help="with --pdf: replace existing files")
+    bills.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="with --pdf: keep files already there and fetch only the missing PDFs (a rerun)",
+    )
 
 
 def _add_cert(sub: Any) -> None:
