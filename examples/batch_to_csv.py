@@ -120,7 +120,8 @@ class ProgressPrinter:
     """An ``on_progress`` callback that prints running counts to a stream.
 
     On a terminal the line is rewritten in place; elsewhere (a log file, a CI job) a
-    line is printed each time a bill finishes.
+    line is printed each time a bill finishes. A batch that resumes an earlier run says
+    so first, with what its journal already knew.
 
     Args:
         stream: Where to print, usually ``sys.stderr``.
@@ -130,9 +131,14 @@ class ProgressPrinter:
         self._stream = stream
         self._tty = stream.isatty()
         self._last_finished = -1
+        self._announced = False
 
     def __call__(self, progress: BatchProgress) -> None:
         """Print the counts when they are worth printing."""
+        if not self._announced and progress.resume is not None:
+            self._announced = True
+            if progress.resume.resuming:
+                print(f"Resuming: {progress.resume}", file=self._stream, flush=True)
         if not self._tty and progress.finished == self._last_finished:
             return
         self._last_finished = progress.finished
@@ -377,11 +383,13 @@ async def _main(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             journal.with_name(journal.name + suffix).unlink(missing_ok=True)
     started = time.monotonic()
+    resuming = journal.exists()  # an earlier run's journal: this run goes on from it
     async with contextlib.AsyncExitStack() as stack:
         client, consumer = await _connect(stack)
         print(
-            f"Submitting bills from {args.folder} with tags {', '.join(tags)} "
-            f"(waiting by {'SQS and polling' if consumer else 'polling'}; journal {journal})",
+            f"{'Resuming' if resuming else 'Submitting'} bills from {args.folder} with tags "
+            f"{', '.join(tags)} (waiting by {'SQS and polling' if consumer else 'polling'}; "
+            f"journal {journal}{', --fresh starts over' if resuming else ''})",
             file=sys.stderr,
         )
         result = await run(
