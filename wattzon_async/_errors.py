@@ -486,7 +486,9 @@ def decode_response(
         )
     location = _header(headers, "location") if 300 <= status_code < 400 else None
     if location:  # the client follows no redirect (see _client)
-        message += f": redirected to {location.split('?', 1)[0]} (the SDK follows no redirect)"
+        target = location.split("?", 1)[0]
+        target = target if len(target) <= 200 else target[:200] + "…"
+        message += f": redirected to {target} (the SDK follows no redirect)"
     cls = _STATUS_TABLE.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError
