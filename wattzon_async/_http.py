@@ -20,12 +20,13 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 
 from . import _telemetry
+from ._bodies import ERROR_BODY_LIMIT, read_bounded, read_head
 from ._config import ClientConfig, retry_backoff
 from ._errors import (
     APIConnectionError,
@@ -41,7 +42,7 @@ from ._errors import (
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import retry as retry_call
 
-__all__ = ["Retry", "Sender", "bounded_chunks", "translate_transport_error"]
+__all__ = ["Retry", "Sender", "translate_transport_error"]
 
 logger = logging.getLogger("wattzon_async")
 T = TypeVar("T")
@@ -57,69 +58,6 @@ _REFUSED_CERT_REASONS = (
     "ACCESS_DENIED",
     "HANDSHAKE_FAILURE",
 )
-
-
-#: How much of an error body is read: its message is cut to 500 characters anyway.
-_ERROR_BODY_LIMIT = 64 * 1024
-
-
-def _size_text(size: int) -> str:
-    return f"{size / 1024 / 1024:g} MiB" if size >= 1024 * 1024 else f"{size:,} bytes"
-
-
-def _too_large(response: httpx.Response, limit: int, setting: str) -> UnexpectedResponseError:
-    url = response.request.url.copy_with(query=None, fragment=None)
-    return UnexpectedResponseError(
-        f"the answer from {url} is larger than the limit of {_size_text(limit)} "
-        f"({setting}={limit}); it was not read further"
-    )
-
-
-async def bounded_chunks(
-    response: httpx.Response, limit: int | None, *, setting: str
-) -> AsyncGenerator[bytes, None]:
-    """The chunks of a streamed body, refused as soon as they add up to more than ``limit``.
-
-    A ``Content-Length`` over the limit is refused before anything is read, an endless
-    body once the limit is passed: memory (or disk) stays bounded whatever the peer sends.
-
-    Args:
-        response: A streamed response.
-        limit: The most bytes (decoded) accepted; None for no limit.
-        setting: The setting that holds the limit, named in the error.
-
-    Raises:
-        UnexpectedResponseError: The body is (or announces to be) larger than ``limit``.
-    """
-    if limit is not None:
-        declared = response.headers.get("content-length", "").strip()
-        if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-            raise _too_large(response, limit, setting)
-    received = 0
-    async for chunk in response.aiter_bytes():
-        received += len(chunk)
-        if limit is not None and received > limit:
-            raise _too_large(response, limit, setting)
-        yield chunk
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    """A whole body of at most ``limit`` bytes (see ``bounded_chunks``)."""
-    chunks = bounded_chunks(response, limit, setting="max_response_size")
-    async with contextlib.aclosing(chunks):
-        return b"".join([chunk async for chunk in chunks])
-
-
-async def _read_head(response: httpx.Response, limit: int) -> bytes:
-    """The first ``limit`` bytes of a body; the rest is never read."""
-    data = bytearray()
-    chunks = response.aiter_bytes()
-    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-        async for chunk in chunks:
-            data += chunk
-            if len(data) >= limit:
-                break
-    return bytes(data[:limit])
 
 
 class Retry(enum.Enum):
@@ -290,7 +228,7 @@ class Sender:
             async with self.streaming(
                 method, url, params=params, body=body, deadline=deadline, read_timeout=read_timeout
             ) as response:
-                data = await _read_bounded(response, self.config.max_response_size)
+                data = await read_bounded(response, self.config.max_response_size)
             return decode_response(
                 response.status_code,
                 response.headers,
@@ -349,7 +287,7 @@ class Sender:
             if status != 429:
                 self.limiter.observe(status)
             if not 200 <= status < 300:
-                data = await _read_head(response, _ERROR_BODY_LIMIT)
+                data = await read_head(response, ERROR_BODY_LIMIT)
                 try:
                     decode_response(
                         status,

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import httpx
 
+from .._bodies import bounded_chunks
 from .._errors import APIConnectionError, ValidationError
-from .._http import Retry, Sender, bounded_chunks
+from .._http import Retry, Sender
 
 __all__ = ["body_chunks", "check_destination", "safe_file_name", "save_to_path"]
 
@@ -68,7 +69,7 @@ async def body_chunks(response: httpx.Response, limit: int | None) -> AsyncItera
         yield chunk
     declared = response.headers.get("content-length", "")
     encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-    if declared.isdigit() and not encoded and int(declared) != received:
+    if declared.isascii() and declared.isdigit() and not encoded and int(declared) != received:
         url = response.request.url.copy_with(query=None, fragment=None)
         raise APIConnectionError(
             f"the download from {url} broke off: {received:,} bytes arrived where its "
