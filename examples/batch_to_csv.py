@@ -127,7 +127,8 @@ class ProgressPrinter:
     """An ``on_progress`` callback that prints running counts to a stream.
 
     On a terminal the line is rewritten in place; elsewhere (a log file, a CI job) a
-    line is printed each time a bill finishes.
+    line is printed each time a bill finishes. A batch that resumes an earlier run says
+    so first, with what its journal already knew.
 
     Args:
         stream: Where to print, usually ``sys.stderr``.
@@ -137,9 +138,14 @@ class ProgressPrinter:
         self._stream = stream
         self._tty = stream.isatty()
         self._last_finished = -1
+        self._announced = False
 
     def __call__(self, progress: BatchProgress) -> None:
         """Print the counts when they are worth printing."""
+        if not self._announced and progress.resume is not None:
+            self._announced = True
+            if progress.resume.resuming:
+                print(f"Resuming: {progress.resume}", file=self._stream, flush=True)
         if not self._tty and progress.finished == self._last_finished:
             return
         self._last_finished = progress.finished
@@ -395,11 +401,15 @@ async def _main(args: argparse.Namespace) -> int:
             journal.with_name(journal.name + suffix).unlink(missing_ok=True)
     shown = redact_url(journal) if isinstance(journal, str) else journal
     started = time.monotonic()
+    # an earlier run's journal file: this run goes on from it (a shared journal's progress
+    # is reported once the batch has read it)
+    resuming = isinstance(journal, Path) and journal.exists()
     async with contextlib.AsyncExitStack() as stack:
         client, consumer = await _connect(stack)
         print(
-            f"Submitting bills from {args.folder} with tags {', '.join(tags)} "
-            f"(waiting by {'SQS and polling' if consumer else 'polling'}; journal {shown})",
+            f"{'Resuming' if resuming else 'Submitting'} bills from {args.folder} with tags "
+            f"{', '.join(tags)} (waiting by {'SQS and polling' if consumer else 'polling'}; "
+            f"journal {shown}{', --fresh starts over' if resuming else ''})",
             file=sys.stderr,
         )
         result = await run(

@@ -29,6 +29,9 @@ What it shows:
   for a document over the limit), a job that does not exist or belongs to another
   certificate is 404, an overloaded or unreachable API is 503/502/504, and problems with
   this service's own certificate are a 500 whose details go to the log, not the client.
+  A request FastAPI itself refuses (``provider=abc``) answers 422 in the same
+  ``{"detail": "..."}`` shape, naming the field (``validation_detail``), and a file that
+  is no PDF or image is refused before it is sent, saying what it looks like.
 
 * **Several workers, several machines.** With ``WATTZON_STORE_URL`` set, every worker
   process shares one store: ``uvicorn examples.fastapi_app:app --workers 4`` with
@@ -54,9 +57,9 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import (
     Depends,
@@ -70,6 +73,7 @@ from fastapi import (
     UploadFile,
     status,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -332,6 +336,34 @@ async def _on_wattzon_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 
+#: Where FastAPI says a bad value was; the field name after it is what a caller needs.
+_PLACES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """One line for FastAPI's validation errors: ``field: problem``, joined by ``; ``.
+
+    The values themselves are not repeated (one may be an email address).
+
+    Args:
+        errors: ``RequestValidationError.errors()``.
+
+    Returns:
+        The ``detail`` text.
+    """
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in _PLACES)
+        parts.append(f"{where or 'request'}: {error.get('msg', 'not valid')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+async def _on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for it
+        raise exc
+    return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+
 def create_app() -> FastAPI:
     """A new app: routes, the error mapping and the lifespan.
 
@@ -359,6 +391,7 @@ def create_app() -> FastAPI:
     )
     app.add_api_route("/healthz", health, methods=["GET"])
     app.add_exception_handler(WattzOnError, _on_wattzon_error)
+    app.add_exception_handler(RequestValidationError, _on_invalid_request)
     return app
 
 

@@ -401,4 +401,5 @@ def _prepare(prepare: Callable[..., P], submission: Submission) -> P:
         tags=submission.tags,
         name=submission.name,
         idempotency_key=submission.idempotency_key,
+        check_document=submission.check_document,
     )

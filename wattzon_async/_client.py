@@ -20,6 +20,8 @@ from ._config import (
     DEFAULT_LINK_URL,
     DEFAULT_SNAP_URL,
     MAX_DOCUMENT_SIZE,
+    MAX_DOWNLOAD_SIZE,
+    MAX_RESPONSE_SIZE,
     ClientConfig,
     RateLimitPolicy,
     RetryPolicy,
@@ -48,11 +50,38 @@ __all__ = ["WattzOnClient"]
 logger = logging.getLogger("wattzon_async")
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` with anything between ``//`` and ``@`` (a user name, a password) hidden."""
+    scheme, sep, rest = url.partition("//")
+    if not sep:
+        return "***" if "@" in url else url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
+
+
 def _base_url(url: str, field: str) -> str:
-    parsed = httpx.URL(url) if isinstance(url, str) else None
+    """Check a base URL setting: https, a host, and no user name or password in it.
+
+    Credentials in a URL would be sent as Basic auth and end up in logs and messages;
+    the API authenticates with the client certificate only. No message repeats them.
+    """
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+    except httpx.InvalidURL:
+        parsed = None
+    shown = _without_userinfo(url) if isinstance(url, str) else url
+    if parsed is not None and (parsed.userinfo or "@" in parsed.netloc.decode("ascii", "replace")):
+        raise ValidationError(
+            f"{field}: must not hold a user name or password (the API authenticates with "
+            f"the client certificate), not {shown!r}",
+            field=field,
+        )
     if parsed is None or parsed.scheme != "https" or not parsed.host:
         raise ValidationError(
-            f"{field}: must be an https:// URL (the API requires TLS), not {url!r}", field=field
+            f"{field}: must be an https:// URL (the API requires TLS), not {shown!r}",
+            field=field,
         )
     return url if url.endswith("/") else url + "/"
 
@@ -78,6 +107,11 @@ class WattzOnClient:
         rate_limit: The client-wide request rate and the polling budget.
         max_document_size: The largest document accepted before sending (bytes).
         max_connections: The size of the connection pool.
+        max_response_size: The largest JSON answer read, in bytes (16 MiB): a longer
+            one is refused with ``UnexpectedResponseError`` as soon as it is seen, before
+            it can fill memory.
+        max_download_size: The largest file a download writes, in bytes (256 MiB; None
+            for no limit): a longer body is refused and nothing is left on disk.
         certificate_check_interval: How often (seconds, at most) a request checks whether
             the certificate files changed on disk, and switches to a renewal written over
             them; None turns that off (``reload_certificate()`` still works).
@@ -108,6 +142,8 @@ class WattzOnClient:
         rate_limit: RateLimitPolicy | None = None,
         max_document_size: int = MAX_DOCUMENT_SIZE,
         max_connections: int = 100,
+        max_response_size: int = MAX_RESPONSE_SIZE,
+        max_download_size: int | None = MAX_DOWNLOAD_SIZE,
         certificate_check_interval: float | None = 1.0,
         transport: httpx.AsyncBaseTransport | None = None,
         store: str | None = None,
@@ -123,6 +159,8 @@ class WattzOnClient:
             rate_limit=rate_limit or RateLimitPolicy(),
             max_document_size=max_document_size,
             max_connections=max_connections,
+            max_response_size=max_response_size,
+            max_download_size=max_download_size,
         )
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
         t = self.config.timeouts

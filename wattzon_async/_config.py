@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from attrs import field, frozen
 
-from ._errors import ValidationError
+from ._errors import MAX_RETRY_AFTER, ValidationError
 from ._retry import Backoff
 from ._validation import integer, number
 
@@ -24,6 +25,8 @@ __all__ = [
     "DEFAULT_LINK_URL",
     "DEFAULT_SNAP_URL",
     "MAX_DOCUMENT_SIZE",
+    "MAX_DOWNLOAD_SIZE",
+    "MAX_RESPONSE_SIZE",
     "ClientConfig",
     "RateLimitPolicy",
     "RetryPolicy",
@@ -38,12 +41,27 @@ DEFAULT_SNAP_URL = "https://snap.wattzon.com/api/v1/"
 DEFAULT_LINK_URL = "https://api.wattzon.com/link/4.0/"
 #: The API's document limit: 5 MB, read as 5 MiB of raw file bytes before encoding.
 MAX_DOCUMENT_SIZE = 5 * 1024 * 1024
+#: The largest JSON answer read (16 MiB): the biggest the API documents (a job list, a
+#: job's results) is well under 1 MiB; a longer body is a broken or hostile peer, refused
+#: before it can take the process's memory.
+MAX_RESPONSE_SIZE = 16 * 1024 * 1024
+#: The largest file a download writes (256 MiB): fifty times the largest document the API
+#: accepts, so a real bill or Link PDF always fits, while an endless body cannot fill the
+#: disk. Downloads stream to disk, so this bounds disk, not memory.
+MAX_DOWNLOAD_SIZE = 256 * 1024 * 1024
 
 _seconds = number(unit="seconds")
 _positive_seconds = number(above=True, unit="seconds")
 _growth = number(1.0)
 _fraction = number(0.0, 1.0)
 _positive_int = integer(1)
+
+
+def _positive_or_none(instance: object, attribute: Any, value: object) -> None:
+    if value is not None:
+        _positive_int(instance, attribute, value)
+
+
 _rate = number(above=True, unit="requests per second")
 _rate_or_none = number(above=True, unit="requests per second", optional=True)
 #: The rate in requests per second at which a new client's slow start begins.
@@ -62,6 +80,10 @@ class RetryPolicy:
         wait_exp_base: Growth factor of the backoff between attempts.
         wait_jitter: The fraction each backoff is spread by at random, 0 to 1
             (0.5 = +/- 50%), so that many clients do not retry in step.
+        max_retry_after: The longest a 429's ``Retry-After`` may pause the client, in
+            seconds (at most :data:`MAX_RETRY_AFTER`, 120): a longer one is cut to it, and
+            logged once per client, so that a broken or hostile answer cannot stop a
+            client for good.
     """
 
     attempts: int = field(default=5, validator=integer(1))
@@ -70,6 +92,9 @@ class RetryPolicy:
     wait_max: float = field(default=10.0, validator=_seconds)
     wait_exp_base: float = field(default=2.0, validator=_growth)
     wait_jitter: float = field(default=0.5, validator=_fraction)
+    max_retry_after: float = field(
+        default=MAX_RETRY_AFTER, validator=number(0.0, MAX_RETRY_AFTER, unit="seconds")
+    )
 
     def backoff(self, attempt: int) -> float:
         """The backoff before retry number ``attempt`` (1-based), without jitter."""
@@ -176,6 +201,8 @@ class ClientConfig:
     rate_limit: RateLimitPolicy = RateLimitPolicy()
     max_document_size: int = field(default=MAX_DOCUMENT_SIZE, validator=_positive_int)
     max_connections: int = field(default=100, validator=_positive_int)
+    max_response_size: int = field(default=MAX_RESPONSE_SIZE, validator=_positive_int)
+    max_download_size: int | None = field(default=MAX_DOWNLOAD_SIZE, validator=_positive_or_none)
 
 
 def retry_backoff(policy: RetryPolicy) -> Backoff:

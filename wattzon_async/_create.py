@@ -200,6 +200,7 @@ class Creator:
         tags: Iterable[str | int | float] | None = None,
         name: str | None = None,
         idempotency_key: object = None,
+        check_document: bool = True,
     ) -> PreparedCreate:
         """Check the arguments of ``jobs.create`` without sending anything.
 
@@ -209,7 +210,12 @@ class Creator:
         checked_email = check_email(email)
         checked_provider = check_provider(provider)
         checked_tags = check_tags(tags)
-        source = DocumentSource.of(document, name=name, limit=self._sender.config.max_document_size)
+        source = DocumentSource.of(
+            document,
+            name=name,
+            limit=self._sender.config.max_document_size,
+            check_kind=check_document,
+        )
         key: str | None = None
         caller_key: str | None = None
         if idempotency_key is None:

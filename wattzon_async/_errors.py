@@ -68,6 +68,7 @@ __all__ = [
     "JobFailedError",
     "JobUnsupportedError",
     "JournalError",
+    "MAX_RETRY_AFTER",
     "NotFoundError",
     "NotificationError",
     "PermissionDeniedError",
@@ -79,6 +80,7 @@ __all__ = [
     "WattzOnError",
     "decode_response",
     "parse_retry_after",
+    "retry_after_asked",
     "retry_after_of",
     "seconds_text",
 ]
@@ -94,6 +96,7 @@ PYTHON_SETTINGS: Mapping[str, str] = {
     "link_url": "link_url= (or WATTZON_LINK_URL)",
     "force": "force=True",
     "overwrite": "overwrite=True",
+    "check_document": "check_document=False",
 }
 
 
@@ -199,7 +202,14 @@ class NotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: the rate limit was exceeded; ``retry_after`` is in seconds when the API said."""
+    """429: the rate limit was exceeded.
+
+    Attributes:
+        retry_after: The seconds the API asked to wait (its ``Retry-After``), capped at
+            :data:`MAX_RETRY_AFTER`; None when it did not say (or said nothing readable).
+        retry_after_asked: What the API asked, uncapped (``inf`` for a number too large
+            to hold); None when it did not say.
+    """
 
     def __init__(
         self,
@@ -208,9 +218,11 @@ class RateLimitError(APIStatusError):
         status_code: int = 429,
         response: httpx.Response | None = None,
         retry_after: float | None = None,
+        retry_after_asked: float | None = None,
     ) -> None:
         super().__init__(message, status_code=status_code, response=response)
         self.retry_after = retry_after
+        self.retry_after_asked = retry_after if retry_after_asked is None else retry_after_asked
 
 
 class InternalServerError(APIStatusError):
@@ -342,6 +354,9 @@ _STATUS_TABLE: Mapping[int, type[APIStatusError]] = {
 }
 
 _MESSAGE_LIMIT = 500
+#: The longest wait in seconds a ``Retry-After`` is taken at its word for (2 minutes, the
+#: top of what rate-limited APIs ask in practice; longer is a broken or hostile peer).
+MAX_RETRY_AFTER = 120.0
 
 
 def seconds_text(seconds: float) -> str:
@@ -371,22 +386,39 @@ def seconds_text(seconds: float) -> str:
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Read a Retry-After header: delta-seconds or an HTTP date, as seconds from now.
 
-    Returns None when the header is absent or unreadable; never a negative number.
+    Returns None when the header is absent or unreadable; never a negative number, and
+    never more than :data:`MAX_RETRY_AFTER` (see :func:`retry_after_asked` for the
+    uncapped value).
+    """
+    asked = retry_after_asked(value, now=now)
+    return None if asked is None else min(asked, MAX_RETRY_AFTER)
+
+
+def retry_after_asked(value: str | None, *, now: datetime | None = None) -> float | None:
+    """The seconds a Retry-After header asks for, uncapped (``inf`` when too large).
+
+    Returns None when the header is absent or unreadable (NaN, a non-date); never a
+    negative number.
     """
     if value is None:
         return None
     value = value.strip()
+    if len(value) > 64:  # no date or number of seconds needs more; do not parse a flood
+        return math.inf if value.isdigit() else None
     try:
         seconds = float(value)
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
+        try:
+            seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        except OverflowError:
+            return None
+    if math.isnan(seconds):
         return None
     return max(0.0, seconds)
 
@@ -451,11 +483,16 @@ def decode_response(
             ) from exc
     message, specific = _error_message(body, reason)
     if status_code == 429:
-        retry_after = parse_retry_after(_header(headers, "retry-after"))
-        raise RateLimitError(message, response=response, retry_after=retry_after)
+        asked = retry_after_asked(_header(headers, "retry-after"))
+        retry_after = None if asked is None else min(asked, MAX_RETRY_AFTER)
+        raise RateLimitError(
+            message, response=response, retry_after=retry_after, retry_after_asked=asked
+        )
     location = _header(headers, "location") if 300 <= status_code < 400 else None
     if location:  # the client follows no redirect (see _client)
-        message += f": redirected to {location.split('?', 1)[0]} (the SDK follows no redirect)"
+        target = location.split("?", 1)[0]
+        target = target if len(target) <= 200 else target[:200] + "…"
+        message += f": redirected to {target} (the SDK follows no redirect)"
     cls = _STATUS_TABLE.get(status_code)
     if cls is None:
         cls = InternalServerError if status_code >= 500 else APIStatusError

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from . import _telemetry
+from ._bodies import ERROR_BODY_LIMIT, read_bounded, read_head
 from ._config import ClientConfig, retry_backoff
 from ._errors import (
     APIConnectionError,
@@ -183,6 +184,7 @@ class Sender:
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
         self._backoff = retry_backoff(config.retry)
+        self._absurd_logged = False
         _telemetry.watch_limiter(limiter, httpx.URL(config.snap_url).host, http)
 
     def deadline(self, timeout: float | None) -> float:
@@ -225,7 +227,7 @@ class Sender:
             async with self.streaming(
                 method, url, params=params, body=body, deadline=deadline, read_timeout=read_timeout
             ) as response:
-                data = await response.aread()
+                data = await read_bounded(response, self.config.max_response_size)
             return decode_response(
                 response.status_code,
                 response.headers,
@@ -284,7 +286,7 @@ class Sender:
             if status != 429:
                 self.limiter.observe(status)
             if not 200 <= status < 300:
-                data = await response.aread()
+                data = await read_head(response, ERROR_BODY_LIMIT)
                 try:
                     decode_response(
                         status,
@@ -296,7 +298,8 @@ class Sender:
                         setting=setting,
                     )
                 except RateLimitError as exc:  # its Retry-After, read once, pauses everyone
-                    self.limiter.observe(status, exc.retry_after)
+                    self.limiter.observe(status, self._honoured_retry_after(exc))
+                    self._log_absurd_retry_after(exc)
                     raise
             yield response
         except (httpx.HTTPError, ssl.SSLError) as exc:
@@ -305,6 +308,24 @@ class Sender:
             raise translate_transport_error(exc, url=request.url, setting=setting) from exc
         finally:
             await response.aclose()
+
+    def _honoured_retry_after(self, error: BaseException) -> float | None:
+        """The seconds of a 429's Retry-After this client waits: at most ``max_retry_after``."""
+        asked = retry_after_of(error)
+        return None if asked is None else min(asked, self.config.retry.max_retry_after)
+
+    def _log_absurd_retry_after(self, error: RateLimitError) -> None:
+        """Warn, once per client, of a Retry-After longer than the client honours."""
+        asked, cap = error.retry_after_asked, self.config.retry.max_retry_after
+        if asked is None or asked <= cap or self._absurd_logged:
+            return
+        self._absurd_logged = True
+        logger.warning(
+            "a 429 asked to wait %.3g s (Retry-After); the client waits at most %g s "
+            "(RetryPolicy.max_retry_after); later such answers are not logged",
+            asked,
+            cap,
+        )
 
     def _setting(self, url: str) -> str | None:
         """Which base URL setting ``url`` is under: ``snap_url``, ``link_url`` or None."""
@@ -357,6 +378,6 @@ class Sender:
                 backoff=self._backoff,
                 attempts=self.config.retry.attempts,
                 deadline=deadline,
-                retry_after=retry_after_of,
+                retry_after=self._honoured_retry_after,
                 before_sleep=functools.partial(_log_retry, what),
             )

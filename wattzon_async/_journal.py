@@ -43,6 +43,7 @@ from attrs import frozen
 
 from ._errors import JournalError, StoreError, ValidationError
 from ._journalfile import NotAJournal, SQLiteJournal
+from ._private import create_private_file
 from ._serde import dump_job, structure_job
 from .models import Job
 from .store import StoreURL, parse_store_url
@@ -178,6 +179,12 @@ class Journal:
         where = check_path(target)
         owner = _Owner(secrets.token_hex(8), socket.gethostname(), os.getpid())
         if isinstance(where, Path):
+            try:  # owner-only from the start: SQLite gives its -wal and -shm files this mode
+                create_private_file(where)
+            except OSError as exc:
+                raise ValidationError(
+                    f"journal: {where} cannot be created: {exc.strerror or exc}", field="journal"
+                ) from None
             backend: Backend = SQLiteJournal(where)
         else:
             from .store import open_journal_backend

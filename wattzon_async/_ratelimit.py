@@ -19,7 +19,9 @@ connection:
   429 came starts here, from a quarter below the rate it was sending at. Once no 429
   has come for a while and the rate is twice what the client uses, the limiter lets go
   of it again.
-* **Retry-After** pauses every request of the client until it has passed.
+* **Retry-After** pauses every request of the client until it has passed, for at most
+  ``MAX_RETRY_AFTER`` (120 s) whatever the server asked: one absurd answer cannot stop
+  the client for good.
 
 A configured ``max_rate`` is the rate the client starts at and never exceeds, with no
 slow start. Time comes from an injectable clock, so that the rules can be tested by
@@ -35,7 +37,7 @@ import time
 from collections.abc import Callable
 
 from ._config import RateLimitPolicy
-from ._errors import APITimeoutError
+from ._errors import MAX_RETRY_AFTER, APITimeoutError
 
 __all__ = ["AdaptiveRateLimiter"]
 
@@ -205,12 +207,14 @@ class AdaptiveRateLimiter:
         Args:
             status_code: The response's status.
             retry_after: Seconds a 429 asked every request to wait
-                (``RateLimitError.retry_after``), if it said.
+                (``RateLimitError.retry_after``), if it said; at most
+                ``MAX_RETRY_AFTER`` of it is honoured.
         """
         now = self._clock()
         if status_code == 429:
-            if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
+            if retry_after and retry_after > 0:
+                pause = min(retry_after, MAX_RETRY_AFTER)
+                self._paused_until = max(self._paused_until, now + pause)
             if self.adaptive:
                 self._decrease(now)
         elif self.adaptive and self.rate is not None and status_code < 400:

@@ -198,6 +198,7 @@ def _keyed(
         tags=submission.tags,
         name=checked.source.name,
         idempotency_key=key,
+        check_document=submission.check_document,
     )
     return Item([index], again, key, label)
 

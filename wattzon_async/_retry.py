@@ -10,7 +10,8 @@ wait, and when does it give up":
   :func:`jittered` (uniformly over +/- ``jitter`` of itself, so that many clients do not
   retry in step).
 * A failure that carries a server's Retry-After (``retry_after=``) waits at least that
-  long: the server's word wins over a shorter computed backoff.
+  long: the server's word wins over a shorter computed backoff, up to
+  ``MAX_RETRY_AFTER`` (120 s), past which it is not taken at its word.
 * It gives up after ``attempts`` tries, or as soon as the next wait would end at or past
   the monotonic ``deadline`` (a Retry-After longer than what is left ends it at once),
   and then raises the last error as it was: callers never see a tenacity exception.
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from attrs import field, frozen
 
+from ._errors import MAX_RETRY_AFTER
 from ._validation import number
 
 if TYPE_CHECKING:
@@ -192,8 +194,8 @@ async def retry(
         error = outcome.exception() if outcome is not None and outcome.failed else None
         if retry_after is not None and error is not None:
             asked = retry_after(error)
-            if asked is not None:
-                delay = max(delay, asked)
+            if asked is not None and asked > 0:
+                delay = max(delay, min(asked, MAX_RETRY_AFTER))
         return delay
 
     def stop(state: RetryCallState) -> bool:

@@ -5,7 +5,8 @@ Building it with one ``json.dumps`` holds the file, its base64 and the JSON text
 at once (about 4x the file). Here the JSON around the content is written once, and the
 content is read and encoded in chunks as the request is sent, with an exact
 Content-Length, so an upload in flight holds about one chunk. Each attempt re-reads the
-source, so a retried upload costs no extra memory either.
+source, so a retried upload costs no extra memory either. A document is also checked by
+its first bytes to be a PDF or a bill photo (``_doctype``), unless the caller opts out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import BinaryIO
 
 from attrs import frozen
 
+from ._doctype import HEAD_SIZE, check_document_kind
 from ._errors import DocumentTooLargeError, ValidationError
 
 __all__ = ["DocumentSource", "DocumentInput"]
@@ -42,8 +44,28 @@ class DocumentSource:
     offset: int = 0
 
     @classmethod
-    def of(cls, document: DocumentInput, *, name: str | None, limit: int) -> DocumentSource:
-        """Check a document (exists, not empty, within ``limit``) without reading it all."""
+    def of(
+        cls, document: DocumentInput, *, name: str | None, limit: int, check_kind: bool = True
+    ) -> DocumentSource:
+        """Check a document (exists, not empty, within ``limit``) without reading it all.
+
+        Args:
+            document: A path, bytes or a binary file (read from its current position).
+            name: The file name sent (None: the path's or the file's).
+            limit: The largest size accepted, in bytes.
+            check_kind: Also check by its first bytes that it is a PDF or a bill photo
+                (``_doctype.check_document_kind``).
+
+        Raises:
+            ValidationError: Missing, unreadable, empty, too large, or not a bill.
+        """
+        source = cls._of(document, name=name, limit=limit)
+        if check_kind:
+            check_document_kind(source.head(), name=source.name)
+        return source
+
+    @classmethod
+    def _of(cls, document: DocumentInput, *, name: str | None, limit: int) -> DocumentSource:
         if isinstance(document, str | os.PathLike):
             return cls._of_path(Path(document), name=name, limit=limit)
         if isinstance(document, bytes | bytearray | memoryview):
@@ -88,6 +110,26 @@ class DocumentSource:
         return cls(
             size=_checked(size, limit), name=_name(name, default), stream=stream, offset=offset
         )
+
+    def head(self) -> bytes:
+        """The first ``HEAD_SIZE`` bytes of the content (a stream is put back where it was)."""
+        try:
+            if self.data is not None:
+                return self.data[:HEAD_SIZE]
+            if self.path is not None:
+                with self.path.open("rb") as file:
+                    return file.read(HEAD_SIZE)
+            assert self.stream is not None
+            self.stream.seek(self.offset)
+            head = self.stream.read(HEAD_SIZE)
+            self.stream.seek(self.offset)
+        except (OSError, ValueError) as exc:
+            raise ValidationError(
+                f"document: {self.name} could not be read "
+                f"({getattr(exc, 'strerror', None) or exc})",
+                field="document",
+            ) from exc
+        return head if isinstance(head, bytes) else b""
 
     def encoded_size(self) -> int:
         """Length of the base64 text of the content."""

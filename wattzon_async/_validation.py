@@ -22,6 +22,8 @@ from typing import Any, Literal
 from ._errors import ValidationError
 
 __all__ = [
+    "MAX_ID",
+    "MAX_SEGMENT_LENGTH",
     "MAX_TAG_LENGTH",
     "callable_or_none",
     "check_callable",
@@ -29,6 +31,8 @@ __all__ = [
     "check_integer",
     "check_number",
     "check_job_id",
+    "check_profile_id",
+    "check_segment",
     "check_provider",
     "check_results",
     "check_tags",
@@ -39,8 +43,14 @@ __all__ = [
 ]
 
 MAX_TAG_LENGTH = 255
+#: The largest job or provider id accepted: the API's ids are 64-bit integers.
+MAX_ID = 2**63 - 1
+#: The longest id that goes into a URL path as one segment (a profile id).
+MAX_SEGMENT_LENGTH = 128
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 _EMAIL = re.compile(r"^[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\".]{2,}$")
-_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+_ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
 
 
 def check_email(email: object, *, field: str = "email") -> str:
@@ -53,27 +63,73 @@ def check_email(email: object, *, field: str = "email") -> str:
     return email
 
 
+def _id_text(value: object) -> str:
+    """``value`` for a message: short, whatever its size (a 5,000-digit id included)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def check_provider(provider: object, *, field: str = "provider") -> int:
-    """Return a provider id (a positive integer), or raise ValidationError."""
+    """Return a provider id (a positive 64-bit integer), or raise ValidationError."""
     if isinstance(provider, bool) or not isinstance(provider, int):
         raise ValidationError(
             f"{field}: must be an integer provider id, not {type(provider).__name__} "
-            f"{provider!r} (find ids with client.utilities.find)",
+            f"{_id_text(provider)} (find ids with client.utilities.find)",
             field=field,
         )
-    if provider <= 0:
-        raise ValidationError(f"{field}: must be a positive integer, not {provider}", field=field)
+    if not 0 < provider <= MAX_ID:
+        raise ValidationError(
+            f"{field}: must be a positive 64-bit integer, not {_id_text(provider)}", field=field
+        )
     return provider
 
 
 def check_job_id(job_id: object, *, field: str = "job_id") -> int:
-    """Return a job id as an int from an int or a string of digits, or raise ValidationError."""
-    if isinstance(job_id, int) and not isinstance(job_id, bool) and job_id > 0:
+    """Return a job id as an int from an int or a string of ASCII digits, or raise.
+
+    Raises:
+        ValidationError: Not a positive 64-bit integer, nor a string of at most 19 ASCII
+            digits that is one ("²" and other Unicode digits are refused).
+    """
+    if isinstance(job_id, int) and not isinstance(job_id, bool) and 0 < job_id <= MAX_ID:
         return job_id
-    if isinstance(job_id, str) and job_id.strip().isdigit() and int(job_id) > 0:
-        return int(job_id.strip())
-    shown = repr(job_id) if not isinstance(job_id, str) or job_id.strip() else "a blank string"
-    raise ValidationError(f"{field}: must be a positive integer, not {shown}", field=field)
+    if isinstance(job_id, str) and _DIGITS.fullmatch(job_id.strip()):
+        number = int(job_id.strip())
+        if 0 < number <= MAX_ID:
+            return number
+    blank = isinstance(job_id, str) and not job_id.strip()
+    shown = "a blank string" if blank else _id_text(job_id)
+    raise ValidationError(f"{field}: must be a positive 64-bit integer, not {shown}", field=field)
+
+
+def check_segment(value: object, *, field: str, max_length: int = MAX_SEGMENT_LENGTH) -> str:
+    """Return an id that is safe as one URL path segment, or raise ValidationError.
+
+    Only letters, digits, ``-``, ``_``, ``.`` and ``~`` (RFC 3986's unreserved
+    characters), at most ``max_length`` of them, and not ``.`` or ``..`` (or any run of
+    dots): such an id cannot leave its segment, whatever a caller or a message sends.
+    An int is taken as its digits.
+
+    Raises:
+        ValidationError: Anything else, naming ``field``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value) if 0 <= value <= MAX_ID else None
+    text = value.strip() if isinstance(value, str) else None
+    if not text or len(text) > max_length or not _SEGMENT.fullmatch(text) or not text.strip("."):
+        raise ValidationError(
+            f"{field}: must be 1 to {max_length} letters, digits, '-', '_', '.' or '~' "
+            f"(one URL path segment, not only dots), not {_id_text(value)}",
+            field=field,
+        )
+    return text
+
+
+def check_profile_id(profile_id: object, *, field: str = "profile_id") -> str:
+    """Return a Link profile id that is safe as one URL path segment (``check_segment``)."""
+    return check_segment(profile_id, field=field)
 
 
 def check_tags(tags: Iterable[object] | None, *, field: str = "tags") -> tuple[str, ...]:

@@ -241,7 +241,8 @@ class Submission:
     sent (required for bytes and for files without a name). ``idempotency_key`` is the
     ``idempotency_key`` of ``jobs.create``: any non-empty string you already have (an
     order id); None lets the SDK make a fresh one. It is checked with the rest of the
-    submission, before anything is sent.
+    submission, before anything is sent. ``check_document`` is that of ``jobs.create``:
+    False uploads a document that is no PDF or image all the same.
     """
 
     email: str = field(repr=mask_email)
@@ -250,3 +251,4 @@ class Submission:
     tags: tuple[str | int | float, ...] = field(default=(), converter=_tag_tuple)
     name: str | None = None
     idempotency_key: str | None = None
+    check_document: bool = True

@@ -161,10 +161,12 @@ async def test_create_rejects_a_body_that_is_not_json(http: httpx.AsyncClient) -
 
 async def test_create_enforces_the_5_mib_limit(http: httpx.AsyncClient) -> None:
     limit = 5 * 1024 * 1024
-    response = await http.post("/api/v1/jobs/", json=create_body(content=b"x" * (limit + 1)))
+    too_large = PDF + b"x" * (limit + 1 - len(PDF))
+    response = await http.post("/api/v1/jobs/", json=create_body(content=too_large))
     assert response.status_code == 400
     assert "limit" in response.json()["error"]
-    accepted = await http.post("/api/v1/jobs/", json=create_body(content=b"x" * limit))
+    at_limit = PDF + b"x" * (limit - len(PDF))
+    accepted = await http.post("/api/v1/jobs/", json=create_body(content=at_limit))
     assert accepted.status_code == 201
 
 

@@ -223,7 +223,10 @@ async def test_batch_main_exits_2_for_sqs_settings_it_cannot_use(
 
 
 async def test_batch_main_resumes_and_fresh_starts_over(
-    wattzon_env: dict[str, str], wattzon_emulator: Emulator, tmp_path: Path
+    wattzon_env: dict[str, str],
+    wattzon_emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     folder = copy_bills(tmp_path / "bills", "pge-2015-11.pdf", "coned-2024-03.pdf")
     out = tmp_path / "results.csv"
@@ -233,13 +236,18 @@ async def test_batch_main_resumes_and_fresh_starts_over(
     assert await asyncio.to_thread(batch_to_csv.main, argv) == 0
     first = read_csv(out)
     assert (tmp_path / "results.csv.journal").exists()
+    assert capsys.readouterr().err.startswith("Submitting bills from")
     before = (await wattzon_emulator.stats())["requests"]
     assert await asyncio.to_thread(batch_to_csv.main, argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("Resuming bills from"), err  # not "Submitting": it is resuming
+    assert "Resuming: 2 done, 0 waiting, 0 to submit" in err
     after = (await wattzon_emulator.stats())["requests"]
     assert read_csv(out) == first
     new = {k: v for k, v in after.items() if before.get(k) != v}
     assert not any(key.startswith("POST") for key in new)  # nothing sent again
     assert await asyncio.to_thread(batch_to_csv.main, [*argv, "--fresh"]) == 0
+    assert capsys.readouterr().err.startswith("Submitting bills from")
     fresh_ids = {row["job_id"] for row in read_csv(out)}
     assert not fresh_ids & {row["job_id"] for row in first}
 
@@ -539,7 +547,21 @@ async def test_api_maps_sdk_errors_to_http_errors(
     assert "limit" in too_large.json()["detail"]
 
     not_a_number = await http.get("/bills/abc")
-    assert not_a_number.status_code == 422  # FastAPI's own validation
+    assert not_a_number.status_code == 422  # FastAPI's own validation, in the same shape
+    assert not_a_number.json()["detail"].startswith("job_id: ")
+
+    bad_provider = await http.post(
+        "/bills", files=upload("pge-2015-11.pdf"), data={**form, "provider": "abc"}
+    )
+    assert bad_provider.status_code == 422
+    assert list(bad_provider.json()) == ["detail"]
+    assert bad_provider.json()["detail"].startswith("provider: ")
+    assert "abc" not in bad_provider.json()["detail"]
+
+    text = await http.post("/bills", files=upload("notes.pdf", b"just some text\n"), data=form)
+    assert text.status_code == 422
+    assert "notes.pdf is not a PDF" in text.json()["detail"]
+    assert "plain text" in text.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,7 @@ async def test_server_side_400s(wattzon_emulator: Emulator) -> None:
     async with wattzon_emulator.client(max_document_size=2 * limit) as client:
         with pytest.raises(BadRequestError) as too_large:
             await client.jobs.create(
-                email=EMAIL, provider=4, document=b"x" * (limit + 1), name="big.pdf"
+                email=EMAIL, provider=4, document=PDF + b"x" * limit, name="big.pdf"
             )
         assert too_large.value.status_code == 400
         assert "limit" in too_large.value.message

@@ -18,6 +18,8 @@ from wattzon_async.emulator._pki import CertificateAuthority
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SNAP = "https://snap.test/api/v1/"
 LINK = "https://link.test/link/4.0/"
+#: A small document that looks like what it claims to be (uploads check the first bytes).
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 def seed(name: str) -> Any:

@@ -89,7 +89,9 @@ async def test_outcomes_for_every_item_bad_input_reported_first(
     client = make_client(router, retry=FAST, transport=SlowTransport(snap))
     progress: list[BatchProgress] = []
     items = subs(tmp_path, 6, bad=(2,))
-    items.append(Submission(email="user@example.com", provider=4, document=b"x", name="reject.pdf"))
+    items.append(
+        Submission(email="user@example.com", provider=4, document=b"%PDF-1.4", name="reject.pdf")
+    )
     outcomes = [
         o
         async for o in client.jobs.submit_many(

@@ -66,7 +66,7 @@ async def test_create_streams_the_document_with_an_idempotency_tag(
 async def test_create_accepts_bytes_and_binary_files(
     make_client: MakeClient, router: Router, tmp_path: Path, kind: str
 ) -> None:
-    content = b"\x89PNG\r\n" + b"x" * 100_001
+    content = b"\x89PNG\r\n\x1a\n" + b"x" * 100_001
     bodies: list[dict[str, object]] = []
 
     def create(request: httpx.Request) -> httpx.Response:
@@ -268,8 +268,8 @@ async def test_utilities_find_and_get(make_client: MakeClient, router: Router) -
 
 async def test_link_bills(make_client: MakeClient, router: Router) -> None:
     bills = [{"amount": "65.04", "pdf": "https://link.test/bill.pdf"}, {"amount": "12.00"}]
-    router.add("GET", LINK + "data/bills/p%2F1", json_response({"data": bills}))
-    result = await make_client(router).link.bills("p/1")
+    router.add("GET", LINK + "data/bills/p-1.a_b~c", json_response({"data": bills}))
+    result = await make_client(router).link.bills("p-1.a_b~c")
     assert result == [
         LinkBill(pdf="https://link.test/bill.pdf", extra={"amount": "65.04"}),
         LinkBill(pdf=None, extra={"amount": "12.00"}),

@@ -128,6 +128,9 @@ class FakeApi:
             return json_response({"data": bills})
         if parts == ["data", "bills", "p3"]:
             return json_response({"data": [{"id": 31, "pdf": "data/bills/p3/moved.pdf"}]})
+        if parts == ["data", "bills", "p4"]:  # three PDFs
+            bills = [{"id": i, "pdf": f"data/bills/p4/{i}.pdf"} for i in (41, 42, 43)]
+            return json_response({"data": bills})
         if parts == ["data", "bills", "p3", "moved.pdf"]:
             return httpx.Response(302, headers={"location": "https://x.test/31.pdf"})
         if parts[:2] == ["data", "bills"] and len(parts) == 4:
@@ -582,6 +585,22 @@ def test_a_signal_stops_gently_writes_pending_ids_and_a_rerun_resumes(
     assert sum(1 for r in api.requests if r.method == "POST") == posts
     with out.open(newline="") as file:
         assert [r["status"] for r in csv.DictReader(file)] == ["COMPLETE"] * 3
+
+
+def test_after_a_stop_the_summary_counts_pending_as_pending_with_ids(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    files = bills(tmp_path, "a.pdf", "b.pdf", "c.pdf")
+    api.stuck, api.signal = True, signal.SIGINT
+    argv = ("submit", *files, "--provider", "4", "--email", "u@x.test", "--wait")
+    result = cli(*argv, "--poll-interval", "0.01")
+    assert result.code == 130
+    assert "0 succeeded, 0 failed, 3 pending (still processing at WattzOn: job ids " in result.out
+    assert all(str(job_id) in result.out.rsplit("job ids", 1)[1] for job_id in api.jobs)
+    assert "3 failed" not in result.out
+    api.signal = signal.SIGINT
+    data = cli(*argv, "--poll-interval", "0.01", "--json").json()
+    assert (data["failed"], data["pending"], data["not_submitted"]) == (0, 3, 0)
 
 
 def test_a_signal_before_uploads_leaves_them_unsubmitted(
@@ -1379,18 +1398,59 @@ def test_link_bills_pdf_refuses_another_host_skips_a_bill_without_pdf_saves_the_
     assert not [r for r in api.requests if r.url.host == "x.test"]
 
 
-@pytest.mark.parametrize("kind", ["missing", "file"])
-def test_link_bills_pdf_needs_an_existing_folder(
+@pytest.mark.parametrize("kind", ["file", "under-a-file"])
+def test_link_bills_pdf_refuses_a_folder_that_cannot_be(
     cli: Cli, api: FakeApi, tmp_path: Path, kind: str
 ) -> None:
-    folder = tmp_path / "pdfs"
-    if kind == "file":
-        folder.write_bytes(b"")
+    blocking = tmp_path / "pdfs"
+    blocking.write_bytes(b"")
+    folder = blocking if kind == "file" else blocking / "inner"
     result = cli("link", "bills", "p1", "--pdf", str(folder))
     assert result.code == ExitCode.USAGE
-    what = "not a directory" if kind == "file" else "no such directory"
-    assert f"--pdf: {what}: {folder}" in one_error_line(result)
+    assert f"--pdf: not a directory: {blocking}" in one_error_line(result)
     assert api.requests == []  # before anything is sent
+
+
+def test_link_bills_pdf_makes_a_missing_folder_owner_only(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    folder = tmp_path / "new" / "pdfs"
+    old = os.umask(0o022)
+    try:
+        result = cli("link", "bills", "p4", "--pdf", str(folder))
+    finally:
+        os.umask(old)
+    assert result.code == ExitCode.OK, result.err
+    assert sorted(p.name for p in folder.iterdir()) == ["41.pdf", "42.pdf", "43.pdf"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_link_bills_skip_existing_fetches_only_the_missing_pdfs(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    assert cli("link", "bills", "p4", "--pdf", str(tmp_path)).code == ExitCode.OK
+    (tmp_path / "42.pdf").unlink()  # an interrupted run, say
+    (tmp_path / "41.pdf").write_bytes(b"%PDF-1.4 mine")
+    result = cli("link", "bills", "p4", "--pdf", str(tmp_path), "--skip-existing", "--json")
+    assert result.code == ExitCode.OK, result.err
+    rows = result.json()
+    assert [row["pdf_file"] for row in rows] == [str(tmp_path / f"{i}.pdf") for i in (41, 42, 43)]
+    assert [row.get("pdf_skipped", False) for row in rows] == [True, False, True]
+    assert (tmp_path / "41.pdf").read_bytes() == b"%PDF-1.4 mine"
+    assert (tmp_path / "42.pdf").read_bytes() == PDF
+    human = cli("link", "bills", "p4", "--pdf", str(tmp_path), "--skip-existing").out
+    assert f"Kept {tmp_path / '41.pdf'}" in human
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["41.pdf", "42.pdf", "43.pdf"]
+
+
+def test_link_bills_force_and_skip_existing_exclude_each_other(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    argv = ("link", "bills", "p4", "--pdf", str(tmp_path), "--force", "--skip-existing")
+    result = cli(*argv)
+    assert result.code == ExitCode.USAGE
+    assert "choose one" in one_error_line(result)
+    assert api.requests == []
 
 
 def test_link_bills_force_needs_pdf(cli: Cli, api: FakeApi) -> None:
@@ -1402,7 +1462,8 @@ def test_link_bills_force_needs_pdf(cli: Cli, api: FakeApi) -> None:
 
 def test_link_bills_help_says_what_pdf_and_force_do(cli: Cli) -> None:
     usage = " ".join(cli("link", "bills", "--help").out.split())
-    assert "--pdf DIR save each bill's PDF into DIR (an existing folder)" in usage
+    assert "--pdf DIR save each bill's PDF into DIR (made, owner-only, if missing)" in usage
+    assert "--skip-existing with --pdf: keep files already there" in usage
     assert "named as the server names it" in usage
     assert "only from the Link or Snap host, never following a redirect" in usage
     assert "--force with --pdf: replace existing files" in usage
@@ -1417,3 +1478,54 @@ def test_link_bills_pdf_never_follows_a_redirect(cli: Cli, api: FakeApi, tmp_pat
     )
     assert not [r for r in api.requests if r.url.host == "x.test"]
     assert list(tmp_path.iterdir()) == []
+
+
+def _help_line(cli: Cli, code: int) -> str:
+    """What ``wattzon --help`` says exit code ``code`` means (its wrapped lines joined)."""
+    section = cli("--help").out.split("exit codes:")[1]
+    meanings: dict[int, str] = {}
+    current = -1
+    for line in section.splitlines():
+        if line[:4].strip():
+            current = int(line.split()[0])
+            meanings[current] = line.split(None, 1)[1]
+        elif current >= 0 and line.strip():
+            meanings[current] += " " + line.strip()
+    return meanings[code]
+
+
+def test_each_case_help_lists_under_a_code_exits_with_that_code(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.pdf"
+    big.write_bytes(PDF + b"0" * (6 * 1024 * 1024))
+    notes = tmp_path / "notes.pdf"
+    notes.write_text("not a bill\n")
+    (good,) = bills(tmp_path, "good.pdf")
+    submit = ("submit", "--provider", "4", "--email")
+    cases: list[tuple[int, str, Callable[[], Result]]] = [
+        (2, "bad arguments", lambda: cli(*submit, "not-an-email", good)),
+        (2, "too large", lambda: cli(*submit, "u@x.test", good, str(big))),
+        (2, "no PDF or image", lambda: cli(*submit, "u@x.test", str(notes))),
+        (2, "missing", lambda: cli(*submit, "u@x.test", str(tmp_path / "gone.pdf"))),
+        (3, "missing", lambda: cli("jobs", "list", "--cert", str(tmp_path / "none.crt"))),
+    ]
+    for code, words, command in cases:
+        result = command()
+        assert result.code == code, (words, result.err)
+        assert words in _help_line(cli, code), (code, words)
+    assert not [r for r in api.requests if r.method == "POST"]  # nothing was sent
+
+
+def test_a_file_that_is_no_bill_is_named_and_any_document_uploads_it(
+    cli: Cli, api: FakeApi, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.pdf"
+    notes.write_text("not a bill\n")
+    argv = ("submit", str(notes), "--provider", "4", "--email", "u@x.test")
+    refused = cli(*argv)
+    assert refused.code == 2
+    assert f"{notes}: document: notes.pdf is not a PDF" in refused.err
+    assert "--any-document" in refused.err
+    assert cli(*argv, "--any-document").code == 0
+    assert len(api.jobs) == 1

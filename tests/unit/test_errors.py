@@ -88,6 +88,13 @@ def test_long_messages_are_cut() -> None:
         ("soon", None),
         ("nan", None),
         (None, None),
+        ("1000000000", 120.0),
+        ("1e308", 120.0),
+        ("1e400", 120.0),
+        ("inf", 120.0),
+        ("9" * 5000, 120.0),
+        ("Fri, 01 Jan 2100 00:00:00 GMT", 120.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 120.0),
     ],
 )
 def test_retry_after(header: str | None, seconds: float | None) -> None:
@@ -99,6 +106,13 @@ def test_rate_limit_carries_retry_after() -> None:
     with pytest.raises(RateLimitError) as caught:
         decode_response(429, {"Retry-After": "3"}, b'{"error": "slow down"}')
     assert caught.value.retry_after == 3.0
+
+
+def test_an_absurd_retry_after_is_capped_and_kept_as_asked() -> None:
+    with pytest.raises(RateLimitError) as caught:
+        decode_response(429, {"Retry-After": "1000000000"}, b"")
+    assert caught.value.retry_after == 120.0
+    assert caught.value.retry_after_asked == 1e9
 
 
 def test_builtin_bases() -> None:

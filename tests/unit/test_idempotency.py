@@ -24,7 +24,7 @@ from wattzon_async import (
 )
 from wattzon_async._httpx import httpx
 
-from .conftest import SNAP, MakeClient, Router, json_response, seed, wait_until
+from .conftest import PDF, SNAP, MakeClient, Router, json_response, seed, wait_until
 
 FAST = RetryPolicy(attempts=3, timeout=5.0, wait_initial=0.001, wait_jitter=0)
 
@@ -105,7 +105,7 @@ async def test_create_sends_the_tag_of_the_callers_key(
         json_response([]),
     )
     job = await client.jobs.create(
-        email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key="order-77"
+        email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key="order-77"
     )
     assert idempotency_tag("order-77") in job.tags
     assert "order-77" not in json.dumps(_sent_tags(router))
@@ -118,10 +118,8 @@ async def test_submission_key_is_passed_through(make_client: MakeClient, router:
         "GET", SNAP + "jobs/?tag=" + idempotency_tag("inv-1").replace(":", "%3A"), json_response([])
     )
     subs = [
-        Submission(
-            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key="inv-1"
-        ),
-        Submission(email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=""),
+        Submission(email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key="inv-1"),
+        Submission(email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=""),
     ]
     outcomes = sorted([o async for o in client.jobs.submit_many(subs)], key=lambda o: o.index)
     assert outcomes[0].job is not None
@@ -276,7 +274,8 @@ async def test_jobs_made_by_0_1_keys_still_resolve(keyed: WattzOnClient, snap: K
     raw = "idem:" + "6" * 32
     old = snap.add(tags=["demo", raw])  # 0.1: the tag, no fingerprint
     assert (await _create(keyed, key=raw)).id == old
-    assert (await _create(keyed, key=raw, document=b"other content")).id == old  # cannot tell
+    other = b"%PDF-1.4 other content"
+    assert (await _create(keyed, key=raw, document=other)).id == old  # cannot tell
     with pytest.raises(IdempotencyConflictError) as caught:
         await _create(keyed, key=raw, provider=9)  # provider and email are on the job
     assert caught.value.differences == ("provider",)
@@ -378,7 +377,7 @@ async def test_submissions_with_one_key_make_one_job(keyed: WattzOnClient, snap:
     same = Submission(
         email="a@b.co", provider=4, document=BILL, name="b.pdf", idempotency_key="inv-9"
     )
-    other = attrs.evolve(same, document=b"another bill")
+    other = attrs.evolve(same, document=b"%PDF-1.4 another bill")
     # Two slots: the third item starts only once one of the first two has its job.
     outcomes = [o async for o in keyed.jobs.submit_many([same, same, other], concurrency=2)]
     by_index = {o.index: o for o in outcomes}

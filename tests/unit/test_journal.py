@@ -120,7 +120,7 @@ def test_derived_keys_are_wire_tags_that_name_one_bill() -> None:
 
 
 def test_document_sha256_is_streamed_from_any_source(tmp_path: Path) -> None:
-    content = os.urandom(3 * 64 * 1024 * 2 + 17)  # more than one chunk
+    content = b"%PDF-1.4\n" + os.urandom(3 * 64 * 1024 * 2 + 17)  # more than one chunk
     expected = hashlib.sha256(content).hexdigest()
     path = tmp_path / "bill.pdf"
     path.write_bytes(content)

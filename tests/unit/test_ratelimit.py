@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from wattzon_async import RateLimitPolicy
-from wattzon_async._errors import APITimeoutError
+from wattzon_async._errors import MAX_RETRY_AFTER, APITimeoutError
 from wattzon_async._ratelimit import AdaptiveRateLimiter
 
 T = TypeVar("T")
@@ -314,3 +314,13 @@ def test_one_client_alone_under_the_limit_loses_little_to_the_slow_start() -> No
     created, refused, seconds = _fleet_run(RateLimitPolicy(), processes=1, bills=100)
     assert (created, refused) == (100, 0)
     assert created / seconds > 0.9 * 40
+
+
+@pytest.mark.parametrize("asked", [1e9, 1e308, math.inf])
+def test_no_retry_after_pauses_the_client_past_the_cap(asked: float) -> None:
+    now = [0.0]
+    limiter = AdaptiveRateLimiter(RateLimitPolicy(initial_rate=None), clock=lambda: now[0])
+    limiter.observe(429, retry_after=asked)
+    assert limiter.paused_for == MAX_RETRY_AFTER == 120.0
+    now[0] = MAX_RETRY_AFTER
+    assert limiter.paused_for == 0.0

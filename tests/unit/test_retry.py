@@ -21,7 +21,7 @@ from wattzon_async import (
 )
 from wattzon_async._httpx import httpx
 
-from .conftest import SNAP, MakeClient, Router, json_response, seed
+from .conftest import PDF, SNAP, MakeClient, Router, json_response, seed
 
 FAST = RetryPolicy(attempts=4, timeout=5.0, wait_initial=0.001, wait_max=0.01, wait_jitter=0)
 JOB = SNAP + "jobs/578/"
@@ -152,14 +152,14 @@ async def test_create_retries_when_the_request_never_left(
     fast_client: WattzOnClient, router: Router
 ) -> None:
     router.add("POST", SNAP + "jobs/", _raise(httpx.ConnectError("refused")), _created)
-    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=PDF, name="b.pdf")
     assert job.id == 513
     assert router.count("POST", SNAP + "jobs/") == 2
 
 
 async def test_create_retries_after_429(fast_client: WattzOnClient, router: Router) -> None:
     router.add("POST", SNAP + "jobs/", json_response({"error": "slow"}, 429), _created)
-    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    job = await fast_client.jobs.create(email="a@b.co", provider=4, document=PDF, name="b.pdf")
     assert job.id == 513
 
 
@@ -185,7 +185,7 @@ async def test_create_dropped_after_sending_is_recovered_by_lookup(
     router.add("POST", SNAP + "jobs/", create_then_drop)
     router.add("GET", SNAP + "jobs/?tag=idem%3A" + "c" * 32, lookup)
     job = await fast_client.jobs.create(
-        email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+        email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=key
     )
     assert job.id == 513
     assert key in job.tags
@@ -202,7 +202,7 @@ async def test_create_500_not_found_by_lookup_is_retried(
     router.add("POST", SNAP + "jobs/", json_response({"error": "boom"}, 500), _created)
     router.add("GET", SNAP + "jobs/?tag=idem%3A" + "a" * 32, json_response([]))
     job = await client.jobs.create(
-        email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+        email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=key
     )
     assert key in job.tags
     assert router.count("POST", SNAP + "jobs/") == 2
@@ -219,7 +219,7 @@ async def test_a_create_that_keeps_failing_is_posted_as_often_as_the_policy_allo
     caplog.set_level("INFO", logger="wattzon_async")
     with pytest.raises(InternalServerError):
         await client.jobs.create(
-            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+            email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=key
         )
     assert router.count("POST", SNAP + "jobs/") == FAST.attempts
     # the look-up before the first POST, then one after each POST, before it is repeated
@@ -242,7 +242,7 @@ async def test_create_that_cannot_be_decided_is_ambiguous(
     )
     with pytest.raises(AmbiguousSubmitError) as caught:
         await client.jobs.create(
-            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=key
+            email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=key
         )
     assert caught.value.idempotency_key == key
     assert key in str(caught.value)
@@ -255,7 +255,7 @@ async def test_create_without_key_is_not_repeated(
     router.add("POST", SNAP + "jobs/", json_response({"error": "boom"}, 500))
     with pytest.raises(AmbiguousSubmitError) as caught:
         await fast_client.jobs.create(
-            email="a@b.co", provider=4, document=b"x", name="b.pdf", idempotency_key=False
+            email="a@b.co", provider=4, document=PDF, name="b.pdf", idempotency_key=False
         )
     assert caught.value.idempotency_key is None
     assert router.count("POST", SNAP + "jobs/") == 1
@@ -264,14 +264,14 @@ async def test_create_without_key_is_not_repeated(
 async def test_create_400_is_final(fast_client: WattzOnClient, router: Router) -> None:
     router.add("POST", SNAP + "jobs/", json_response({"error": "bad base64"}, 400))
     with pytest.raises(BadRequestError, match="bad base64"):
-        await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+        await fast_client.jobs.create(email="a@b.co", provider=4, document=PDF, name="b.pdf")
     assert router.count("POST", SNAP + "jobs/") == 1
 
 
 async def test_connection_refused_everywhere(fast_client: WattzOnClient, router: Router) -> None:
     router.add("POST", SNAP + "jobs/", _raise(httpx.ConnectError("refused")))
     with pytest.raises(APIConnectionError) as caught:
-        await fast_client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+        await fast_client.jobs.create(email="a@b.co", provider=4, document=PDF, name="b.pdf")
     assert caught.value.request_sent is False
     assert router.count("POST", SNAP + "jobs/") == FAST.attempts
 
@@ -313,7 +313,7 @@ async def test_a_create_cut_at_its_deadline_is_still_looked_up(make_client: Make
         transport, retry=FAST, timeouts=Timeouts(read=0.4, upload=10), transport=transport
     )
     job = await client.jobs.create(
-        email="a@b.co", provider=4, document=b"x", name="b.pdf", timeout=1.0
+        email="a@b.co", provider=4, document=PDF, name="b.pdf", timeout=1.0
     )
     assert job.id == 513
     assert len(transport.created) == 1
@@ -328,7 +328,7 @@ async def test_a_created_job_with_an_unreadable_answer_is_read_back(
 ) -> None:
     transport = SlowCreate(answer)
     client = make_client(transport, retry=FAST, transport=transport)
-    job = await client.jobs.create(email="a@b.co", provider=4, document=b"x", name="b.pdf")
+    job = await client.jobs.create(email="a@b.co", provider=4, document=PDF, name="b.pdf")
     assert job.id == 513
     assert len(transport.created) == 1
 

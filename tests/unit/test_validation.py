@@ -221,3 +221,69 @@ def test_a_policy_accepts_the_edges_of_its_ranges() -> None:
     assert RetryPolicy(attempts=1, wait_initial=0, wait_jitter=1).attempts == 1
     assert WaitPolicy(initial_delay=0, jitter=0, multiplier=1).initial_delay == 0
     assert RateLimitPolicy(max_rate=None, initial_rate=None).max_rate is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cret-pw@snap.test/api/v1/",
+        "https://:s3cret-pw@snap.test/api/v1/",
+        "http://user:s3cret-pw@snap.test/api/v1/",
+        "https://user:s3cret-pw@bad@snap.test/",
+        "https://user@snap.test/api/v1/",
+    ],
+)
+def test_a_base_url_with_user_info_is_refused_without_echoing_the_password(
+    make_client: MakeClient, url: str
+) -> None:
+    for field in ("snap_url", "link_url"):
+        with pytest.raises(ValidationError) as caught:
+            make_client(_no_request, **{field: url})
+        error = caught.value
+        assert error.field == field
+        assert "user name or password" in str(error)
+        shown = f"{error} {error!r} {error.args} {error.__context__!r} {error.__cause__!r}"
+        assert "s3cret-pw" not in shown
+        assert "user:" not in shown
+
+
+def test_a_base_url_with_user_info_from_the_environment_is_refused(pki: Any) -> None:
+    env = {
+        "WATTZON_CERT": str(pki.cert),
+        "WATTZON_KEY": str(pki.key),
+        "WATTZON_SNAP_URL": "https://me:s3cret-pw@snap.test/api/v1/",
+    }
+    with pytest.raises(ValidationError, match="snap_url") as caught:
+        WattzOnClient.from_env(env)
+    assert "s3cret-pw" not in str(caught.value)
+
+
+ODD_JOB_IDS = ["²", "٣", "1" * 5000, 10**5000, 2**63, "9" * 20, "1e3", " 1_000"]
+
+
+@pytest.mark.parametrize("job_id", ODD_JOB_IDS, ids=[str(i) for i in range(len(ODD_JOB_IDS))])
+async def test_odd_job_ids_are_a_validation_error_not_a_value_error(
+    client: WattzOnClient, job_id: Any
+) -> None:
+    for call in (client.jobs.get, client.documents.get, client.await_job):
+        with pytest.raises(ValidationError) as caught:
+            await call(job_id)
+        assert caught.value.field == "job_id"
+        assert len(str(caught.value)) < 200
+
+
+@pytest.mark.parametrize("profile_id", ["..", ".", "...", "a/b", "a?b", "a#b", "%2e", " ", ""])
+async def test_profile_ids_that_leave_their_segment_are_refused(
+    client: WattzOnClient, profile_id: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await client.link.bills(profile_id)
+    assert caught.value.field == "profile_id"
+
+
+@pytest.mark.parametrize("provider", [2**63, 10**5000, -(10**5000)], ids=["2**63", "big", "-big"])
+async def test_huge_provider_ids_are_refused(client: WattzOnClient, provider: int) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await client.utilities.get(provider)
+    assert caught.value.field == "provider_id"
+    assert len(str(caught.value)) < 200

@@ -317,6 +317,10 @@ def structure(data: Any, cls: type[T], *, what: str | None = None) -> T:
     conv = converter()
     try:
         return conv.structure(data, cls)
+    except RecursionError:  # nested deeper than any answer the API documents
+        raise UnexpectedResponseError(
+            f"{what or cls.__name__} is not as documented: nested too deep to read"
+        ) from None
     except (TypeError, ValueError, KeyError, _validation_error()) as exc:
         detail = "; ".join(_describe(exc))
         raise UnexpectedResponseError(
@@ -331,8 +335,14 @@ def unstructure(value: object) -> Any:
     (``extra``) merged in; datetimes become ISO 8601, enums their values, paths strings;
     a ``bytes`` field becomes ``<name>_size`` (other bytes ``{"size": n}``): the bytes of a
     document are never rendered.
+
+    Raises:
+        UnexpectedResponseError: A value the API sent is nested too deep to render.
     """
-    return converter().unstructure(value)
+    try:
+        return converter().unstructure(value)
+    except RecursionError:
+        raise UnexpectedResponseError("an answer is nested too deep to render") from None
 
 
 def _validation_error() -> type[Exception]:

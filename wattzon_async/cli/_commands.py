@@ -22,6 +22,7 @@ from .._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
+from .._private import private_dir
 from .._serde import unstructure
 from ._context import Context, describe
 from ._errors import CliError, ExitCode
@@ -207,24 +208,30 @@ def _show_record(
 
 
 async def link_bills(ctx: Context) -> int:
-    """``wattzon link bills PROFILE_ID [--pdf DIR [--force]]``: a profile's bills, and PDFs.
+    """``wattzon link bills PROFILE_ID [--pdf DIR [--force|--skip-existing]]``: bills, PDFs.
 
-    With ``--pdf`` each bill's PDF is saved into DIR, one after the other, and each row
-    gains ``pdf_file`` (None for a bill without a PDF). A file that exists is replaced
-    only with ``--force``, and a ``pdf`` URI on another host is refused: the other PDFs
-    are still saved, the bills shown, and then the command names what it left alone and
-    exits 2, as ``document download`` does.
+    With ``--pdf`` each bill's PDF is saved into DIR (made, owner-only, when it does not
+    exist), one after the other, and each row gains ``pdf_file`` (None for a bill without
+    a PDF). A file that exists is replaced only with ``--force``; ``--skip-existing``
+    keeps it and fetches only the PDFs that are missing (a rerun after an interruption).
+    A ``pdf`` URI on another host is refused: the other PDFs are still saved, the bills
+    shown, and then the command names what it left alone and exits 2, as ``document
+    download`` does.
     """
     args = ctx.args
-    folder = _pdf_folder(args.pdf, args.force)
+    folder = _pdf_folder(args.pdf, args.force, args.skip_existing)
     existing: list[str] = []
     refused: list[str] = []
     async with ctx.client() as client:
         bills = await client.link.bills(args.profile_id)
         rows: list[dict[str, Any]] = unstructure(bills)
         if folder is not None:
+            folder = private_dir(folder)  # bills are personal data: owner only
             for bill, row in zip(bills, rows, strict=True):
+                before = len(existing)
                 path = await _save_pdf(client, bill, folder, args.force, existing, refused)
+                if args.skip_existing and len(existing) > before:  # kept, body never read
+                    path, row["pdf_skipped"] = Path(existing.pop()), True
                 row["pdf_file"] = None if path is None else str(path)
 
     def render() -> list[Any]:
@@ -234,8 +241,7 @@ async def link_bills(ctx: Context) -> int:
             record_table(list(row.items()), title=f"Bill {n} of {len(rows)}")
             for n, row in enumerate(rows, 1)
         ]
-        saved = [Path(row["pdf_file"]) for row in rows if row.get("pdf_file")]
-        return tables + [f"Saved {path} ({path.stat().st_size:,} bytes)" for path in saved]
+        return tables + [_saved_line(row) for row in rows if row.get("pdf_file")]
 
     ctx.out.show(rows, render)
     if existing or refused:
@@ -243,17 +249,33 @@ async def link_bills(ctx: Context) -> int:
     return ExitCode.OK
 
 
-def _pdf_folder(pdf: str | None, force: bool) -> Path | None:
-    """``--pdf DIR`` checked before anything is sent (and ``--force`` paired with it)."""
+def _pdf_folder(pdf: str | None, force: bool, skip: bool) -> Path | None:
+    """``--pdf DIR`` checked before anything is sent (``--force``, ``--skip-existing`` too).
+
+    DIR may not exist yet (it is made when the bills have been read), but it may not be
+    something other than a folder, nor under a file.
+    """
+    if force and skip:
+        raise CliError("--force and --skip-existing: choose one", ExitCode.USAGE)
     if pdf is None:
-        if force:
-            raise CliError("--force: needs --pdf (it replaces PDFs saved before)", ExitCode.USAGE)
+        if force or skip:
+            flag = "--force" if force else "--skip-existing"
+            raise CliError(f"{flag}: needs --pdf (it is about PDFs saved before)", ExitCode.USAGE)
         return None
     folder = Path(pdf)
-    if not folder.is_dir():
-        what = "not a directory" if folder.exists() else "no such directory"
-        raise CliError(f"--pdf: {what}: {pdf}", ExitCode.USAGE)
+    blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise CliError(f"--pdf: not a directory: {blocking}", ExitCode.USAGE)
     return folder
+
+
+def _saved_line(row: dict[str, Any]) -> str:
+    """``Saved <file> (<n> bytes)``, or ``Kept ...`` for a PDF ``--skip-existing`` kept."""
+    path = Path(row["pdf_file"])
+    size = f"{path.stat().st_size:,} bytes"
+    if row.get("pdf_skipped"):
+        return f"Kept {path} ({size}, already there)"
+    return f"Saved {path} ({size})"
 
 
 async def _save_pdf(

@@ -54,6 +54,7 @@ CLI_SETTINGS: Mapping[str, str] = {
     "link_url": "--link-url (or WATTZON_LINK_URL)",
     "force": "--force",
     "overwrite": "--force",
+    "check_document": "--any-document",
 }
 #: The settings a ValidationError's ``field`` names, as the command line spells them.
 _FIELDS: Mapping[str, str] = {

@@ -47,10 +47,14 @@ _MEANINGS: Mapping[ExitCode, str] = {
         "a job failed or is unsupported, some submissions failed, or another failure"
     ),
     ExitCode.USAGE: (
-        "usage or validation error (bad arguments, missing or unwritable files, a file "
-        "that exists without --force)"
+        "usage or validation error, before anything is sent (bad arguments; a bill that is "
+        "missing, too large, or no PDF or image; an output file or folder that cannot be "
+        "written, or a file that exists without --force)"
     ),
-    ExitCode.CERTIFICATE: "certificate error (unreadable, mismatched, expired or not yet valid)",
+    ExitCode.CERTIFICATE: (
+        "certificate error (a certificate or key that is missing, unreadable, mismatched, "
+        "expired or not yet valid, or a server certificate that is not trusted)"
+    ),
     ExitCode.API: "API error (an error status, or the API could not be reached)",
     ExitCode.TIMEOUT: "a wait timed out (submit: when timeouts were the only failures)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl+C)",

@@ -260,6 +260,12 @@ def _add_submit(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     submit.add_argument(
         "--concurrency", type=_positive_int, default=8, metavar="N", help="uploads at once"
     )
+    submit.add_argument(
+        "--any-document",
+        action="store_true",
+        help="upload files that are no PDF or image too (by default each file's first "
+        "bytes are checked, and one that is no bill is refused before anything is sent)",
+    )
     submit.epilog = SUBMIT_EPILOG
     submit.formatter_class = argparse.RawDescriptionHelpFormatter
     submit.add_argument(
@@ -324,10 +330,15 @@ def _add_link(sub: Any, api: list[argparse.ArgumentParser]) -> None:
     bills.add_argument(
         "--pdf",
         metavar="DIR",
-        help="save each bill's PDF into DIR (an existing folder), named as the server "
-        "names it; only from the Link or Snap host, never following a redirect",
+        help="save each bill's PDF into DIR (made, owner-only, if missing), named as the "
+        "server names it; only from the Link or Snap host, never following a redirect",
     )
     bills.add_argument("--force", action="store_true", help="with --pdf: replace existing files")
+    bills.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="with --pdf: keep files already there and fetch only the missing PDFs (a rerun)",
+    )
 
 
 def _add_cert(sub: Any) -> None:

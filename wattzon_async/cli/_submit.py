@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import define, field
 
 from .._batch import BatchProgress
-from .._errors import BatchStoppedError, JobError, ValidationError, WaitTimeoutError
+from .._errors import BatchStoppedError, JobError, WaitTimeoutError
 from .._journal import drop_journal
 from .._serde import unstructure
 from ..models import Submission
@@ -37,6 +37,7 @@ from ._notify import notifications
 from ._output import Output, rows_table, status_text
 from ._results import write_results
 from ._signals import Interrupts
+from ._submit_checks import check_common, check_documents, check_out, checked_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -105,10 +106,10 @@ class Row:
 async def submit(ctx: Context) -> int:
     """``wattzon submit FILES...``: submit bills, optionally wait, summarise, write --out."""
     args = ctx.args
-    files = _checked_files(args.files)
+    files = checked_files(args.files)
     out = Path(args.out) if args.out else None
     if out is not None:
-        _check_out(out)
+        check_out(out)
     elif args.fresh and not args.journal:
         raise CliError(
             "--fresh: needs --out (the journal is kept beside it) or --journal", ExitCode.USAGE
@@ -116,11 +117,18 @@ async def submit(ctx: Context) -> int:
     journal: Path | str | None = args.journal or (journal_path(out) if out is not None else None)
     reported: dict[int, Row] = {}
     async with ctx.client(**wait_settings(ctx)) as client:
-        _check_common(client, args.email, args.provider, args.tag)
+        check_common(client, args.email, args.provider, args.tag)
+        check_documents(client, files, check=not args.any_document)
         if journal is not None and args.fresh:
             await drop_journal(journal)
         submissions = [
-            Submission(email=args.email, provider=args.provider, document=f, tags=args.tag)
+            Submission(
+                email=args.email,
+                provider=args.provider,
+                document=f,
+                tags=args.tag,
+                check_document=not args.any_document,
+            )
             for f in files
         ]
         try:
@@ -242,46 +250,39 @@ def _unreported(
     )
 
 
-def _checked_files(names: list[str]) -> list[Path]:
-    paths = [Path(name) for name in names]
-    for path in paths:
-        if not path.exists():
-            raise CliError(f"no such file: {path}", ExitCode.USAGE)
-        if not path.is_file():
-            raise CliError(f"not a file: {path}", ExitCode.USAGE)
-    return paths
+_PENDING = frozenset({"PENDING"})
+_UNSENT = frozenset({"NOT SUBMITTED", "INTERRUPTED"})
+#: The most pending job ids the summary line lists (the table and --out have them all).
+_IDS_SHOWN = 20
 
 
-def _check_out(out: Path) -> None:
-    if out.suffix.lower() not in (".csv", ".jsonl"):
-        raise CliError(
-            f"--out: the file must end in .csv or .jsonl, not {out.name}", ExitCode.USAGE
-        )
-    if not out.parent.is_dir():
-        raise CliError(f"--out: no such directory: {out.parent}", ExitCode.USAGE)
-
-
-def _check_common(client: WattzOnClient, email: str, provider: int, tags: list[str]) -> None:
-    """Check what every submission shares once, so a typo fails before any upload."""
-    try:
-        client.jobs.prepare(
-            email=email,
-            provider=provider,
-            document=b"%",
-            name="check.pdf",
-            tags=tags,
-            idempotency_key=False,
-        )
-    except ValidationError as exc:
-        raise CliError(describe(exc), ExitCode.USAGE) from None
+def _counts_line(rows: list[Row]) -> tuple[str, dict[str, int]]:
+    """The summary's counts: a stopped batch's pending and unsent files are not failures."""
+    pending = [r for r in rows if r.status in _PENDING]
+    unsent = sum(1 for r in rows if r.status in _UNSENT)
+    failed = sum(1 for r in rows if not r.ok) - len(pending) - unsent
+    counts = {
+        "succeeded": sum(1 for r in rows if r.ok),
+        "failed": failed,
+        "pending": len(pending),
+        "not_submitted": unsent,
+    }
+    line = f"{counts['succeeded']} succeeded, {failed} failed"
+    if pending:
+        ids = [str(r.job_id) for r in pending if r.job_id is not None]
+        more = len(ids) - _IDS_SHOWN
+        shown = ", ".join(ids[:_IDS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        line += f", {len(pending)} pending (still processing at WattzOn: job ids {shown})"
+    if unsent:
+        line += f", {unsent} not submitted"
+    return line, counts
 
 
 def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | None) -> None:
-    failed = sum(1 for r in rows if not r.ok)
+    line, counts = _counts_line(rows)
     data = {
         "total": len(rows),
-        "succeeded": len(rows) - failed,
-        "failed": failed,
+        **counts,
         "stopped_by": stopped,
         "out": path,
         "results": [r.as_dict() for r in rows],
@@ -293,7 +294,6 @@ def _summary(out: Output, rows: list[Row], path: Path | None, stopped: str | Non
             [(r.file, r.job_id or "", status_text(r.status), r.error) for r in rows],
             title=f"Submitted {len(rows)} file(s)",
         )
-        line = f"{len(rows) - failed} succeeded, {failed} failed"
         return [table, line + (f"; results written to {path}" if path else "")]
 
     out.show(data, render)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._httpx import httpx
+from .._private import private_dir
 from ._link import LinkJob
 from ._pki import CertificateAuthority
 from ._process import ChildProcess, EmulatorError
@@ -68,7 +69,7 @@ def make_certificates(state: Path, tenant: str) -> CertificateAuthority:
     server.write(state, "server")
     if not ((state / "client.crt").exists() and (state / "client.key").exists()):
         authority.issue(tenant).write(state, "client")
-    (state / "tenants").mkdir(exist_ok=True)
+    private_dir(state / "tenants", tighten=True)
     return authority
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._private import private_dir
 from ._control import (
     ProcessingTime,
     admin_request,
@@ -130,7 +131,7 @@ class Emulator:
     async def _start(self) -> None:
         assert self._tmp is not None
         self.state_dir = self._requested_state_dir or self._tmp / "state"
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir, tighten=True)  # keys and jobs (emails): owner only
         run = self._tmp / "run"
         run.mkdir()
         self._ca = await asyncio.to_thread(make_certificates, self.state_dir, DEFAULT_TENANT)

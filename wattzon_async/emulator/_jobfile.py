@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._private import open_private
 from ._link import LinkRecord
 from ._state import JobRecord
 
@@ -70,10 +72,11 @@ class JobFile:
 
     def clear(self) -> None:
         """Forget every job (the emulator was reset)."""
-        self.path.write_text("", encoding="utf-8")
+        os.close(open_private(self.path, os.O_WRONLY | os.O_TRUNC))
 
     def _append(self, entry: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as out:
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)  # emails: owner only
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from .._private import open_private
 from ._ready import read_ready_file
 
 __all__ = ["ChildProcess", "EmulatorError", "child_environment"]
@@ -78,7 +79,7 @@ class ChildProcess:
 
     def start(self) -> None:
         """Start the child (it is not ready yet)."""
-        self._log = self.log_path.open("wb")
+        self._log = os.fdopen(open_private(self.log_path, os.O_WRONLY | os.O_TRUNC), "wb")
         self._process = subprocess.Popen(
             [sys.executable, "-m", self.module, str(self.argument), *self.extra],
             stdin=subprocess.PIPE,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .._doctype import HEAD_SIZE, document_kind
 from ._data import UNSUPPORTED_PROVIDER, raw_results
 from ._faults import FaultSettings, RateLimiter, Stats, make_rng
 from ._link import LinkRecord, LinkRequest, Links
@@ -92,7 +93,9 @@ class Lifecycle:
             range each job draws its own time from.
         unsupported_providers: Providers whose jobs are UNSUPPORTED.
         failing_providers: Providers whose jobs end FAILED.
-        failing_prefix: Documents whose file name starts with this end FAILED.
+        failing_prefix: Documents whose file name starts with this end FAILED. So does
+            a document that is neither a PDF nor an image (by its first bytes), as the
+            real pipeline's would: it has no fields to extract.
     """
 
     processing_time: float | tuple[float, float] = 0.5
@@ -227,8 +230,10 @@ class Store:
         life = self.lifecycle
         if request.provider in life.unsupported_providers:
             outcome = "UNSUPPORTED"
-        elif request.provider in life.failing_providers or request.name.lower().startswith(
-            life.failing_prefix
+        elif (
+            request.provider in life.failing_providers
+            or request.name.lower().startswith(life.failing_prefix)
+            or document_kind(request.content[:HEAD_SIZE]) is None  # no bill: nothing to read
         ):
             outcome = "FAILED"
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from .._errors import ValidationError
 from .._http import Sender
 
 __all__ = ["Resource"]
@@ -32,6 +33,14 @@ def _join(base: str, segments: tuple[object, ...], slash: bool) -> str:
 
 
 def _segment(value: object) -> str:
+    """One path segment: percent-encoded whole, and never empty or a dot segment.
+
+    The resources check their ids first (``_validation``); this is the last line, so
+    that no input can reach another path than the one meant.
+    """
     if type(value) is int:
         return str(value)
-    return quote(str(value), safe="")
+    text = quote(str(value), safe="")
+    if not text.strip("."):
+        raise ValidationError(f"{value!r} cannot be a URL path segment")
+    return text

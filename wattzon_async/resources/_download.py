@@ -5,9 +5,10 @@ download never trusts the server's file name as a path: it keeps only a sanitise
 name. The body is written to a temporary file beside its final place, flushed to disk,
 and moved into it (``os.replace``, or a hard link that cannot replace) only when
 complete, so a failed or interrupted download leaves nothing half-written behind, and a
-retried one starts over. A body shorter (or longer) than its ``Content-Length`` is a
-broken connection (:class:`APIConnectionError`, retried like one), whatever the
-transport let through.
+retried one starts over. A body longer than ``max_download_size`` (256 MiB by default)
+is refused as soon as it passes the limit, and nothing is left on disk. A body shorter
+(or longer) than its ``Content-Length`` is a broken connection
+(:class:`APIConnectionError`, retried like one), whatever the transport let through.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from email.message import Message
 from pathlib import Path
 
+from .._bodies import bounded_chunks
 from .._errors import APIConnectionError, ValidationError
 from .._http import Retry, Sender
 from .._httpx import httpx
@@ -46,21 +48,27 @@ def safe_file_name(name: str | None, fallback: str) -> str:
     return name
 
 
-async def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+async def body_chunks(response: httpx.Response, limit: int | None) -> AsyncIterator[bytes]:
     """The chunks of a streamed body, then a check that all of it arrived.
+
+    Args:
+        response: The streamed response.
+        limit: The most bytes a download may write (``max_download_size``; None: no
+            limit).
 
     Raises:
         APIConnectionError: The body ended before (or after) its ``Content-Length``
             (checked when the body is not content-encoded, as then its length is the
             decoded length).
+        UnexpectedResponseError: The body is larger than ``limit``.
     """
     received = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in bounded_chunks(response, limit, setting="max_download_size"):
         received += len(chunk)
         yield chunk
     declared = response.headers.get("content-length", "")
     encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-    if declared.isdigit() and not encoded and int(declared) != received:
+    if declared.isascii() and declared.isdigit() and not encoded and int(declared) != received:
         url = response.request.url.copy_with(query=None, fragment=None)
         raise APIConnectionError(
             f"the download from {url} broke off: {received:,} bytes arrived where its "
@@ -161,7 +169,7 @@ async def save_to_path(
                         target = folder / safe_file_name(_disposition_name(header), fallback)
                     if not overwrite:
                         _refuse_existing(target)
-                    async for chunk in body_chunks(r):
+                    async for chunk in body_chunks(r, sender.config.max_download_size):
                         file.write(chunk)
                 file.flush()
                 os.fsync(file.fileno())

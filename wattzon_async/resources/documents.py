@@ -119,7 +119,7 @@ class Documents(Resource):
             async with self._sender.streaming(
                 "GET", url, params={"raw": "yes"}, deadline=deadline
             ) as response:
-                async for chunk in body_chunks(response):
+                async for chunk in body_chunks(response, self._sender.config.max_download_size):
                     dest.write(chunk)
                     written += len(chunk)
             return written

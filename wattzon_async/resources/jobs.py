@@ -73,6 +73,7 @@ class Jobs(Resource):
         name: str | None = None,
         idempotency_key: str | Literal[False] | None = None,
         timeout: float | None = None,
+        check_document: bool = True,
     ) -> Job:
         """Upload a bill and create an extraction job.
 
@@ -102,9 +103,14 @@ class Jobs(Resource):
                 raises instead of being recovered.
             timeout: Overall deadline in seconds, look-up and retries included (default:
                 the upload timeout).
+            check_document: Check by its first bytes that the document is a PDF or an
+                image a bill photo comes in (JPEG, PNG, GIF, TIFF, BMP, WebP, HEIC/HEIF,
+                AVIF, JPEG 2000) before sending it. False uploads anything, as the API
+                itself accepts anything (the job then most likely ends FAILED).
 
         Raises:
-            ValidationError: A bad argument (DocumentTooLargeError over 5 MiB).
+            ValidationError: A bad argument (DocumentTooLargeError over 5 MiB; a
+                document that is empty or no PDF or image, saying what it looks like).
             IdempotencyConflictError: The key was used for another provider, email or
                 document.
             AmbiguousSubmitError: The job may or may not exist and a look-up could not tell
@@ -119,6 +125,7 @@ class Jobs(Resource):
             tags=tags,
             name=name,
             idempotency_key=idempotency_key,
+            check_document=check_document,
         )
         return await self.send(prepared, timeout=timeout)
 
@@ -145,6 +152,7 @@ class Jobs(Resource):
         tags: Iterable[str | int | float] | None = None,
         name: str | None = None,
         idempotency_key: str | Literal[False] | None = None,
+        check_document: bool = True,
     ) -> PreparedCreate:
         """Check the arguments of ``create`` without sending anything.
 
@@ -158,6 +166,7 @@ class Jobs(Resource):
             tags=tags,
             name=name,
             idempotency_key=idempotency_key,
+            check_document=check_document,
         )
 
     async def get(

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from .._errors import ValidationError
 from .._httpx import httpx
 from .._serde import structure_bills
-from .._validation import check_text
+from .._validation import check_profile_id
 from ..models import LinkBill
 from ._base import Resource
 from ._download import safe_file_name, save_to_path
@@ -42,10 +42,15 @@ class Link(Resource):
         """Read the bills Link extracted for a profile (after a Link notification).
 
         Args:
-            profile_id: The profile id from a LinkNotification.
+            profile_id: The profile id from a LinkNotification: letters, digits, ``-``,
+                ``_``, ``.`` and ``~``, at most 128 (one URL path segment).
             timeout: Overall deadline of this call in seconds, retries included.
+
+        Raises:
+            ValidationError: A profile id that could not stay in its path segment
+                (``..``, a ``/``, ``?`` or ``#``, too long); nothing is sent.
         """
-        pid = check_text(profile_id, field="profile_id")
+        pid = check_profile_id(profile_id)
         data = await self._sender.request(
             "GET", self._link("data", "bills", pid), deadline=self._sender.deadline(timeout)
         )
