@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import enum
 import functools
+import json
 import logging
 import ssl
 import time
@@ -134,17 +135,40 @@ async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
     """Run one attempt, cut off at the monotonic ``deadline``.
 
     httpx's own timeouts bound each operation (connect, one write, one read), not the
-    whole exchange; this bounds connect, upload and response together.
+    whole exchange; this bounds connect, upload and response together. It does what
+    ``asyncio.timeout_at`` does (cancel the task when the deadline passes, and tell that
+    cancellation from any other), with one timer handle and no context-manager
+    coroutines: a third of the cost, paid by every attempt.
     """
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    expired: list[bool] = []
+    timer = loop.call_at(loop.time() + (deadline - time.monotonic()), _expire, task, expired)
     try:
-        async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
-            with _telemetry.attempt():
-                return await attempt()
-    except TimeoutError as exc:
+        with _telemetry.attempt():
+            return await attempt()
+    except asyncio.CancelledError as exc:
+        if not expired:
+            raise
+        expired.clear()  # the deadline's cancellation is taken back here
+        if task.uncancel() > cancelling:
+            raise  # cancelled from outside as well
         raise APITimeoutError(
             "the call's deadline passed before the API had answered", request_sent=None
-        ) from exc
+        ) from TimeoutError(exc)
+    finally:
+        timer.cancel()
+        if expired:  # the deadline passed, but the attempt ended another way
+            task.uncancel()
+
+
+def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
+    """The deadline of an attempt has passed: cancel it (``_within`` says why)."""
+    if not task.done():
+        expired.append(True)
+        task.cancel()
 
 
 def _retry_idempotent(exc: BaseException) -> bool:
@@ -227,12 +251,14 @@ class Sender:
                 method, url, params=params, body=body, deadline=deadline, read_timeout=read_timeout
             ) as response:
                 data = await response.aread()
+            status = response.status_code
+            if 200 <= status < 300 and data:  # the usual case, without the error path
+                try:
+                    return json.loads(data)
+                except (ValueError, RecursionError):
+                    pass  # decode_response says what is wrong
             return decode_response(
-                response.status_code,
-                response.headers,
-                data,
-                reason=response.reason_phrase,
-                response=response,
+                status, response.headers, data, reason=response.reason_phrase, response=response
             )
 
         return await self.retrying(attempt, retry=retry, deadline=deadline, what=f"{method} {url}")
