@@ -9,6 +9,7 @@ keeps the import graph a DAG (see docs/architecture.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -29,16 +30,16 @@ from ._config import (
     WaitPolicy,
     env_settings,
 )
-from ._create import Creator
 from ._errors import ValidationError
 from ._http import Sender
 from ._ratelimit import AdaptiveRateLimiter
-from ._tls import CertificateInfo, CertSpec, ClientIdentity
 from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
+    from ._create import Creator
+    from ._tls import CertificateInfo, CertSpec
     from .models import Job, Submission
     from .notifications import NotificationConsumer
 
@@ -114,6 +115,8 @@ class WattzOnClient:
             max_document_size=max_document_size,
             max_connections=max_connections,
         )
+        from ._tls import ClientIdentity  # certificates are read here, not at import
+
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
         t = self.config.timeouts
         self._http = httpx.AsyncClient(
@@ -135,7 +138,7 @@ class WattzOnClient:
         )
         self.jobs = Jobs(
             self._sender,
-            creator=Creator(self._sender),
+            creator=functools.partial(_creator, self._sender),
             await_job=self.await_job,
             submit_many=self._submit_many,
         )
@@ -270,3 +273,10 @@ class WattzOnClient:
             f"WattzOnClient(snap_url={self.config.snap_url!r}, "
             f"link_url={self.config.link_url!r}, certificate={self._identity!r})"
         )
+
+
+def _creator(sender: Sender) -> Creator:
+    """The client's Creator, made on its first create: ``import wattzon_async`` stays cheap."""
+    from ._create import Creator
+
+    return Creator(sender)
