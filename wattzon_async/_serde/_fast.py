@@ -54,9 +54,13 @@ def fast_job(data: object, item: Callable[[object], ExtractedField | str]) -> Jo
         if type(results) is not dict or not deferrable(results):
             return None
         results = LazyResults(results, item)
+    tags: Any = data.get("tags", ())
     try:
         when = parse_datetime(created)
-        tags = parse_tags(data.get("tags", ()))
+        if type(tags) is list and all(type(t) is str and t.isascii() for t in tags):
+            tags = tuple(tags)  # what parse_tags makes of them, without its checks
+        else:
+            tags = parse_tags(tags)
     except (TypeError, ValueError):
         return None
     return Job(

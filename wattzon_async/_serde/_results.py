@@ -25,25 +25,18 @@ Item = Callable[[object], "ExtractedField | str"]
 Hook = Callable[[Any, Any], Any]
 
 
-def _tight_token(token: object) -> bool:
-    """A token box in the documented shape: exactly the six int fields."""
-    return (
-        type(token) is dict
-        and len(token) == 6
-        and type(token.get("page_number")) is int
-        and type(token.get("x1")) is int
-        and type(token.get("y1")) is int
-        and type(token.get("x2")) is int
-        and type(token.get("y2")) is int
-        and type(token.get("index")) is int
-    )
+#: The fields of a token box in the documented shape.
+_TOKEN_KEYS = frozenset({"page_number", "x1", "y1", "x2", "y2", "index"})
 
 
 def deferrable(results: dict[Any, Any]) -> bool:
     """True when every field is a string or a documented raw field with tight boxes.
 
     Such results decode without error whenever they are read, so the decoding may wait.
+    A tight box is what ``token_hook`` takes its tight path for: exactly the six fields,
+    each an int. The check is inlined: it runs for every box of every job read.
     """
+    keys = _TOKEN_KEYS
     for name, value in results.items():
         if type(name) is not str:
             return False
@@ -60,7 +53,17 @@ def deferrable(results: dict[Any, Any]) -> bool:
         if type(boxes) is not list:
             return False
         for box in boxes:
-            if not _tight_token(box):
+            if not (
+                type(box) is dict
+                and box.keys() == keys
+                and type(box["page_number"])
+                is type(box["x1"])
+                is type(box["y1"])
+                is type(box["x2"])
+                is type(box["y2"])
+                is type(box["index"])
+                is int
+            ):
                 return False
     return True
 
