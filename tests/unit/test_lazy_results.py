@@ -131,3 +131,11 @@ def test_the_fast_path_builds_what_the_converter_builds(data: dict[str, Any]) ->
         return
     assert fast == generic
     assert repr(fast) == repr(generic)
+
+
+def test_transformed_results_stay_a_plain_dict() -> None:
+    import json
+
+    job = structure_job(seed("job_transformed.json"))
+    assert type(job.results) is dict
+    assert json.loads(json.dumps(job.results)) == job.results

@@ -38,7 +38,7 @@ from ..models import (
     ZipCode,
 )
 from ._fast import fast_job
-from ._results import LazyResults, deferrable, is_mapping, result_item, token_hook
+from ._results import decoded_later, is_mapping, result_item, token_hook
 from ._values import (
     as_is,
     base64_bytes,
@@ -82,8 +82,10 @@ def _results_hook(item: Callable[[object], ExtractedField | str]) -> Hook:
             return None
         if not is_mapping(value):
             raise TypeError(f"results must be an object, not {type(value).__name__}")
-        if type(value) is dict and deferrable(value):
-            return LazyResults(value, item)
+        if type(value) is dict:
+            later = decoded_later(value, item)
+            if later is not None:
+                return later
         return {str(name): item(field) for name, field in value.items()}
 
     return structure

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..models import DocumentRef, ExtractedField, Job, JobStatus
-from ._results import LazyResults, deferrable
+from ._results import decoded_later
 from ._values import parse_datetime, parse_tags
 
 __all__ = ["fast_job"]
@@ -51,9 +51,11 @@ def fast_job(data: object, item: Callable[[object], ExtractedField | str]) -> Jo
         return None
     results: Any = data.get("results")
     if results is not None:
-        if type(results) is not dict or not deferrable(results):
+        if type(results) is not dict:
             return None
-        results = LazyResults(results, item)
+        results = decoded_later(results, item)
+        if results is None:
+            return None
     tags: Any = data.get("tags", ())
     try:
         when = parse_datetime(created)

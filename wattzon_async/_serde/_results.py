@@ -19,7 +19,14 @@ from typing import Any, TypeGuard
 
 from ..models import ExtractedField, Token
 
-__all__ = ["LazyResults", "deferrable", "is_mapping", "result_item", "token_hook"]
+__all__ = [
+    "LazyResults",
+    "decoded_later",
+    "deferrable",
+    "is_mapping",
+    "result_item",
+    "token_hook",
+]
 
 Item = Callable[[object], "ExtractedField | str"]
 Hook = Callable[[Any, Any], Any]
@@ -27,6 +34,21 @@ Hook = Callable[[Any, Any], Any]
 
 #: The fields of a token box in the documented shape.
 _TOKEN_KEYS = frozenset({"page_number", "x1", "y1", "x2", "y2", "index"})
+
+
+def decoded_later(results: dict[Any, Any], item: Item) -> Mapping[str, Any] | None:
+    """Results whose decoding cannot fail, as they will be read; None for the others.
+
+    Raw results become ``LazyResults``; results of strings only (transformed ones) stay
+    the plain dict they are (a copy), as they always were. None: the converter decodes
+    them at once (and raises for what is malformed).
+    """
+    if not deferrable(results):
+        return None
+    for value in results.values():
+        if type(value) is not str:
+            return LazyResults(results, item)
+    return dict(results)
 
 
 def deferrable(results: dict[Any, Any]) -> bool:
