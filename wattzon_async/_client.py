@@ -33,13 +33,13 @@ from ._config import (
 from ._errors import ValidationError
 from ._http import Sender
 from ._ratelimit import AdaptiveRateLimiter
-from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
     from ._create import Creator
     from ._tls import CertificateInfo, CertSpec
+    from ._waiting import Waiter
     from .models import Job, Submission
     from .notifications import NotificationConsumer
 
@@ -146,7 +146,7 @@ class WattzOnClient:
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-        self._waiter = Waiter(self.jobs.get, self.config)
+        self._waits: Waiter | None = None
 
     def _check_files(self) -> None:
         assert self._check_interval is not None
@@ -247,9 +247,19 @@ class WattzOnClient:
         )
         return submit_many(submissions, calls=calls, **options)
 
+    @property
+    def _waiter(self) -> Waiter:
+        """The client's waits (pollers, polling budget), made on the first ``await_job``."""
+        if self._waits is None:
+            from ._waiting import Waiter
+
+            self._waits = Waiter(self.jobs.get, self.config)
+        return self._waits
+
     async def aclose(self) -> None:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
-        await self._waiter.aclose()
+        if self._waits is not None:
+            await self._waits.aclose()
         await self._http.aclose()
 
     @property

@@ -1,8 +1,8 @@
 """A plain ``import wattzon_async`` leaves the modules of other features for their first use.
 
 The create machinery (with document uploads), the converter's structuring hooks, the
-certificate readers and the telemetry of waits, batches and the consumer are imported
-when first needed; every public name still imports from ``wattzon_async``.
+certificate readers, the waits and the telemetry of waits, batches and the consumer are
+imported when first needed; every public name still imports from ``wattzon_async``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ DEFERRED = (
     "wattzon_async._certinfo",
     "wattzon_async._telemetry._flows",
     "wattzon_async._telemetry._messaging",
+    "wattzon_async._waiting",
+    "wattzon_async._lanes",
 )
 
 
@@ -67,11 +69,13 @@ def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None
         "import wattzon_async\n"
         f"client = wattzon_async.WattzOnClient(cert=({cert!r}, {key!r}), ca_bundle={ca!r})\n"
         "client.jobs._creator\n"
+        "client._waiter\n"
         "import asyncio\n"
         "asyncio.run(client.aclose())\n"
     )
     loaded = _modules_after(program)
     assert {"wattzon_async._tls", "wattzon_async._create", "wattzon_async._serde"} <= loaded
+    assert "wattzon_async._waiting" in loaded
 
 
 @pytest.fixture(scope="module")
