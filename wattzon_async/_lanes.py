@@ -43,10 +43,16 @@ class Lanes:
 
         Args:
             urgent: Join the urgent lane.
-            promote_on: A future whose completion moves a request still waiting in the
-                other lane to the back of the urgent one (done already: urgent at once).
+            promote_on: A future whose result moves a request still waiting in the other
+                lane to the back of the urgent one (done already: urgent at once). One
+                that fails or is cancelled promotes nothing.
         """
-        urgent = urgent or (promote_on is not None and promote_on.done())
+        urgent = urgent or (
+            promote_on is not None
+            and promote_on.done()
+            and not promote_on.cancelled()
+            and promote_on.exception() is None
+        )
         await self._acquire(urgent, None if urgent else promote_on)
         try:
             yield
@@ -61,7 +67,9 @@ class Lanes:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         (self._urgent if urgent else self._normal).append(turn)
 
-        def promote(_: object) -> None:
+        def promote(done: asyncio.Future[Any]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return  # no notification came (its wait ended otherwise)
             if not turn.done() and turn in self._normal:
                 self._normal.remove(turn)
                 self._urgent.append(turn)

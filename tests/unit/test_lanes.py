@@ -83,3 +83,24 @@ async def test_a_cancelled_request_gives_its_turn_back() -> None:
     second.set()
     await _hold(lanes, "c", order, second, urgent=False)  # the slot is free again
     assert order == ["a", "c"]
+
+
+async def test_a_future_that_fails_promotes_nothing() -> None:
+    lanes = Lanes(1)
+    order: list[str] = []
+    gates = {name: asyncio.Event() for name in "abc"}
+    hint: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    tasks = [asyncio.create_task(_hold(lanes, "a", order, gates["a"], urgent=False))]
+    await wait_until(lambda: order == ["a"])
+    tasks.append(asyncio.create_task(_hold(lanes, "b", order, gates["b"], urgent=False)))
+    tasks.append(
+        asyncio.create_task(_hold(lanes, "c", order, gates["c"], urgent=False, promote_on=hint))
+    )
+    await wait_until(lambda: lanes.waiting(urgent=False) == 2)
+    hint.cancel()
+    await asyncio.sleep(0)  # the callbacks of the cancelled future run
+    assert lanes.waiting(urgent=True) == 0
+    for gate in gates.values():
+        gate.set()
+    await asyncio.gather(*tasks)
+    assert order == ["a", "b", "c"]
