@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from wattzon_async import ExtractedField, Job, Token, UnexpectedResponseError
 from wattzon_async._serde import converter, structure, structure_job, unstructure
 from wattzon_async._serde._fast import fast_job
-from wattzon_async._serde._results import LazyResults, result_item
+from wattzon_async._serde._results import LazyResults, deferrable, result_item
 
 from .conftest import seed
 
@@ -139,3 +139,12 @@ def test_transformed_results_stay_a_plain_dict() -> None:
     job = structure_job(seed("job_transformed.json"))
     assert type(job.results) is dict
     assert json.loads(json.dumps(job.results)) == job.results
+
+
+def test_a_box_of_six_other_fields_is_left_to_the_converter() -> None:
+    data: dict[str, Any] = seed("job_raw.json")
+    field = next(iter(data["results"].values()))
+    box = field["tokens"]["raw"][0]
+    box["confidence"] = box.pop("index")
+    assert not deferrable(data["results"])
+    assert fast_job(data, result_item(converter().get_structure_hook(Token))) is None

@@ -32,10 +32,6 @@ Item = Callable[[object], "ExtractedField | str"]
 Hook = Callable[[Any, Any], Any]
 
 
-#: The fields of a token box in the documented shape.
-_TOKEN_KEYS = frozenset({"page_number", "x1", "y1", "x2", "y2", "index"})
-
-
 def decoded_later(results: dict[Any, Any], item: Item) -> Mapping[str, Any] | None:
     """Results whose decoding cannot fail, as they will be read; None for the others.
 
@@ -58,7 +54,13 @@ def deferrable(results: dict[Any, Any]) -> bool:
     A tight box is what ``token_hook`` takes its tight path for: exactly the six fields,
     each an int. The check is inlined: it runs for every box of every job read.
     """
-    keys = _TOKEN_KEYS
+    try:
+        return _deferrable(results)
+    except KeyError:  # a box of six fields, not the six documented ones
+        return False
+
+
+def _deferrable(results: dict[Any, Any]) -> bool:
     for name, value in results.items():
         if type(name) is not str:
             return False
@@ -77,7 +79,7 @@ def deferrable(results: dict[Any, Any]) -> bool:
         for box in boxes:
             if not (
                 type(box) is dict
-                and box.keys() == keys
+                and len(box) == 6
                 and type(box["page_number"])
                 is type(box["x1"])
                 is type(box["y1"])
