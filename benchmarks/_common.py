@@ -59,7 +59,7 @@ class Settings:
     quick: bool = False
     overhead_calls: int = 2000
     overhead_block: int = 100
-    overhead_concurrency: int = 32
+    overhead_concurrencies: tuple[int, ...] = (1, 16, 64)
     upload_count: int = 32
     upload_size: int = 4_500_000
     upload_rounds: int = 3

@@ -1,4 +1,6 @@
-"""5. Import cost: ``import wattzon_async`` against ``import httpx``, each in fresh processes.
+"""5. Import cost: ``import wattzon_async`` against its HTTP stack's, each in fresh processes.
+
+The stack is the one the SDK runs on here (httpx2, or httpx with WATTZON_HTTP_STACK=httpx).
 
 Each sample is a new interpreter that times its own import with ``time.perf_counter``
 (interpreter start-up excluded); the two alternate (A B B A ...) and the figure is the
@@ -20,10 +22,14 @@ import subprocess
 import tempfile
 from typing import Any
 
+from wattzon_async._httpx import stack_name
+
 from ._common import BenchResult, Row, Settings, child_environment, median, python, side_order
 
 __all__ = ["run"]
 
+#: The package the SDK imports for HTTP here; the baseline of the ratio.
+STACK = stack_name()
 NAME = "5. Import cost"
 _TARGET = 1.3
 #: Imported on first use of their feature only (tests/unit/test_import_cost.py).
@@ -67,18 +73,18 @@ def _sample(module: str, cache: str, prelude: str = "") -> dict[str, Any]:
 
 def _series(count: int, cache: str, prelude: str = "") -> dict[str, list[dict[str, Any]]]:
     """``count`` alternating pairs of fresh-process imports of the SDK and of httpx."""
-    samples: dict[str, list[dict[str, Any]]] = {"wattzon_async": [], "httpx": []}
+    samples: dict[str, list[dict[str, Any]]] = {"wattzon_async": [], "http": []}
     for index in range(count):
         sdk_first, _ = side_order(index)
-        order = ["wattzon_async", "httpx"] if sdk_first else ["httpx", "wattzon_async"]
-        for module in order:
-            samples[module].append(_sample(module, cache, prelude))
+        order = [("wattzon_async", "wattzon_async"), ("http", STACK)]
+        for side, module in order if sdk_first else order[::-1]:
+            samples[side].append(_sample(module, cache, prelude))
     return samples
 
 
 def _ratio_row(metric: str, samples: dict[str, list[dict[str, Any]]], limit: float | None) -> Row:
     sdk = [s["seconds"] for s in samples["wattzon_async"]]
-    base = [s["seconds"] for s in samples["httpx"]]
+    base = [s["seconds"] for s in samples["http"]]
     ratios = [a / b for a, b in zip(sdk, base, strict=True)]
     return Row(
         NAME,
@@ -97,20 +103,22 @@ def run(settings: Settings) -> BenchResult:
     result = BenchResult(NAME)
     with tempfile.TemporaryDirectory(prefix="wattzon-bench-pycache-") as cache:
         _sample("wattzon_async", cache)  # warm the file system cache and write the bytecode
-        _sample("httpx", cache)
+        _sample(STACK, cache)
         plain = _series(settings.import_samples, cache)
         after_asyncio = _series(settings.import_samples, cache, prelude="import asyncio")
     heavy = sorted(
         {m for s in plain["wattzon_async"] for m in s["heavy"]}
-        - {m for s in plain["httpx"] for m in s["heavy"]}
+        - {m for s in plain["http"] for m in s["heavy"]}
     )
     result.details = {"samples": plain, "samples_after_asyncio": after_asyncio}
     result.rows.append(
-        _ratio_row("import wattzon_async / import httpx (fresh processes)", plain, _TARGET)
+        _ratio_row(f"import wattzon_async / import {STACK} (fresh processes)", plain, _TARGET)
     )
     result.rows.append(
         _ratio_row(
-            "import wattzon_async / import httpx, asyncio already imported", after_asyncio, None
+            f"import wattzon_async / import {STACK}, asyncio already imported",
+            after_asyncio,
+            None,
         )
     )
     result.rows.append(

@@ -53,7 +53,6 @@ from ._errors import (
     WattzOnError,
 )
 from ._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
-from ._tls import CertificateInfo
 from .models import (
     Document,
     DocumentRef,
@@ -72,6 +71,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
+    from ._tls import CertificateInfo
     from .notifications import NotificationConsumer, parse_notification
 
 __version__ = "0.1.0"
@@ -140,8 +140,10 @@ __all__ = [
 ]
 
 #: Names imported on first use, so that ``import wattzon_async`` stays cheap: batches
-#: bring sqlite3 and the journal, notifications bring aiobotocore.
+#: bring sqlite3 and the journal, notifications bring aiobotocore, certificate details
+#: the certificate readers.
 _LAZY = {
+    "CertificateInfo": "wattzon_async._tls",
     "BatchProgress": "wattzon_async._batch",
     "BatchRun": "wattzon_async._batch",
     "ResumeSummary": "wattzon_async._batch",

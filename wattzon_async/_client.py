@@ -9,6 +9,7 @@ keeps the import graph a DAG (see docs/architecture.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -29,19 +30,19 @@ from ._config import (
     WaitPolicy,
     env_settings,
 )
-from ._create import Creator
 from ._errors import ValidationError
 from ._http import Sender
 from ._httpx import httpx
 from ._keyclaims import KeyClaims
 from ._ratelimit import AdaptiveRateLimiter
-from ._tls import CertificateInfo, CertSpec, ClientIdentity
-from ._waiting import Waiter
 from .resources import Documents, Jobs, Link, Utilities, Zips
 from .store import Store, open_store
 
 if TYPE_CHECKING:
     from ._batch import BatchRun
+    from ._create import Creator
+    from ._tls import CertificateInfo, CertSpec
+    from ._waiting import Waiter
     from .models import Job, Submission
     from .notifications import NotificationConsumer
 
@@ -162,6 +163,8 @@ class WattzOnClient:
             max_response_size=max_response_size,
             max_download_size=max_download_size,
         )
+        from ._tls import ClientIdentity  # certificates are read here, not at import
+
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
         t = self.config.timeouts
         self._http = httpx.AsyncClient(
@@ -183,7 +186,7 @@ class WattzOnClient:
         )
         self.jobs = Jobs(
             self._sender,
-            creator=Creator(self._sender, self._claims),
+            creator=functools.partial(_creator, self._sender, self._claims),
             await_job=self.await_job,
             submit_many=self._submit_many,
         )
@@ -191,7 +194,7 @@ class WattzOnClient:
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-        self._waiter = Waiter(self.jobs.get, self.config)
+        self._waits: Waiter | None = None
 
     def _check_files(self) -> None:
         assert self._check_interval is not None
@@ -292,9 +295,19 @@ class WattzOnClient:
         )
         return submit_many(submissions, calls=calls, **options)
 
+    @property
+    def _waiter(self) -> Waiter:
+        """The client's waits (pollers, polling budget), made on the first ``await_job``."""
+        if self._waits is None:
+            from ._waiting import Waiter
+
+            self._waits = Waiter(self.jobs.get, self.config)
+        return self._waits
+
     async def aclose(self) -> None:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
-        await self._waiter.aclose()
+        if self._waits is not None:
+            await self._waits.aclose()
         await self._http.aclose()
         if self._claims is not None:
             await self._claims.aclose()
@@ -329,3 +342,10 @@ class WattzOnClient:
             + ("" if self._store is None else f", store={self._store.url!r}")
             + ")"
         )
+
+
+def _creator(sender: Sender, claims: KeyClaims | None) -> Creator:
+    """The client's Creator, made on its first create: ``import wattzon_async`` stays cheap."""
+    from ._create import Creator
+
+    return Creator(sender, claims)

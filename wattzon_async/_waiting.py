@@ -16,6 +16,10 @@ How a wait works:
   notification for the job is a hint, confirmed by one GET (which does not wait for the
   polling budget: there is one per job); after it, polling stops. Polling is then only
   the fallback, on a much sparser schedule.
+* The GETs of all waits pass through two lanes (``_lanes.Lanes``): at most
+  ``_IN_FLIGHT`` (or ``max_connections``) at once, and a confirming GET starts before
+  every queued first look or poll, so thousands of waits started together cannot hold
+  up the ones whose notification has come.
 * Each ``await_job`` has its own monotonic deadline. When it passes, that wait raises
   ``WaitTimeoutError`` with the last job seen; a poller nobody waits for any more is
   cancelled and awaited, so nothing is left running. Nothing is ever cancelled on the
@@ -45,6 +49,7 @@ from ._errors import (
     retry_after_of,
     seconds_text,
 )
+from ._lanes import Lanes
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import jittered, retry
 from ._validation import check_job_id, check_number, check_results
@@ -58,6 +63,9 @@ __all__ = ["GetJob", "Waiter", "final_job"]
 logger = logging.getLogger("wattzon_async")
 
 Results = Literal["raw", "transformed"]
+#: The most GETs of waits in flight at once (fewer with a smaller connection pool):
+#: no more than the pool keeps alive, so that a burst of them reuses its connections.
+_IN_FLIGHT = 16
 _TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError, UnexpectedResponseError)
 
 
@@ -128,6 +136,7 @@ class Waiter:
         self._budget = AdaptiveRateLimiter(
             RateLimitPolicy(max_rate=config.rate_limit.poll_rate), adaptive=False
         )
+        self._lanes = Lanes(min(_IN_FLIGHT, config.max_connections))
 
     async def await_job(
         self,
@@ -239,10 +248,14 @@ class Waiter:
     async def _poll(self, watch: _Watch) -> Job:
         if not watch.confirming:
             await self._budget_turn(watch)
-        watch.by_notification = watch.confirming
-        watch.confirming = False
         watch.polls += 1
-        job = await self._get_job(watch.job_id, results=watch.results)
+        hint = None if watch.confirming or watch.hint_used else watch.hint
+        # A notification that comes while this GET waits for a slot makes it urgent.
+        async with self._lanes.slot(urgent=watch.confirming, promote_on=hint):
+            watch.take_hint()
+            watch.by_notification = watch.confirming
+            watch.confirming = False
+            job = await self._get_job(watch.job_id, results=watch.results)
         watch.last_job = job
         return job
 

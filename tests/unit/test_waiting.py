@@ -316,3 +316,82 @@ async def test_cancelling_while_a_poller_stops_is_not_swallowed(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelled()
+
+
+async def test_a_notification_overtakes_first_looks_queued_before_it(
+    make_client: MakeClient, router: Router
+) -> None:
+    client = make_client(
+        router,
+        retry=FAST_RETRY,
+        max_connections=1,
+        rate_limit=RateLimitPolicy(poll_rate=1000.0),
+    )
+    consumer = FakeConsumer()
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        started.append(job_id)
+        if job_id == 401:
+            await release.wait()
+        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
+        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
+
+    ids = range(401, 406)
+    for job_id in ids:
+        router.add("GET", url(job_id), answer)  # type: ignore[arg-type]
+    waits = {
+        i: asyncio.create_task(client.await_job(i, timeout=30, notifications=consumer))  # type: ignore[arg-type]
+        for i in ids
+    }
+    lanes = client._waiter._lanes
+    await wait_until(lambda: started == [401] and lanes.waiting(urgent=False) == 4)
+    consumer.deliver(405)
+    await wait_until(lambda: lanes.waiting(urgent=True) == 1)
+    release.set()
+    assert (await waits[405]).is_final
+    assert started[:2] == [401, 405]  # ahead of the first looks of 402-404
+    for task in waits.values():
+        task.cancel()
+    await asyncio.wait(set(waits.values()))
+
+
+async def test_thousands_of_first_looks_do_not_hold_up_a_confirmation(
+    make_client: MakeClient, router: Router
+) -> None:
+    # 2,000 waits, a polling budget of 1 GET/s and one GET in flight: every first look
+    # but one queues. The last wait's notification is confirmed by the next GET.
+    client = make_client(
+        router, retry=FAST_RETRY, max_connections=1, rate_limit=RateLimitPolicy(poll_rate=1.0)
+    )
+    consumer = FakeConsumer()
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        started.append(job_id)
+        if len(started) == 1:
+            await release.wait()
+        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
+        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
+
+    ids = range(1000, 3000)
+    for job_id in ids:
+        router.add("GET", url(job_id), answer)  # type: ignore[arg-type]
+    waits = {
+        i: asyncio.create_task(client.await_job(i, timeout=60, notifications=consumer))  # type: ignore[arg-type]
+        for i in ids
+    }
+    await wait_until(lambda: len(started) == 1)
+    last = ids[-1]
+    consumer.deliver(last)
+    await wait_until(lambda: client._waiter._lanes.waiting(urgent=True) == 1 or last in started)
+    release.set()
+    assert (await waits[last]).is_final
+    assert started[1] == last
+    for task in waits.values():
+        task.cancel()
+    await asyncio.wait(set(waits.values()))

@@ -14,13 +14,12 @@ more than the rest of ``import wattzon_async``.
 from __future__ import annotations
 
 import enum
-import json
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence, Set
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -38,6 +37,8 @@ from ..models import (
     Utility,
     ZipCode,
 )
+from ._fast import fast_job
+from ._results import decoded_later, is_mapping, result_item, token_hook
 from ._values import (
     as_is,
     base64_bytes,
@@ -73,80 +74,18 @@ T = TypeVar("T")
 Hook = Callable[[Any, Any], Any]
 
 
-def _token_hook(generic: Hook) -> Hook:
-    """A token box: the documented six ints on a tight path, anything else generically."""
-
-    def structure(value: Any, cls: Any) -> Token:
-        if type(value) is dict and len(value) == 6:
-            page, x1, y1 = value.get("page_number"), value.get("x1"), value.get("y1")
-            x2, y2, index = value.get("x2"), value.get("y2"), value.get("index")
-            if (
-                type(page) is int
-                and type(x1) is int
-                and type(y1) is int
-                and type(x2) is int
-                and type(y2) is int
-                and type(index) is int
-            ):
-                return Token(page, x1, y1, x2, y2, index)
-        result: Token = generic(value, cls)
-        return result
-
-    return structure
-
-
-#: The keys of a raw result's ``tokens`` object.
-_WIRE_TOKENS = frozenset({"raw", "content"})
-
-
-def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
-    """``isinstance(value, Mapping)``, without the ABC check for the usual plain dict."""
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _result_item(token: Hook) -> Callable[[object], ExtractedField | str]:
-    """One field of results: an ExtractedField from raw results, else a string."""
-
-    def item(value: object) -> ExtractedField | str:
-        if isinstance(value, str):
-            return value
-        if _is_mapping(value):
-            tokens = value.get("tokens")
-            if _is_mapping(tokens):  # the wire form: {"tokens": {"raw", "content"}}
-                extra = {k: v for k, v in value.items() if k != "tokens"} if len(value) > 1 else {}
-                if len(tokens) > 2 or not tokens.keys() <= _WIRE_TOKENS:
-                    extra.update((k, v) for k, v in tokens.items() if k not in ("raw", "content"))
-                content = tokens.get("content")
-                return ExtractedField(
-                    "" if content is None else str(content),
-                    tuple([token(t, Token) for t in tokens.get("raw") or ()]),
-                    extra,
-                )
-            if "content" in value:  # ours (``unstructure``), or content alone
-                boxes = tokens if isinstance(tokens, list) else None
-                skip = ("content",) if boxes is None else ("content", "tokens")
-                return ExtractedField(
-                    str(value["content"]),
-                    tuple([token(t, Token) for t in boxes or ()]),
-                    {k: v for k, v in value.items() if k not in skip},
-                )
-        if value is None:
-            return ""
-        if isinstance(value, int | float | bool):
-            return str(value)
-        return json.dumps(value, sort_keys=True)
-
-    return item
-
-
 def _results_hook(item: Callable[[object], ExtractedField | str]) -> Hook:
     """Results: field name to an ExtractedField (raw) or to a string (transformed)."""
 
     def structure(value: object, _: object) -> Mapping[str, ExtractedField | str] | None:
         if value is None:
             return None
-        if not _is_mapping(value):
+        if not is_mapping(value):
             raise TypeError(f"results must be an object, not {type(value).__name__}")
+        if type(value) is dict:
+            later = decoded_later(value, item)
+            if later is not None:
+                return later
         return {str(name): item(field) for name, field in value.items()}
 
     return structure
@@ -171,7 +110,7 @@ def _overrides(cls: type, conv: cattrs.Converter) -> dict[str, Any]:
 
     tags = override(struct_hook=tag_list)
     if cls is Job:
-        item = _result_item(conv.get_structure_hook(Token))
+        item = result_item(conv.get_structure_hook(Token))
         return {"tags": tags, "results": override(struct_hook=_results_hook(item))}
     if cls in (SnapNotification, LinkNotification):
         return {"tags": tags}
@@ -218,7 +157,7 @@ def _keep_unknown(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], 
     defaults, ours = _MODELS[cls], _OUR_NAMES.get(cls, {})
 
     def structure(data: Any, _: Any) -> T:
-        if not _is_mapping(data):
+        if not is_mapping(data):
             raise TypeError(f"{cls.__name__} must be an object, not {type(data).__name__}")
         for our, wire in ours.items():
             if wire not in data and our in data:
@@ -230,7 +169,7 @@ def _keep_unknown(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], 
         return base(fields, cls)
 
     if cls is Token:
-        return _token_hook(structure)
+        return token_hook(structure)
     return structure
 
 
@@ -282,7 +221,7 @@ def _build() -> cattrs.Converter:
         lambda t: isinstance(t, type) and t in _MODELS, lambda t: _keep_unknown(t, conv)
     )
     conv.register_structure_hook(
-        ExtractedField, _field_hook(_result_item(conv.get_structure_hook(Token)))
+        ExtractedField, _field_hook(result_item(conv.get_structure_hook(Token)))
     )
 
     conv.register_unstructure_hook_factory(attrs.has, _unstructure_attrs(conv))
@@ -362,8 +301,16 @@ def _describe(exc: BaseException) -> list[str]:
 
 
 def structure_job(data: Any) -> Job:
-    """Build a Job from the job API's JSON."""
-    return structure(data, Job, what="job")
+    """Build a Job from the job API's JSON (the documented shape on a fast path)."""
+    global _item
+    if _item is None:
+        _item = result_item(converter().get_structure_hook(Token))
+    job = fast_job(data, _item)
+    return job if job is not None else structure(data, Job, what="job")
+
+
+#: One field of results, as the converter decodes it (set on first use).
+_item: Callable[[object], ExtractedField | str] | None = None
 
 
 def dump_job(job: Job) -> dict[str, Any]:

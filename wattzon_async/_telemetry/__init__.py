@@ -17,6 +17,8 @@ errors their type; only ids (job, message), counts and states are kept.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._calls import (
     OFF,
     Call,
@@ -29,10 +31,34 @@ from ._calls import (
     retried,
     url_template,
 )
-from ._flows import Batch, OffWait, Wait, submission, wait
-from ._messaging import claimed, dispatched, handling, note_waiter, processing, received
 from ._metrics import watch_limiter
 from ._otel import is_on, tracer
+
+if TYPE_CHECKING:
+    from ._flows import Batch, OffWait, Wait, submission, wait
+    from ._messaging import claimed, dispatched, handling, note_waiter, processing, received
+
+#: The hooks of waits, batches and the consumer, imported on first use: a plain client
+#: that sends requests needs only the call and attempt hooks.
+_LAZY = {
+    **dict.fromkeys(("Batch", "OffWait", "Wait", "submission", "wait"), "_flows"),
+    **dict.fromkeys(
+        ("claimed", "dispatched", "handling", "note_waiter", "processing", "received"),
+        "_messaging",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "OFF",

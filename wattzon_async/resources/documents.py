@@ -13,7 +13,6 @@ from typing import BinaryIO, overload
 
 from .._errors import ValidationError
 from .._http import Retry
-from .._serde import structure_document
 from .._validation import check_job_id
 from ..models import Document
 from ._base import Resource
@@ -37,6 +36,8 @@ class Documents(Resource):
         data = await self._sender.request(
             "GET", self._snap("jobs", jid, "document"), deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure_document
+
         return structure_document(data)
 
     @overload

@@ -9,12 +9,9 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .._create import PreparedCreate
 from .._idempotency import IDEMPOTENCY_PREFIX, new_idempotency_key
-from .._serde import structure_job, structure_jobs
-from .._upload import DocumentInput
 from .._validation import check_job_id, check_results, check_tags
 from ..models import Job, Submission
 from ._base import Resource
@@ -22,11 +19,21 @@ from ._base import Resource
 if TYPE_CHECKING:
     from .._batch import BatchRun, ProgressCallback
     from .._config import WaitPolicy
-    from .._create import Creator
+    from .._create import Creator, PreparedCreate
     from .._http import Sender
+    from .._upload import DocumentInput
     from ..notifications import NotificationConsumer
 
 __all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"]
+
+
+def __getattr__(name: str) -> Any:
+    """``PreparedCreate``, imported on first use with the create machinery."""
+    if name == "PreparedCreate":
+        from .._create import PreparedCreate
+
+        return PreparedCreate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Jobs(Resource):
@@ -40,14 +47,22 @@ class Jobs(Resource):
         self,
         sender: Sender,
         *,
-        creator: Creator,
+        creator: Callable[[], Creator],
         await_job: Callable[..., Awaitable[Job]],
         submit_many: Callable[..., BatchRun],
     ) -> None:
         super().__init__(sender)
-        self._creator = creator
+        self._make_creator = creator
+        self._made: Creator | None = None
         self._await_job = await_job
         self._submit_many = submit_many
+
+    @property
+    def _creator(self) -> Creator:
+        """The create machinery, made on first use (it is not imported before)."""
+        if self._made is None:
+            self._made = self._make_creator()
+        return self._made
 
     async def await_job(
         self,
@@ -186,9 +201,12 @@ class Jobs(Resource):
         """
         jid = check_job_id(job_id)
         params = _results_params(results)
+        url = f"{self._sender.config.snap_url}jobs/{jid}/"  # _snap("jobs", jid), quicker
         data = await self._sender.request(
-            "GET", self._snap("jobs", jid), params=params, deadline=self._sender.deadline(timeout)
+            "GET", url, params=params, deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure_job
+
         return structure_job(data)
 
     async def list(
@@ -204,6 +222,8 @@ class Jobs(Resource):
         data = await self._sender.request(
             "GET", self._snap("jobs"), params=params, deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure_jobs
+
         return structure_jobs(data)
 
     def submit_many(

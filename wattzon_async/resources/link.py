@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 
 from .._errors import ValidationError
 from .._httpx import httpx
-from .._serde import structure_bills
 from .._validation import check_profile_id
 from ..models import LinkBill
 from ._base import Resource
@@ -54,6 +53,8 @@ class Link(Resource):
         data = await self._sender.request(
             "GET", self._link("data", "bills", pid), deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure_bills
+
         return structure_bills(data)
 
     async def download_pdf(

@@ -7,7 +7,6 @@ through ``_http`` and decodes with ``_serde``.
 from __future__ import annotations
 
 from .._errors import ValidationError
-from .._serde import structure_provider_ids, structure_utility
 from .._validation import check_provider, check_text, check_zipcode
 from ..models import Utility
 from ._base import Resource
@@ -55,6 +54,8 @@ class Utilities(Resource):
             params=params,
             deadline=self._sender.deadline(timeout),
         )
+        from .._serde._converter import structure_provider_ids
+
         return structure_provider_ids(data)
 
     async def get(self, provider_id: int, *, timeout: float | None = None) -> Utility:
@@ -68,4 +69,6 @@ class Utilities(Resource):
         data = await self._sender.request(
             "GET", self._link("utilities", pid), deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure_utility
+
         return structure_utility(pid, data)

@@ -6,7 +6,6 @@ through ``_http`` and decodes with ``_serde``.
 
 from __future__ import annotations
 
-from .._serde import structure
 from .._validation import check_zipcode
 from ..models import ZipCode
 from ._base import Resource
@@ -32,4 +31,6 @@ class Zips(Resource):
         data = await self._sender.request(
             "GET", self._link("zips", code), deadline=self._sender.deadline(timeout)
         )
+        from .._serde._converter import structure
+
         return structure(data, ZipCode, what="zip code")
