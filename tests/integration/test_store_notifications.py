@@ -35,13 +35,21 @@ REPLICA = Path(__file__).with_name("store_replica.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def own_emulator() -> AsyncIterator[Emulator]:
+    # A queue of this module's own: the checks that it ends empty see no message that
+    # another test file's jobs sent to the session's shared emulator.
+    async with Emulator(processing_time=0.2, sqs=True) as emu:
+        yield emu
+
+
 @pytest_asyncio.fixture
-async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await wattzon_emulator.reset(purge_queue=True)
+async def emulator(own_emulator: Emulator) -> AsyncIterator[Emulator]:
+    await own_emulator.reset(purge_queue=True)
     try:
-        yield wattzon_emulator
+        yield own_emulator
     finally:
-        await wattzon_emulator.reset(purge_queue=True)
+        await own_emulator.reset(purge_queue=True)
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
