@@ -26,7 +26,7 @@ import ssl
 import threading
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,7 +52,7 @@ from wattzon_async.emulator import Emulator
 from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.resources.documents import safe_file_name
 
-from .conftest import PDF, create_body, mtls_context
+from .conftest import PDF, create_body, mtls_context, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -339,6 +339,15 @@ def refused_identities(
     }
 
 
+def _recorded(server: TLSServer) -> Callable[[], Awaitable[bool | None]]:
+    """A check for poll_until: the server has recorded a handshake."""
+
+    async def check() -> bool | None:
+        return True if server.handshakes else None
+
+    return check
+
+
 @pytest.mark.parametrize("case", ["expired", "wrong CA", "no certificate"])
 async def test_refused_client_certificate_is_a_clear_error(
     wattzon_emulator: Emulator,
@@ -353,8 +362,9 @@ async def test_refused_client_certificate_is_a_clear_error(
         async with client:
             with pytest.raises(CertificateError, match="refused the client certificate"):
                 await client.jobs.list()
+        # the server's thread records its side after the alert is on its way
+        await poll_until(_recorded(server), timeout=60)
         assert server.requests == []
-        assert server.handshakes
         assert all(h.startswith("refused") for h in server.handshakes)
 
 
