@@ -9,6 +9,10 @@ LOCK := requirements/dev.txt
 LATEST := .venv-latest
 LOWEST := .venv-lowest
 LOWEST_LOCK := requirements/lowest.txt
+# The two distributions of this repository: the SDK (.) and the emulator (emulator/), both
+# installed editable, without dependencies (the lock holds those), at their one version.
+LOCAL := -e . -e ./emulator
+DIST := dist
 # The suite mostly waits (on the emulator, subprocesses and SQS), so two workers halve its
 # wall time; each test file runs whole in one worker, with its own emulator.
 PYTEST := -m pytest -q -n 2 --dist loadfile
@@ -19,15 +23,16 @@ STACK_TESTS := tests/unit tests/integration/test_sdk_integration.py \
 	tests/integration/test_idempotency.py tests/integration/test_journal.py \
 	tests/integration/test_resume_processes.py tests/integration/test_security.py
 
-.PHONY: venv test test-httpx test-uvloop test-latest test-lowest lint demo bench docs lock clean
+.PHONY: venv test test-httpx test-uvloop test-latest test-lowest lint dist demo bench docs lock \
+	clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml emulator/pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL)
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -48,7 +53,7 @@ test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
-		-e '.[all,httpx]' --group dev
+		-e '.[all,httpx]' -e ./emulator --group dev
 	$(LATEST)/bin/python $(PYTEST)
 
 # The unit tests and the integration tests of one create and one wait on the lowest version of
@@ -58,7 +63,7 @@ test-lowest:
 	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(LOWEST)/bin/python -m pip install --quiet --require-hashes -r $(LOWEST_LOCK)
-	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps $(LOCAL)
 	$(LOWEST)/bin/python $(PYTEST) -p no:cacheprovider tests/unit \
 		tests/integration/test_sdk_integration.py tests/integration/test_await_job.py
 
@@ -76,6 +81,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Both wheels, built as a release builds them, and checked: the SDK's holds no emulator code
+# and registers no pytest plugin; the emulator's holds both; each pins the other's version.
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(DIST) . ./emulator
+	$(BIN)/python .ci/check_wheels.py $(DIST)
+
 demo: $(STAMP)
 	$(BIN)/python -m wattzon_async demo
 
@@ -87,4 +99,4 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST) $(LOWEST) $(DIST) .mypy_cache .ruff_cache .pytest_cache

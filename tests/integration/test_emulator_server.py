@@ -13,7 +13,7 @@ import pytest
 
 from wattzon_async._httpx import httpx
 from wattzon_async.emulator import DEFAULT_TENANT, Emulator, expected_results
-from wattzon_async.emulator._pki import CertificateAuthority
+from wattzon_emulator._pki import CertificateAuthority
 
 from .conftest import PDF, create_body, mtls_context, poll_until
 

@@ -22,8 +22,8 @@ from wattzon_async import (
     WattzOnClient,
 )
 from wattzon_async.emulator import Emulator, expected_results
-from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.notifications import NotificationConsumer
+from wattzon_emulator._pki import CertificateAuthority
 
 from .conftest import PDF
 

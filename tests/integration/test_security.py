@@ -49,8 +49,8 @@ from wattzon_async import (
 )
 from wattzon_async._httpx import httpx, stack_name
 from wattzon_async.emulator import Emulator
-from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.resources.documents import safe_file_name
+from wattzon_emulator._pki import CertificateAuthority
 
 from .conftest import PDF, create_body, mtls_context
 

@@ -13,7 +13,7 @@ import pytest
 
 from wattzon_async import WattzOnClient
 from wattzon_async._httpx import httpx
-from wattzon_async.emulator._pki import CertificateAuthority
+from wattzon_emulator._pki import CertificateAuthority
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SNAP = "https://snap.test/api/v1/"

@@ -17,7 +17,7 @@ from wattzon_async import _tls, certs
 from wattzon_async._errors import CertificateError, ValidationError
 from wattzon_async._tls import ClientIdentity
 from wattzon_async.certs import CertificateInfo, generate_csr, inspect_certificate, write_csr
-from wattzon_async.emulator._pki import CertificateAuthority
+from wattzon_emulator._pki import CertificateAuthority
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wattzon_async.emulator._jobfile import JobFile
-from wattzon_async.emulator._link import LinkRecord
-from wattzon_async.emulator._state import JobRecord
+from wattzon_emulator._jobfile import JobFile
+from wattzon_emulator._link import LinkRecord
+from wattzon_emulator._state import JobRecord
 
 
 def record(job_id: int, *, age: float = 0.0, duration: float = 5.0) -> JobRecord:

@@ -18,7 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._private import private_dir
+from wattzon_async._private import private_dir
+
 from ._control import (
     ProcessingTime,
     admin_request,
@@ -37,8 +38,8 @@ from ._process import ChildProcess, EmulatorError
 from ._sqs import DUMMY_CREDENTIALS, REGION
 
 if TYPE_CHECKING:
-    from .._client import WattzOnClient
-    from ..notifications import NotificationConsumer
+    from wattzon_async import WattzOnClient
+    from wattzon_async.notifications import NotificationConsumer
 
 __all__ = ["DEFAULT_TENANT", "Emulator"]
 
@@ -320,8 +321,7 @@ class Emulator:
         Returns:
             The client (use it with ``async with``).
         """
-        from .._client import WattzOnClient
-        from .._config import WaitPolicy
+        from wattzon_async import WaitPolicy, WattzOnClient
 
         spec = self._lifecycle["processing_time"]
         longest = max(spec) if isinstance(spec, list) else float(spec)
@@ -355,7 +355,7 @@ class Emulator:
         Raises:
             EmulatorError: The emulator was started without ``sqs=True``.
         """
-        from ..notifications import NotificationConsumer
+        from wattzon_async.notifications import NotificationConsumer
 
         if not self.queue_url:
             raise EmulatorError("start the emulator with sqs=True to get a consumer")

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._private import open_private
+from wattzon_async._private import open_private
+
 from ._link import LinkRecord
 from ._state import JobRecord
 
