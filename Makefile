@@ -68,12 +68,15 @@ test-lowest:
 		tests/integration/test_sdk_integration.py tests/integration/test_await_job.py
 
 # Re-resolve the lock to the newest versions the ranges in pyproject.toml allow, for every
-# Python the package supports; commit the result once `make test` passes on it.
+# Python the package supports; commit the result once `make test` passes on it. The roots are
+# both distributions of this repository (requirements/local.in: the SDK's extras and the
+# emulator's dependencies), which resolve locally and stay out of the locks, so that
+# `pip install --require-hashes -r` takes them and `make` installs the two editable.
+LOCK_ROOTS := requirements/local.in --group pyproject.toml:dev --generate-hashes --quiet \
+	--no-emit-package wattzon-async --no-emit-package wattzon-async-emulator
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra all --group dev --universal \
-		--python-version 3.11 --generate-hashes --upgrade --quiet -o $(LOCK)
-	$(BIN)/uv pip compile pyproject.toml --extra all --extra httpx --group dev \
-		--resolution lowest-direct --python-version 3.11 --generate-hashes --quiet \
+	$(BIN)/uv pip compile $(LOCK_ROOTS) --universal --python-version 3.11 --upgrade -o $(LOCK)
+	$(BIN)/uv pip compile $(LOCK_ROOTS) --resolution lowest-direct --python-version 3.11 \
 		-o $(LOWEST_LOCK)
 
 lint: $(STAMP)
