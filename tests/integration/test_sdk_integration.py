@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from tests.pki import CertificateAuthority
 from wattzon_async import (
     BadRequestError,
     CertificateError,
@@ -23,7 +24,6 @@ from wattzon_async import (
 )
 from wattzon_async.emulator import Emulator, expected_results
 from wattzon_async.notifications import NotificationConsumer
-from wattzon_emulator._pki import CertificateAuthority
 
 from .conftest import PDF
 

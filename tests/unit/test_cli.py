@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.pki import CertificateAuthority
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
 from wattzon_async._httpx import httpx, stack_name
 from wattzon_async._redact import mask_emails
@@ -29,7 +30,6 @@ from wattzon_async.cli._commands import NAME_LOOKUPS
 from wattzon_async.cli._output import Output
 from wattzon_async.cli._submit import Row, outcome_code
 from wattzon_emulator._data import LINK_PROFILES, sample_profiles
-from wattzon_emulator._pki import CertificateAuthority
 
 from .conftest import LINK, SNAP, Pki, json_response, seed
 from .test_models import MODEL_JSON
@@ -788,7 +788,7 @@ def test_cert_check_valid(cli: Cli, authority: CertificateAuthority, tmp_path: P
     result = cli("cert", "check", str(path))
     assert result.code == 0
     assert "CN=acme-prod" in result.out
-    assert "WattzOn Emulator CA" in result.out
+    assert "WattzOn Tests Root" in result.out
     assert "199 days" in result.out
     assert result.err == ""
 
