@@ -167,8 +167,10 @@ def _imports_of(root: Path, package: str, prefix: str) -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {
-            n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0
-        } - {None}
+            n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module is not None
+        }
         found[name] = {n for n in names if n == prefix or n.startswith(prefix + ".")}
     return found
 
