@@ -1,8 +1,9 @@
 """pytest fixtures for testing code that uses wattzon-async, against the local emulator.
 
-Installed as the ``wattzon`` pytest plugin (entry point ``pytest11``), so the fixtures are
-available in any test suite once ``wattzon-async[emulator]`` and ``pytest-asyncio`` are
-installed::
+Registered as the ``wattzon`` pytest plugin (entry point ``pytest11``) by the emulator's
+distribution, ``wattzon-async-emulator`` (``wattzon-async`` alone registers none), so the
+fixtures are available in any test suite once ``wattzon-async[emulator]`` and
+``pytest-asyncio`` are installed (``wattzon_async.testing`` re-exports them)::
 
     async def test_extracts_name(wattzon_client, wattzon_consumer):
         job = await wattzon_client.jobs.create(
