@@ -9,6 +9,10 @@ LOCK := requirements/dev.txt
 LATEST := .venv-latest
 LOWEST := .venv-lowest
 LOWEST_LOCK := requirements/lowest.txt
+# The two distributions of this repository: the SDK (.) and the emulator (emulator/), both
+# installed editable, without dependencies (the lock holds those), at their one version.
+LOCAL := -e . -e ./emulator
+DIST := dist
 # The suite mostly waits (on the emulator, subprocesses and SQS), so two workers halve its
 # wall time; each test file runs whole in one worker, with its own emulator.
 PYTEST := -m pytest -q -n 2 --dist loadfile
@@ -19,15 +23,16 @@ STACK_TESTS := tests/unit tests/integration/test_sdk_integration.py \
 	tests/integration/test_idempotency.py tests/integration/test_journal.py \
 	tests/integration/test_resume_processes.py tests/integration/test_security.py
 
-.PHONY: venv test test-httpx test-uvloop test-latest test-lowest lint demo bench docs lock clean
+.PHONY: venv test test-httpx test-uvloop test-latest test-lowest lint dist demo bench docs lock \
+	clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml emulator/pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL)
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -48,7 +53,7 @@ test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
-		-e '.[all,httpx]' --group dev
+		-e '.[all,httpx]' -e ./emulator --group dev
 	$(LATEST)/bin/python $(PYTEST)
 
 # The unit tests and the integration tests of one create and one wait on the lowest version of
@@ -58,23 +63,33 @@ test-lowest:
 	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(LOWEST)/bin/python -m pip install --quiet --require-hashes -r $(LOWEST_LOCK)
-	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps $(LOCAL)
 	$(LOWEST)/bin/python $(PYTEST) -p no:cacheprovider tests/unit \
 		tests/integration/test_sdk_integration.py tests/integration/test_await_job.py
 
 # Re-resolve the lock to the newest versions the ranges in pyproject.toml allow, for every
-# Python the package supports; commit the result once `make test` passes on it.
+# Python the package supports; commit the result once `make test` passes on it. The roots are
+# both distributions of this repository (requirements/local.in: the SDK's extras and the
+# emulator's dependencies), which resolve locally and stay out of the locks, so that
+# `pip install --require-hashes -r` takes them and `make` installs the two editable.
+LOCK_ROOTS := requirements/local.in --group pyproject.toml:dev --generate-hashes --quiet \
+	--no-emit-package wattzon-async --no-emit-package wattzon-async-emulator
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra all --group dev --universal \
-		--python-version 3.11 --generate-hashes --upgrade --quiet -o $(LOCK)
-	$(BIN)/uv pip compile pyproject.toml --extra all --extra httpx --group dev \
-		--resolution lowest-direct --python-version 3.11 --generate-hashes --quiet \
+	$(BIN)/uv pip compile $(LOCK_ROOTS) --universal --python-version 3.11 --upgrade -o $(LOCK)
+	$(BIN)/uv pip compile $(LOCK_ROOTS) --resolution lowest-direct --python-version 3.11 \
 		-o $(LOWEST_LOCK)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Both wheels, built as a release builds them, and checked: the SDK's holds no emulator code
+# and registers no pytest plugin; the emulator's holds both; each pins the other's version.
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(DIST) . ./emulator
+	$(BIN)/python .ci/check_wheels.py $(DIST)
 
 demo: $(STAMP)
 	$(BIN)/python -m wattzon_async demo
@@ -87,4 +102,4 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST) $(LOWEST) $(DIST) .mypy_cache .ruff_cache .pytest_cache

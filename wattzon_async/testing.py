@@ -1,79 +1,22 @@
-"""pytest fixtures for testing code that uses wattzon-async, against the local emulator.
+"""The pytest fixtures under their 0.2 name: a re-export of ``wattzon_emulator.testing``.
 
-Installed as the ``wattzon`` pytest plugin (entry point ``pytest11``), so the fixtures are
-available in any test suite once ``wattzon-async[emulator]`` and ``pytest-asyncio`` are
-installed::
-
-    async def test_extracts_name(wattzon_client, wattzon_consumer):
-        job = await wattzon_client.jobs.create(
-            email="user@example.com", provider=4, document=b"%PDF-1.4 ...", name="bill.pdf"
-        )
-        done = await wattzon_client.await_job(job.id, timeout=30, notifications=wattzon_consumer)
-        assert done.values()["Name"]
-
-One emulator (with SQS) serves the whole session, so state is shared between tests: use
-tags or job ids to tell your jobs apart, or ``await wattzon_emulator.reset()``. Importing
-this module is cheap (the emulator and the SDK are imported when a fixture is used), and
-importing it twice is harmless.
+The fixtures (``wattzon_emulator``, ``wattzon_client``, ``wattzon_consumer``) ship with
+the emulator, a distribution of its own that registers them as the ``wattzon`` pytest
+plugin: ``pip install 'wattzon-async[emulator]' pytest-asyncio`` makes them available in
+any test suite. ``pip install wattzon-async`` registers no plugin. Importing this module
+(``pytest_plugins = ["wattzon_async.testing"]``) keeps working where the emulator is
+installed; without it, the ``ImportError`` says how to install it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
-
-import pytest
-
-if TYPE_CHECKING:
-    from wattzon_async import WattzOnClient
-    from wattzon_async.emulator import Emulator
-    from wattzon_async.notifications import NotificationConsumer
-
-__all__ = ["wattzon_client", "wattzon_consumer", "wattzon_emulator"]
-
-#: How long jobs take in the session emulator (seconds).
-PROCESSING_TIME = 0.2
+from ._emulator_missing import EMULATOR_MISSING, is_emulator_missing
 
 try:
-    import pytest_asyncio
-except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
-    pytest_asyncio = None  # type: ignore[assignment]
+    from wattzon_emulator.testing import wattzon_client, wattzon_consumer, wattzon_emulator
+except ImportError as exc:
+    if is_emulator_missing(exc):
+        raise ImportError(EMULATOR_MISSING, name=exc.name) from exc
+    raise
 
-
-def _missing_pytest_asyncio(*args: Any, **kwargs: Any) -> Any:
-    pytest.fail("the wattzon fixtures need pytest-asyncio (pip install pytest-asyncio)")
-
-
-if pytest_asyncio is None:  # pragma: no cover
-    wattzon_emulator = pytest.fixture(scope="session", name="wattzon_emulator")(
-        _missing_pytest_asyncio
-    )
-    wattzon_client = pytest.fixture(name="wattzon_client")(_missing_pytest_asyncio)
-    wattzon_consumer = pytest.fixture(name="wattzon_consumer")(_missing_pytest_asyncio)
-else:
-
-    @pytest_asyncio.fixture(scope="session", loop_scope="session")
-    async def wattzon_emulator() -> AsyncIterator[Emulator]:
-        """A running emulator with SQS, shared by the whole test session.
-
-        Jobs take ``PROCESSING_TIME`` (0.2 s) to finish. Its processes and files are
-        removed when the session ends. The handle works from any event loop.
-        """
-        from wattzon_async.emulator import Emulator
-
-        async with Emulator(processing_time=PROCESSING_TIME, sqs=True) as emulator:
-            yield emulator
-
-    @pytest_asyncio.fixture
-    async def wattzon_client(wattzon_emulator: Emulator) -> AsyncIterator[WattzOnClient]:
-        """A ``WattzOnClient`` for the emulator's default tenant, closed after the test."""
-        async with wattzon_emulator.client() as client:
-            yield client
-
-    @pytest_asyncio.fixture
-    async def wattzon_consumer(
-        wattzon_emulator: Emulator,
-    ) -> AsyncIterator[NotificationConsumer]:
-        """A ``NotificationConsumer`` on the emulator's SQS queue, stopped after the test."""
-        async with wattzon_emulator.consumer() as consumer:
-            yield consumer
+__all__ = ["wattzon_client", "wattzon_consumer", "wattzon_emulator"]

@@ -14,7 +14,7 @@ import pytest
 
 from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator, EmulatorError
-from wattzon_async.emulator.demo import run_demo
+from wattzon_emulator.demo import run_demo
 
 from .conftest import create_body, mtls_context, poll_until
 

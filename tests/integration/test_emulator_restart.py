@@ -53,6 +53,9 @@ async def test_a_restart_keeps_jobs_urls_and_owed_notifications(tmp_path: Path) 
         again = await client.jobs.get(done.id, results="transformed")
         assert again.status == "COMPLETE"
         assert again.values()["Name"]
+        document = await client.documents.get(done.id)  # from its own file, not the job file
+        assert document.content == BILL.read_bytes()
+        assert "content" not in (folder / "jobs.jsonl").read_text()
         finished = await client.await_job(
             running.id, timeout=60, notifications=consumer, policy=NEVER
         )

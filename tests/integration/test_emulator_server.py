@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.pki import CertificateAuthority
 from wattzon_async._httpx import httpx
 from wattzon_async.emulator import DEFAULT_TENANT, Emulator, expected_results
-from wattzon_async.emulator._pki import CertificateAuthority
 
 from .conftest import PDF, create_body, mtls_context, poll_until
 

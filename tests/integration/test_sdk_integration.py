@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from tests.pki import CertificateAuthority
 from wattzon_async import (
     BadRequestError,
     CertificateError,
@@ -22,7 +23,6 @@ from wattzon_async import (
     WattzOnClient,
 )
 from wattzon_async.emulator import Emulator, expected_results
-from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.notifications import NotificationConsumer
 
 from .conftest import PDF

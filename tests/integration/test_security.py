@@ -37,6 +37,7 @@ import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.pki import CertificateAuthority
 from wattzon_async import (
     APIStatusError,
     CertificateError,
@@ -49,7 +50,6 @@ from wattzon_async import (
 )
 from wattzon_async._httpx import httpx, stack_name
 from wattzon_async.emulator import Emulator
-from wattzon_async.emulator._pki import CertificateAuthority
 from wattzon_async.resources.documents import safe_file_name
 
 from .conftest import PDF, create_body, mtls_context, poll_until

@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.pki import CertificateAuthority
 from wattzon_async import WattzOnClient
 from wattzon_async._httpx import httpx
-from wattzon_async.emulator._pki import CertificateAuthority
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SNAP = "https://snap.test/api/v1/"

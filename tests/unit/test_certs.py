@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from tests.pki import CertificateAuthority
 from wattzon_async import _tls, certs
 from wattzon_async._errors import CertificateError, ValidationError
 from wattzon_async._tls import ClientIdentity
 from wattzon_async.certs import CertificateInfo, generate_csr, inspect_certificate, write_csr
-from wattzon_async.emulator._pki import CertificateAuthority
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_signed_csr_loads_as_client_identity(
     identity = ClientIdentity.load((cert_path, key_path))
     assert identity.info is not None
     assert "CN=acme-prod" in identity.info.subject
-    assert identity.info.issuer == "O=WattzOn Emulator,CN=Test CA"
+    assert identity.info.issuer == "O=WattzOn Tests,CN=Test CA"
     assert identity.info.days_left in (364, 365)
 
 
@@ -164,7 +164,7 @@ def test_inspect_combined_pem_picks_the_keys_certificate(
     assert inspect_certificate(path).subject == "CN=leaf"
     chain_only = tmp_path / "chain.pem"
     chain_only.write_bytes(ca.cert_pem + issued.cert_pem)
-    assert inspect_certificate(chain_only).subject == "O=WattzOn Emulator,CN=Test CA"
+    assert inspect_certificate(chain_only).subject == "O=WattzOn Tests,CN=Test CA"
 
 
 @pytest.mark.parametrize("password", [None, b"p12-secret"])

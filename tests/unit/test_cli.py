@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.pki import CertificateAuthority
 from wattzon_async import CertificateInfo, Document, RetryPolicy, WattzOnClient, WattzOnError
 from wattzon_async._httpx import httpx, stack_name
 from wattzon_async._redact import mask_emails
@@ -28,8 +29,7 @@ from wattzon_async.cli._cert import expiry_text
 from wattzon_async.cli._commands import NAME_LOOKUPS
 from wattzon_async.cli._output import Output
 from wattzon_async.cli._submit import Row, outcome_code
-from wattzon_async.emulator._data import LINK_PROFILES, sample_profiles
-from wattzon_async.emulator._pki import CertificateAuthority
+from wattzon_emulator._data import LINK_PROFILES, sample_profiles
 
 from .conftest import LINK, SNAP, Pki, json_response, seed
 from .test_models import MODEL_JSON
@@ -788,7 +788,7 @@ def test_cert_check_valid(cli: Cli, authority: CertificateAuthority, tmp_path: P
     result = cli("cert", "check", str(path))
     assert result.code == 0
     assert "CN=acme-prod" in result.out
-    assert "WattzOn Emulator CA" in result.out
+    assert "WattzOn Tests Root" in result.out
     assert "199 days" in result.out
     assert result.err == ""
 
@@ -849,7 +849,7 @@ def test_cert_check_errors(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_emulator_command_serves(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wattzon_async.emulator.__main__ as emulator_main
+    import wattzon_emulator.__main__ as emulator_main
 
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(emulator_main, "serve_forever", lambda *args: calls.append(args))
@@ -861,7 +861,7 @@ def test_emulator_command_serves(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_demo_command_returns_the_demo_exit_code(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wattzon_async.emulator.demo as demo
+    import wattzon_emulator.demo as demo
 
     async def fake_demo() -> int:
         return 7
@@ -886,7 +886,7 @@ def test_python_m_and_lazy_rich() -> None:
         f"import sys; sys.modules['{stack_name()}._main'] = None;"
         "import wattzon_async, wattzon_async.cli;"
         "assert 'rich' not in sys.modules, 'rich imported';"
-        "assert 'wattzon_async.emulator' not in sys.modules, 'emulator imported'"
+        "assert not {'wattzon_async.emulator', 'wattzon_emulator'} & set(sys.modules), 'emulator'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     done = subprocess.run(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import stat
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from wattzon_async.emulator._jobfile import JobFile
-from wattzon_async.emulator._link import LinkRecord
-from wattzon_async.emulator._state import JobRecord
+from wattzon_emulator._jobfile import JobFile
+from wattzon_emulator._link import LinkRecord
+from wattzon_emulator._state import JobRecord
 
 
 def record(job_id: int, *, age: float = 0.0, duration: float = 5.0) -> JobRecord:
@@ -93,3 +96,58 @@ def test_link_extractions_read_back_beside_jobs(tmp_path: Path) -> None:
     assert isinstance(kept[1], LinkRecord)
     assert kept[1].visible_bills() == 4  # ended 55 s ago
     assert kept[2].visible_bills() < 4  # 4 s still to go
+
+
+def test_documents_are_files_of_their_own_and_the_lines_metadata_only(tmp_path: Path) -> None:
+    log = JobFile(tmp_path / "jobs.jsonl")
+    big = record(1000)
+    big.content = b"%PDF-1.4 " + bytes(range(256)) * 4096  # 1 MiB of every byte value
+    log.add(big)
+    log.add(record(1001))
+    document = tmp_path / "documents" / str(big.document_id)
+    assert document.read_bytes() == big.content
+    assert stat.S_IMODE(document.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "documents").stat().st_mode) == 0o700
+    lines = [json.loads(line) for line in log.path.read_text().splitlines()]
+    assert all("content" not in line["job"] for line in lines)
+    assert log.path.stat().st_size < 2_000  # two lines of metadata, not a MiB of base64
+    kept, _ = JobFile(tmp_path / "jobs.jsonl").load()
+    assert [j.content for j in kept if isinstance(j, JobRecord)] == [
+        big.content,
+        b"%PDF-1.4 \x00\xff",
+    ]
+    log.clear()
+    assert list((tmp_path / "documents").iterdir()) == []
+
+
+def test_a_job_line_with_its_document_inline_still_loads(tmp_path: Path) -> None:
+    old = record(1000)
+    line = {
+        "id": old.id,
+        "tenant": old.tenant,
+        "created_at": old.created_at.isoformat(),
+        "duration": old.duration,
+        "outcome": old.outcome,
+        "email": old.email,
+        "provider": old.provider,
+        "tags": list(old.tags),
+        "document_id": old.document_id,
+        "document_name": old.document_name,
+        "content": base64.b64encode(old.content).decode("ascii"),
+    }
+    (tmp_path / "jobs.jsonl").write_text(json.dumps({"job": line}) + "\n")
+    kept, _ = JobFile(tmp_path / "jobs.jsonl").load()
+    assert [j.content for j in kept if isinstance(j, JobRecord)] == [old.content]
+
+
+def test_a_job_whose_document_file_is_gone_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = JobFile(tmp_path / "jobs.jsonl")
+    gone, kept_job = record(1000), record(1001)
+    log.add(gone)
+    log.add(kept_job)
+    (tmp_path / "documents" / str(gone.document_id)).unlink()
+    kept, _ = log.load()
+    assert [j.key for j in kept] == ["snap:1001"]
+    assert "line 1 is not a job record" in caplog.text

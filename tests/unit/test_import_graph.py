@@ -144,3 +144,51 @@ def test_find_cycle_reports_the_cycle(tmp_path: Path, source: str, cycle: list[s
     for name, body in lines.items():
         (root / f"{name}.py").write_text("\n".join(body) + "\n")
     assert find_cycle(import_graph(root, "p")) == cycle
+
+
+EMULATOR_ROOT = Path(__file__).resolve().parents[2] / "emulator" / "wattzon_emulator"
+#: The SDK modules the emulator may import: the public ones, and four private ones whose
+#: names it needs (the HTTP stack, owner-only files, the backoff, the document sniffing).
+EMULATOR_USES = {
+    "wattzon_async",
+    "wattzon_async.models",
+    "wattzon_async.notifications",
+    "wattzon_async._httpx",
+    "wattzon_async._private",
+    "wattzon_async._retry",
+    "wattzon_async._doctype",
+}
+
+
+def _imports_of(root: Path, package: str, prefix: str) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the modules starting with ``prefix`` it imports."""
+    found: dict[str, set[str]] = {}
+    for name, path in module_files(root, package).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {
+            n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module is not None
+        }
+        found[name] = {n for n in names if n == prefix or n.startswith(prefix + ".")}
+    return found
+
+
+def test_the_emulator_import_graph_has_no_cycle() -> None:
+    cycle = find_cycle(import_graph(EMULATOR_ROOT, "wattzon_emulator"))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_emulator_uses_the_sdk_by_the_names_listed() -> None:
+    used = set().union(*_imports_of(EMULATOR_ROOT, "wattzon_emulator", "wattzon_async").values())
+    assert "wattzon_async._httpx" in used  # the walk sees absolute imports
+    assert used <= EMULATOR_USES, f"new SDK internals used by the emulator: {used - EMULATOR_USES}"
+
+
+def test_only_the_reexports_and_the_commands_reach_the_emulator() -> None:
+    reaching = {
+        module for module, names in _imports_of(ROOT, PACKAGE, "wattzon_emulator").items() if names
+    }
+    # wattzon_async.cli._commands loads it by name (importlib), when the command runs.
+    assert reaching == {"wattzon_async.emulator", "wattzon_async.testing"}

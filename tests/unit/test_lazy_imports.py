@@ -80,7 +80,7 @@ def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None
 
 @pytest.fixture(scope="module")
 def pki_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
-    from wattzon_async.emulator._pki import CertificateAuthority
+    from tests.pki import CertificateAuthority
 
     folder = tmp_path_factory.mktemp("lazy-pki")
     ca = CertificateAuthority.create()

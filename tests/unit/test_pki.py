@@ -15,7 +15,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wattzon_async._errors import CertificateError, ValidationError
-from wattzon_async.emulator._pki import CertificateAuthority, IssuedCert
+from wattzon_emulator._pki import CertificateAuthority, IssuedCert
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
+from tests.pki import CertificateAuthority, IssuedCert
 from wattzon_async._errors import CertificateError, ValidationError
 from wattzon_async._tls import WARN_DAYS, CertificateInfo, ClientIdentity
-from wattzon_async.emulator._pki import CertificateAuthority, IssuedCert
 
 PASSWORD = "correct horse battery"
 TIMEOUT = 5.0
@@ -348,7 +348,7 @@ def test_certificate_info(ca: CertificateAuthority) -> None:
     )
     info = CertificateInfo.from_certificate(cert)
     assert info.subject == "CN=info"
-    assert info.issuer == "O=WattzOn Emulator,CN=Test CA"
+    assert info.issuer == "O=WattzOn Tests,CN=Test CA"
     assert info.not_before == start
     assert info.not_after == start + timedelta(days=100)
     assert info.not_after.tzinfo is not None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._config import WaitPolicy
+from .._emulator_missing import EMULATOR_MISSING, is_emulator_missing
 from .._errors import (
     APIStatusError,
     JobError,
@@ -314,8 +316,7 @@ def _left_alone(existing: list[str], refused: list[str]) -> str:
 
 def emulator(ctx: Context) -> int:
     """``wattzon emulator``: serve the local emulator until Ctrl+C, printing the exports."""
-    from ..emulator.__main__ import serve_forever
-
+    serve_forever = _emulator_part("__main__").serve_forever
     args = ctx.args
     serve_forever(args.dir, args.port, args.sqs, args.processing_time)
     return ExitCode.OK
@@ -323,6 +324,19 @@ def emulator(ctx: Context) -> int:
 
 def demo(ctx: Context) -> int:
     """``wattzon demo``: sample bills through a local emulator, fields printed."""
-    from ..emulator.demo import run_demo
+    return int(asyncio.run(_emulator_part("demo").run_demo()))
 
-    return asyncio.run(run_demo())
+
+def _emulator_part(name: str) -> Any:
+    """A module of the emulator distribution, or a one-line error naming the extra.
+
+    Raises:
+        CliError: ``wattzon-async-emulator`` is not installed (exit code 1, as for the
+            other missing extras).
+    """
+    try:
+        return importlib.import_module(f"wattzon_emulator.{name}")
+    except ImportError as exc:
+        if is_emulator_missing(exc):
+            raise CliError(EMULATOR_MISSING, ExitCode.FAILED) from None
+        raise

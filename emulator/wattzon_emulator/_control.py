@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._httpx import httpx
-from .._private import private_dir
+from wattzon_async._httpx import httpx
+from wattzon_async._private import private_dir
+
 from ._link import LinkJob
 from ._pki import CertificateAuthority
 from ._process import ChildProcess, EmulatorError

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .._doctype import HEAD_SIZE, document_kind
+from wattzon_async._doctype import HEAD_SIZE, document_kind
+
 from ._data import UNSUPPORTED_PROVIDER, raw_results
 from ._faults import FaultSettings, RateLimiter, Stats, make_rng
 from ._link import LinkRecord, LinkRequest, Links

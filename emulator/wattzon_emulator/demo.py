@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from attrs import define, field
 
-from .._config import WaitPolicy
-from .._errors import JobError
-from .._httpx import httpx
+from wattzon_async import JobError, WaitPolicy
+from wattzon_async._httpx import httpx
+
 from ._control import client_context
 from ._handle import Emulator
 from ._pdf import text_pdf
@@ -34,9 +34,9 @@ from ._pdf import text_pdf
 if TYPE_CHECKING:
     import ssl
 
-    from .._client import WattzOnClient
-    from ..models import Job
-    from ..notifications import ConsumerStats, NotificationConsumer
+    from wattzon_async import WattzOnClient
+    from wattzon_async.models import Job
+    from wattzon_async.notifications import ConsumerStats, NotificationConsumer
 
 __all__ = ["run_demo"]
 

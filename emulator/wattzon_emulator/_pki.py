@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .._errors import CertificateError, ValidationError
+from wattzon_async import CertificateError, ValidationError
 
 __all__ = ["CertificateAuthority", "IssuedCert"]
 

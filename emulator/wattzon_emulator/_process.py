@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .._private import open_private
+from wattzon_async._private import open_private
+
 from ._ready import read_ready_file
 
 __all__ = ["ChildProcess", "EmulatorError", "child_environment"]

@@ -1,11 +1,16 @@
 """The emulator's jobs on disk, so that ``wattzon emulator --dir`` keeps them across restarts.
 
-An append-only file of JSON lines: ``{"job": {...}}`` when a job is made (its document
-included), ``{"link": {...}}`` when a Link extraction starts, and ``{"notified": id}``
+An append-only file of JSON lines: ``{"job": {...}}`` when a job is made,
+``{"link": {...}}`` when a Link extraction starts, and ``{"notified": id}``
 (``{"link_notified": job_id}``) once its SQS notification is sent. Reading it back
 gives the jobs and extractions as they were, each still ending at its creation time
 plus its processing time, and tells which notifications are still owed. A line cut
 short by a crash is skipped. Only the server process writes it, from its event loop.
+
+The lines hold metadata only: each uploaded document is a file of its own (owner-only,
+``documents/<document id>`` beside the job file), written before its job's line, so that
+the job file stays small however many bills went through it. A job whose line has its
+document inline (base64 ``content``, as the emulator of 0.2 wrote them) still loads.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._private import open_private
+from wattzon_async._private import open_private, private_dir
+
 from ._link import LinkRecord
 from ._state import JobRecord
 
@@ -33,6 +39,7 @@ class JobFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.documents = path.parent / "documents"
 
     def load(self) -> tuple[list[JobRecord | LinkRecord], set[str]]:
         """The jobs and extractions recorded so far, oldest first, and the keys notified."""
@@ -45,14 +52,14 @@ class JobFile:
                 try:
                     entry = json.loads(line)
                     if "job" in entry:
-                        records.append(_record(entry["job"]))
+                        records.append(_record(entry["job"], self.documents))
                     elif "link" in entry:
                         records.append(_link_record(entry["link"]))
                     elif "link_notified" in entry:
                         notified.add(f"link:{entry['link_notified']}")
                     else:
                         notified.add(f"snap:{int(entry['notified'])}")
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, OSError):
                     logger.warning("%s: line %d is not a job record; skipped", self.path, number)
         return records, notified
 
@@ -61,6 +68,7 @@ class JobFile:
         if isinstance(record, LinkRecord):
             self._append({"link": _link_entry(record)})
         else:
+            self._save_document(record)
             self._append({"job": _entry(record)})
 
     def notified(self, record: JobRecord | LinkRecord) -> None:
@@ -71,8 +79,19 @@ class JobFile:
             self._append({"notified": record.id})
 
     def clear(self) -> None:
-        """Forget every job (the emulator was reset)."""
+        """Forget every job and its document (the emulator was reset)."""
         os.close(open_private(self.path, os.O_WRONLY | os.O_TRUNC))
+        if self.documents.is_dir():
+            for document in self.documents.iterdir():
+                document.unlink(missing_ok=True)
+
+    def _save_document(self, job: JobRecord) -> None:
+        """Write the job's document to its own owner-only file."""
+        private_dir(self.documents)
+        path = self.documents / str(job.document_id)
+        fd = open_private(path, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as out:
+            out.write(job.content)
 
     def _append(self, entry: dict[str, Any]) -> None:
         fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)  # emails: owner only
@@ -92,7 +111,6 @@ def _entry(job: JobRecord) -> dict[str, Any]:
         "tags": list(job.tags),
         "document_id": job.document_id,
         "document_name": job.document_name,
-        "content": base64.b64encode(job.content).decode("ascii"),
     }
 
 
@@ -101,7 +119,14 @@ def _started(created_at: datetime) -> float:
     return time.monotonic() - (datetime.now(UTC) - created_at).total_seconds()
 
 
-def _record(data: dict[str, Any]) -> JobRecord:
+def _content(data: dict[str, Any], documents: Path) -> bytes:
+    """A job's document: its own file, or inline in a line written by the 0.2 emulator."""
+    if "content" in data:
+        return base64.b64decode(data["content"])
+    return (documents / str(int(data["document_id"]))).read_bytes()
+
+
+def _record(data: dict[str, Any], documents: Path) -> JobRecord:
     created_at = datetime.fromisoformat(data["created_at"])
     return JobRecord(
         id=int(data["id"]),
@@ -115,7 +140,7 @@ def _record(data: dict[str, Any]) -> JobRecord:
         tags=tuple(data["tags"]),
         document_id=int(data["document_id"]),
         document_name=str(data["document_name"]),
-        content=base64.b64decode(data["content"]),
+        content=_content(data, documents),
     )
 
 

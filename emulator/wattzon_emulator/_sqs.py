@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .._retry import Backoff, retry
+from wattzon_async._retry import Backoff, retry
 
 __all__ = ["DUMMY_CREDENTIALS", "REGION", "SqsPublisher"]
 

@@ -5,6 +5,10 @@ for the demo, integration tests, benchmarks and users' own tests. Magic values: 
 ``9999`` is unsupported, and a document whose file name starts with ``failed`` fails.
 ``Emulator.start_link`` (``start_link`` for a ``wattzon emulator`` running elsewhere)
 runs a Link extraction that ends with the Link message.
+
+A distribution of its own, ``wattzon-async-emulator`` (``pip install
+'wattzon-async[emulator]'``), released with the SDK at the same version, so that the
+SDK's users install no server; ``wattzon_async.emulator`` re-exports these names.
 """
 
 from __future__ import annotations

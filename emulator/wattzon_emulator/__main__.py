@@ -1,4 +1,4 @@
-"""``python -m wattzon_async.emulator``: serve the emulator until interrupted.
+"""``python -m wattzon_emulator``: serve the emulator until interrupted.
 
 Writes the CA and a client certificate into a folder (reused on the next run), prints
 ``export WATTZON_...=`` lines for a shell to ``eval``, and serves until Ctrl+C or
@@ -107,7 +107,7 @@ def serve_forever(
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and serve."""
     parser = argparse.ArgumentParser(
-        prog="python -m wattzon_async.emulator",
+        prog="python -m wattzon_emulator",
         description="Serve a local WattzOn API (mutual TLS) and SQS queue.",
     )
     parser.add_argument(

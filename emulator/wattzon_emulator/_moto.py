@@ -1,6 +1,6 @@
 """The SQS side of the emulator: a moto server in a process of its own.
 
-Run as ``python -m wattzon_async.emulator._moto <ready-file>``. moto's server app
+Run as ``python -m wattzon_emulator._moto <ready-file>``. moto's server app
 binds 127.0.0.1 on a free port; the port goes into the ready file once it is listening.
 The process stops when its stdin closes (the parent went away or asked it to stop) or on
 SIGTERM/SIGINT.
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve SQS on a port (default: a free one) until stdin closes or a signal arrives."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
-        print("usage: python -m wattzon_async.emulator._moto READY_FILE [PORT]", file=sys.stderr)
+        print("usage: python -m wattzon_emulator._moto READY_FILE [PORT]", file=sys.stderr)
         return 2
     stop = threading.Event()
 

@@ -1,6 +1,6 @@
 """The emulator's server process: uvicorn behind mutual TLS, started by the Emulator handle.
 
-Run as ``python -m wattzon_async.emulator._server <config.json>``. It binds its socket
+Run as ``python -m wattzon_emulator._server <config.json>``. It binds its socket
 itself (port 0 picks a free one), and only when it is listening (and, with SQS, when the
 queue exists) does it write a ready file holding its port and queue URL, which the
 parent polls for. It exits when its stdin closes (the parent went away or asked it to
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: read the settings file named on the command line and serve."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m wattzon_async.emulator._server SETTINGS.json", file=sys.stderr)
+        print("usage: python -m wattzon_emulator._server SETTINGS.json", file=sys.stderr)
         return 2
     serve(json.loads(Path(args[0]).read_text()))
     return 0
