@@ -52,7 +52,7 @@ from ._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
-from ._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
+from .jobs._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
 from .models import (
     Document,
     DocumentRef,
@@ -70,8 +70,8 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
-    from ._tls import CertificateInfo
+    from ._tls._context import CertificateInfo
+    from .jobs._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
     from .notifications import NotificationConsumer, parse_notification
 
 __version__ = "0.1.0"
@@ -143,11 +143,11 @@ __all__ = [
 #: bring sqlite3 and the journal, notifications bring aiobotocore, certificate details
 #: the certificate readers.
 _LAZY = {
-    "CertificateInfo": "wattzon_async._tls",
-    "BatchProgress": "wattzon_async._batch",
-    "BatchRun": "wattzon_async._batch",
-    "ResumeSummary": "wattzon_async._batch",
-    "SubmitOutcome": "wattzon_async._batch",
+    "CertificateInfo": "wattzon_async._tls._context",
+    "BatchProgress": "wattzon_async.jobs._batch",
+    "BatchRun": "wattzon_async.jobs._batch",
+    "ResumeSummary": "wattzon_async.jobs._batch",
+    "SubmitOutcome": "wattzon_async.jobs._batch",
     "NotificationConsumer": "wattzon_async.notifications",
     "parse_notification": "wattzon_async.notifications",
 }

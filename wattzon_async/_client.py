@@ -33,16 +33,17 @@ from ._config import (
 from ._errors import ValidationError
 from ._http import Sender
 from ._httpx import httpx
-from ._keyclaims import KeyClaims
 from ._ratelimit import AdaptiveRateLimiter
-from .resources import Documents, Jobs, Link, Utilities, Zips
+from .jobs import Jobs
+from .jobs._keyclaims import KeyClaims
+from .resources import Documents, Link, Utilities, Zips
 from .store import Store, open_store
 
 if TYPE_CHECKING:
-    from ._batch import BatchRun
-    from ._create import Creator
-    from ._tls import CertificateInfo, CertSpec
-    from ._waiting import Waiter
+    from ._tls._context import CertificateInfo, CertSpec
+    from .jobs._batch import BatchRun
+    from .jobs._create import Creator
+    from .jobs._waiting import Waiter
     from .models import Job, Submission
     from .notifications import NotificationConsumer
 
@@ -163,7 +164,7 @@ class WattzOnClient:
             max_response_size=max_response_size,
             max_download_size=max_download_size,
         )
-        from ._tls import ClientIdentity  # certificates are read here, not at import
+        from ._tls._context import ClientIdentity  # certificates are read here, not at import
 
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
         t = self.config.timeouts
@@ -284,7 +285,7 @@ class WattzOnClient:
 
     def _submit_many(self, submissions: Iterable[Submission], **options: Any) -> BatchRun:
         """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
-        from ._batch import BatchCalls, submit_many  # batches (and sqlite3) load on first use
+        from .jobs._batch import BatchCalls, submit_many  # batches (and sqlite3) load on first use
 
         calls = BatchCalls(
             prepare=self.jobs.prepare,
@@ -299,7 +300,7 @@ class WattzOnClient:
     def _waiter(self) -> Waiter:
         """The client's waits (pollers, polling budget), made on the first ``await_job``."""
         if self._waits is None:
-            from ._waiting import Waiter
+            from .jobs._waiting import Waiter
 
             self._waits = Waiter(self.jobs.get, self.config)
         return self._waits
@@ -346,6 +347,6 @@ class WattzOnClient:
 
 def _creator(sender: Sender, claims: KeyClaims | None) -> Creator:
     """The client's Creator, made on its first create: ``import wattzon_async`` stays cheap."""
-    from ._create import Creator
+    from .jobs._create import Creator
 
     return Creator(sender, claims)

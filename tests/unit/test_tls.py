@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
 from wattzon_async._errors import CertificateError, ValidationError
-from wattzon_async._tls import WARN_DAYS, CertificateInfo, ClientIdentity
+from wattzon_async._tls._context import WARN_DAYS, CertificateInfo, ClientIdentity
 from wattzon_async.emulator._pki import CertificateAuthority, IssuedCert
 
 PASSWORD = "correct horse battery"

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING
 
 from attrs import define, evolve, field, frozen
 
-from . import _telemetry
-from ._config import retry_backoff
-from ._errors import (
+from .. import _telemetry
+from .._config import retry_backoff
+from .._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
     APIError,
@@ -51,7 +51,10 @@ from ._errors import (
     InternalServerError,
     UnexpectedResponseError,
 )
-from ._http import Retry
+from .._http import Retry
+from .._retry import retry
+from .._serde import create_job_envelope, structure_job, structure_jobs
+from .._validation import check_email, check_provider, check_tags
 from ._idempotency import (
     FINGERPRINT_PREFIX,
     check_idempotency_key,
@@ -59,15 +62,12 @@ from ._idempotency import (
     idempotency_tag,
     new_idempotency_key,
 )
-from ._retry import retry
-from ._serde import create_job_envelope, structure_job, structure_jobs
 from ._upload import DocumentInput, DocumentSource
-from ._validation import check_email, check_provider, check_tags
 
 if TYPE_CHECKING:
-    from ._http import Sender
+    from .._http import Sender
+    from ..models import Job
     from ._keyclaims import KeyClaims
-    from .models import Job
 
 __all__ = ["Creator", "PreparedCreate", "resolve"]
 

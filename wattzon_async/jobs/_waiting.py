@@ -35,9 +35,9 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from . import _telemetry
-from ._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
-from ._errors import (
+from .. import _telemetry
+from .._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
+from .._errors import (
     APIConnectionError,
     ConsumerNotRunningError,
     InternalServerError,
@@ -49,14 +49,14 @@ from ._errors import (
     retry_after_of,
     seconds_text,
 )
+from .._ratelimit import AdaptiveRateLimiter
+from .._retry import jittered, retry
+from .._validation import check_job_id, check_number, check_results
+from ..models import Job, JobStatus, SnapNotification
 from ._lanes import Lanes
-from ._ratelimit import AdaptiveRateLimiter
-from ._retry import jittered, retry
-from ._validation import check_job_id, check_number, check_results
-from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
-    from .notifications import NotificationConsumer
+    from ..notifications import NotificationConsumer
 
 __all__ = ["GetJob", "Waiter", "final_job"]
 

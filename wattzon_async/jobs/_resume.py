@@ -28,10 +28,10 @@ from typing import Generic, Protocol, TypeVar
 
 from attrs import define, frozen
 
-from ._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
+from .._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
+from ..models import Job, Submission
 from ._journal import CREATED, FINAL, SENDING, Entry, Journal, derive_key
 from ._upload import DocumentSource
-from .models import Job, Submission
 
 __all__ = ["Item", "JournaledCreates", "Prepared", "ResumeSummary", "plan_keys"]
 

@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from attrs import define, field, frozen
 
-from . import _telemetry
-from ._errors import BatchStoppedError, JobError, ValidationError
+from .. import _telemetry
+from .._errors import BatchStoppedError, JobError, ValidationError
+from .._validation import check_integer, check_results
+from ..models import Job, Submission
 from ._resume import Item, JournaledCreates, Prepared, ResumeSummary, plan_keys
-from ._validation import check_integer, check_results
-from .models import Job, Submission
 
 if TYPE_CHECKING:
+    from ..notifications import NotificationConsumer
     from ._journal import Journal
-    from .notifications import NotificationConsumer
 
 __all__ = [
     "BatchCalls",

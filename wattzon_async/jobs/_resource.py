@@ -11,18 +11,18 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._idempotency import IDEMPOTENCY_PREFIX, new_idempotency_key
 from .._validation import check_job_id, check_results, check_tags
 from ..models import Job, Submission
-from ._base import Resource
+from ..resources._base import Resource
+from ._idempotency import IDEMPOTENCY_PREFIX, new_idempotency_key
 
 if TYPE_CHECKING:
-    from .._batch import BatchRun, ProgressCallback
     from .._config import WaitPolicy
-    from .._create import Creator, PreparedCreate
     from .._http import Sender
-    from .._upload import DocumentInput
     from ..notifications import NotificationConsumer
+    from ._batch import BatchRun, ProgressCallback
+    from ._create import Creator, PreparedCreate
+    from ._upload import DocumentInput
 
 __all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"]
 
@@ -30,7 +30,7 @@ __all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"
 def __getattr__(name: str) -> Any:
     """``PreparedCreate``, imported on first use with the create machinery."""
     if name == "PreparedCreate":
-        from .._create import PreparedCreate
+        from ._create import PreparedCreate
 
         return PreparedCreate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
