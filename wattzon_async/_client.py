@@ -1,21 +1,20 @@
 """WattzOnClient: owns the configuration, the one httpx.AsyncClient, the resources and waits.
 
-This module exists to be the package's only composition root: it builds the one
-``Sender`` (with the client's rate limiter), the resources, the ``Creator`` and the
-``Waiter``, and hands ``client.jobs`` the callables it delegates to (``await_job``,
-``submit_many``). Nothing below it builds or finds its collaborators by itself, which
-keeps the import graph a DAG (see docs/architecture.md).
+This module exists to be the package's only composition root: it builds the
+configuration, the one ``Sender`` (with the client's rate limiter and identity) and the
+resources. ``client.jobs`` makes the job lifecycle's own parts (see ``jobs``);
+``client.await_job`` is ``client.jobs.await_job``. Nothing below builds the client's
+shared parts, which keeps the import graph a DAG (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ._config import (
     DEFAULT_LINK_URL,
@@ -41,11 +40,6 @@ from .store import Store, open_store
 
 if TYPE_CHECKING:
     from ._tls._context import CertificateInfo, CertSpec
-    from .jobs._batch import BatchRun
-    from .jobs._create import Creator
-    from .jobs._waiting import Waiter
-    from .models import Job, Submission
-    from .notifications import NotificationConsumer
 
 __all__ = ["WattzOnClient"]
 
@@ -185,17 +179,13 @@ class WattzOnClient:
             AdaptiveRateLimiter(self.config.rate_limit),
             before_send=None if certificate_check_interval is None else self._check_files,
         )
-        self.jobs = Jobs(
-            self._sender,
-            creator=functools.partial(_creator, self._sender, self._claims),
-            await_job=self.await_job,
-            submit_many=self._submit_many,
-        )
+        self.jobs = Jobs(self._sender, claims=self._claims)
+        self.await_job = self.jobs.await_job
+        """Wait until a job reaches a final state: ``client.jobs.await_job`` itself."""
         self.documents = Documents(self._sender)
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-        self._waits: Waiter | None = None
 
     def _check_files(self) -> None:
         assert self._check_interval is not None
@@ -252,63 +242,9 @@ class WattzOnClient:
         )
         return info
 
-    async def await_job(
-        self,
-        job_id: int | str,
-        *,
-        timeout: float | None = None,
-        notifications: NotificationConsumer | None = None,
-        results: Literal["raw", "transformed"] = "raw",
-        policy: WaitPolicy | None = None,
-    ) -> Job:
-        """Wait until a job reaches a final state, and return it COMPLETE with results.
-
-        The API reference ("How await_job waits") describes the schedule, the deadline
-        and the race with SQS notifications.
-
-        Args:
-            job_id: The job to wait for.
-            timeout: Overall deadline in seconds (None: wait until a final state).
-            notifications: A running NotificationConsumer to race against polling.
-            results: ``"raw"`` or ``"transformed"`` results on the returned job.
-            policy: The polling schedule (default: the client's ``wait`` policy, or a
-                sparse fallback schedule when ``notifications`` is given).
-
-        Raises:
-            JobFailedError: The job ended FAILED.
-            JobUnsupportedError: The job is UNSUPPORTED.
-            WaitTimeoutError: The deadline passed; ``.job`` is the last state seen.
-        """
-        return await self._waiter.await_job(
-            job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
-        )
-
-    def _submit_many(self, submissions: Iterable[Submission], **options: Any) -> BatchRun:
-        """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
-        from .jobs._batch import BatchCalls, submit_many  # batches (and sqlite3) load on first use
-
-        calls = BatchCalls(
-            prepare=self.jobs.prepare,
-            send=self.jobs.send,
-            await_job=self.await_job,
-            get=self.jobs.get,
-            list_jobs=self.jobs.list,
-        )
-        return submit_many(submissions, calls=calls, **options)
-
-    @property
-    def _waiter(self) -> Waiter:
-        """The client's waits (pollers, polling budget), made on the first ``await_job``."""
-        if self._waits is None:
-            from .jobs._waiting import Waiter
-
-            self._waits = Waiter(self.jobs.get, self.config)
-        return self._waits
-
     async def aclose(self) -> None:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
-        if self._waits is not None:
-            await self._waits.aclose()
+        await self.jobs.aclose()
         await self._http.aclose()
         if self._claims is not None:
             await self._claims.aclose()
@@ -343,10 +279,3 @@ class WattzOnClient:
             + ("" if self._store is None else f", store={self._store.url!r}")
             + ")"
         )
-
-
-def _creator(sender: Sender, claims: KeyClaims | None) -> Creator:
-    """The client's Creator, made on its first create: ``import wattzon_async`` stays cheap."""
-    from .jobs._create import Creator
-
-    return Creator(sender, claims)

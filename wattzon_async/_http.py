@@ -7,9 +7,9 @@ per-call deadline, and the translation of httpx and ssl exceptions into the SDK'
 What may be retried depends on what a repeat could do on the server:
 
 * ``Retry.IDEMPOTENT`` (every GET): connection errors, timeouts, 429 and 5xx.
-* ``Retry.UNSENT`` (a POST): only failures that prove the request never reached the
-  server (the connection could not be opened) and 429, which the server answers without
-  acting. ``jobs.create`` adds look-up-based recovery for the ambiguous rest.
+* ``Retry.ONCE`` (a create's POST): one attempt; its caller owns the retries, so that
+  ``RetryPolicy.attempts`` counts POSTs once (``jobs._create`` retries a POST that surely
+  made no job, with look-up-based recovery for the ambiguous rest).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Retry(enum.Enum):
     """Which failures a request may be retried after (see the module docstring)."""
 
     IDEMPOTENT = "idempotent"
-    UNSENT = "unsent"
+    ONCE = "once"
 
 
 async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
@@ -98,13 +98,11 @@ def _retry_idempotent(exc: BaseException) -> bool:
     return isinstance(exc, RateLimitError | APIConnectionError | InternalServerError)
 
 
-def _retry_unsent(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimitError):
-        return True
-    return isinstance(exc, APIConnectionError) and exc.request_sent is False
+def _retry_never(exc: BaseException) -> bool:
+    return False
 
 
-_RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.UNSENT: _retry_unsent}
+_RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.ONCE: _retry_never}
 
 
 def _log_retry(what: str, attempt: int, error: BaseException | None, delay: float) -> None:
@@ -292,11 +290,11 @@ class Sender:
                 setting=setting,
             )
         except RateLimitError as exc:  # its Retry-After, read once, pauses everyone
-            self.limiter.observe(response.status_code, self._honoured_retry_after(exc))
+            self.limiter.observe(response.status_code, self.retry_after(exc))
             self._log_absurd_retry_after(exc)
             raise
 
-    def _honoured_retry_after(self, error: BaseException) -> float | None:
+    def retry_after(self, error: BaseException) -> float | None:
         """The seconds of a 429's Retry-After this client waits: at most ``max_retry_after``."""
         asked = retry_after_of(error)
         return None if asked is None else min(asked, self.config.retry.max_retry_after)
@@ -365,6 +363,6 @@ class Sender:
                 backoff=self._backoff,
                 attempts=self.config.retry.attempts,
                 deadline=deadline,
-                retry_after=self._honoured_retry_after,
+                retry_after=self.retry_after,
                 before_sleep=functools.partial(_log_retry, what),
             )

@@ -7,6 +7,7 @@ Fields the API adds later are never dropped: each model keeps them in ``extra``.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -247,7 +248,9 @@ class Submission:
 
     email: str = field(repr=mask_email)
     provider: int
-    document: Path | str | bytes | BinaryIO = field(repr=_document_repr)
+    document: Path | str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO = field(
+        repr=_document_repr
+    )
     tags: tuple[str | int | float, ...] = field(default=(), converter=_tag_tuple)
     name: str | None = None
     idempotency_key: str | None = None

@@ -58,9 +58,10 @@ def test_import_leaves_other_features_alone(module: str, loaded: set[str]) -> No
 def test_every_public_name_still_imports() -> None:
     for name in wattzon_async.__all__:
         assert getattr(wattzon_async, name) is not None, name
-    from wattzon_async.jobs._resource import PreparedCreate
+    from wattzon_async.jobs import Jobs
+    from wattzon_async.resources import Jobs as AlsoJobs
 
-    assert PreparedCreate.__module__ == "wattzon_async.jobs._create"
+    assert AlsoJobs is Jobs
 
 
 def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None:
@@ -69,7 +70,7 @@ def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None
         "import wattzon_async\n"
         f"client = wattzon_async.WattzOnClient(cert=({cert!r}, {key!r}), ca_bundle={ca!r})\n"
         "client.jobs._creator\n"
-        "client._waiter\n"
+        "client.jobs._waiter\n"
         "import asyncio\n"
         "asyncio.run(client.aclose())\n"
     )

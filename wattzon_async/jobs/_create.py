@@ -25,8 +25,10 @@ it: the wire tag ``idem:<32 hex>``.
   last waiter goes, the create is cancelled and awaited.
 * **Recovery.** When a POST may have reached the server (the connection broke after
   sending, a read timeout, a 5xx), the job is looked up by its tag before anything is
-  sent again: found, it is returned; not found, the POST is retried, by the package's
-  one retry loop (``_retry.retry``) under the request ``RetryPolicy``. Only when the
+  sent again: found, it is returned; not found, the POST is retried. One loop owns the
+  retries of a POST (``Creator.post``, through the package's ``_retry.retry``): the send
+  path makes each POST once, so ``RetryPolicy.attempts`` is the most POSTs a create
+  makes, whatever mix of 429s, 5xx and broken connections it meets. Only when the
   look-up itself cannot decide does ``AmbiguousSubmitError`` carry the tag back.
 """
 
@@ -49,6 +51,7 @@ from .._errors import (
     APIError,
     IdempotencyConflictError,
     InternalServerError,
+    RateLimitError,
     UnexpectedResponseError,
 )
 from .._http import Retry
@@ -62,11 +65,11 @@ from ._idempotency import (
     idempotency_tag,
     new_idempotency_key,
 )
-from ._upload import DocumentInput, DocumentSource
+from ._upload import DocumentSource
 
 if TYPE_CHECKING:
     from .._http import Sender
-    from ..models import Job
+    from ..models import Job, Submission
     from ._keyclaims import KeyClaims
 
 __all__ = ["Creator", "PreparedCreate", "resolve"]
@@ -191,37 +194,31 @@ class Creator:
         self._claims = claims
         self._flights: dict[str, _Flight] = {}
 
-    def prepare(
-        self,
-        *,
-        email: object,
-        provider: object,
-        document: DocumentInput,
-        tags: Iterable[str | int | float] | None = None,
-        name: str | None = None,
-        idempotency_key: object = None,
-        check_document: bool = True,
-    ) -> PreparedCreate:
-        """Check the arguments of ``jobs.create`` without sending anything.
+    def prepare(self, submission: Submission, *, keyed: bool = True) -> PreparedCreate:
+        """Check a create's arguments without sending anything.
+
+        ``keyed=False`` sends no idempotency key (``jobs.create(idempotency_key=False)``);
+        otherwise the submission's key, or a fresh one, names the create.
 
         Raises:
             ValidationError: The first bad argument, named.
         """
+        email, provider, tags = submission.email, submission.provider, submission.tags
         checked_email = check_email(email)
         checked_provider = check_provider(provider)
         checked_tags = check_tags(tags)
         source = DocumentSource.of(
-            document,
-            name=name,
+            submission.document,
+            name=submission.name,
             limit=self._sender.config.max_document_size,
-            check_kind=check_document,
+            check_kind=submission.check_document,
         )
         key: str | None = None
         caller_key: str | None = None
-        if idempotency_key is None:
+        if submission.idempotency_key is None and keyed:
             key = new_idempotency_key()
-        elif idempotency_key is not False:
-            caller_key = check_idempotency_key(idempotency_key)
+        elif keyed:
+            caller_key = check_idempotency_key(submission.idempotency_key)
             key = idempotency_tag(caller_key)
         if key is not None and key not in checked_tags:
             checked_tags = (*checked_tags, key)
@@ -352,8 +349,9 @@ class Creator:
         """POST a create, recovering ambiguous failures by its key (no look-up first).
 
         A POST that may have reached the server is looked up by its key before it is
-        sent again; only one that surely made no job is retried, through the package's
-        retry loop with the request retry policy (``_retry.retry``). A part of the
+        sent again; only one that surely made no job is retried (a 429 too, after its
+        Retry-After), through the package's retry loop with the request retry policy:
+        at most ``RetryPolicy.attempts`` POSTs in all. A part of the
         deadline (the read timeout, at most a quarter of what is left) is kept back from
         the POSTs so that a create that timed out can still be looked up.
         """
@@ -368,6 +366,7 @@ class Creator:
             backoff=retry_backoff(config.retry),
             attempts=config.retry.attempts,
             deadline=deadline - reserve,
+            retry_after=self._sender.retry_after,
             before_sleep=_log_retry,
         )
 
@@ -384,7 +383,7 @@ class Creator:
                 "POST",
                 config.snap_url + "jobs/",
                 body=prepared.body,
-                retry=Retry.UNSENT,
+                retry=Retry.ONCE,
                 deadline=deadline - reserve,
                 read_timeout=config.timeouts.upload,
             )
@@ -452,17 +451,16 @@ class Creator:
 
 
 def _not_made(exc: BaseException) -> bool:
-    """Whether a failed POST may be sent again: it was sent and its key found no job.
+    """Whether a failed POST may be sent again: it surely made no job.
 
-    ``_post_once`` raises a sent POST's error only after the look-up found nothing; an
-    unsent one was already retried by the send path as far as its policy allows.
+    A 429 is answered without acting; ``_post_once`` raises a connection error or a 5xx
+    only when the POST was never sent or its key's look-up found nothing.
     """
-    if not isinstance(exc, APIConnectionError | InternalServerError):
-        return False
-    return getattr(exc, "request_sent", None) is not False
+    return isinstance(exc, RateLimitError | APIConnectionError | InternalServerError)
 
 
 def _log_retry(attempt: int, error: BaseException | None, delay: float) -> None:
     logger.info(
         "posting the create again in %.2fs (attempt %d: %s, no job made)", delay, attempt, error
     )
+    _telemetry.retried(attempt, error, delay)
