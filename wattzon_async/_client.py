@@ -172,12 +172,12 @@ class WattzOnClient:
             follow_redirects=False,
             transport=transport,
         )
-        self._check_interval = certificate_check_interval
         self._sender = Sender(
             self._http,
             self.config,
             AdaptiveRateLimiter(self.config.rate_limit),
-            before_send=None if certificate_check_interval is None else self._check_files,
+            identity=self._identity,
+            check_interval=certificate_check_interval,
         )
         self.jobs = Jobs(self._sender, claims=self._claims)
         self.await_job = self.jobs.await_job
@@ -186,10 +186,6 @@ class WattzOnClient:
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-
-    def _check_files(self) -> None:
-        assert self._check_interval is not None
-        self._identity.reload_if_changed(interval=self._check_interval)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:

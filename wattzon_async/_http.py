@@ -23,7 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _telemetry
 from ._bodies import ERROR_BODY_LIMIT, read_bounded, read_head
@@ -40,6 +40,9 @@ from ._httpx import httpx
 from ._ratelimit import AdaptiveRateLimiter
 from ._retry import retry as retry_call
 from ._transport import translate_transport_error
+
+if TYPE_CHECKING:
+    from ._tls._context import ClientIdentity
 
 __all__ = ["Retry", "Sender", "translate_transport_error"]  # the last from _transport
 
@@ -111,7 +114,17 @@ def _log_retry(what: str, attempt: int, error: BaseException | None, delay: floa
 
 
 class Sender:
-    """Sends requests for one WattzOnClient over its single httpx.AsyncClient."""
+    """Sends requests for one WattzOnClient over its single httpx.AsyncClient.
+
+    Args:
+        http: The client's one httpx.AsyncClient.
+        config: The client's configuration.
+        limiter: The client-wide rate limiter.
+        identity: The client certificate the connections are made with; before each
+            request it checks (at most every ``check_interval`` seconds) whether its
+            files changed on disk, and switches to a renewal written over them.
+        check_interval: None: the files are not watched.
+    """
 
     def __init__(
         self,
@@ -119,12 +132,14 @@ class Sender:
         config: ClientConfig,
         limiter: AdaptiveRateLimiter,
         *,
-        before_send: Callable[[], object] | None = None,
+        identity: ClientIdentity,
+        check_interval: float | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.limiter = limiter
-        self.before_send = before_send
+        self.identity = identity
+        self._check_interval = check_interval
         t = config.timeouts
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
@@ -237,8 +252,8 @@ class Sender:
             _telemetry.rate_limit_wait(time.monotonic() - paced)
         else:
             self.limiter.record_send()
-        if self.before_send is not None:
-            self.before_send()
+        if self._check_interval is not None:
+            self.identity.reload_if_changed(interval=self._check_interval)
         request = self._build(method, url, params, body, deadline, read_timeout)
         setting = self._setting(url)
         started = time.monotonic()
