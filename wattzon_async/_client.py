@@ -117,6 +117,14 @@ class WattzOnClient:
             idempotency key then makes one job across all of them. None (the default):
             keys hold within this process only.
 
+    Attributes:
+        config: What the client was configured with (a ``ClientConfig``).
+        jobs: Snap jobs: create, get, list, wait for one, submit many.
+        documents: Uploaded documents.
+        zips: Zip code look-ups.
+        utilities: Utility look-ups.
+        link: The Link API.
+
     Raises:
         CertificateError: The certificate or key cannot be used; the message says why.
         ValidationError: A bad URL or setting (a store URL is shown without password).

@@ -29,6 +29,7 @@ __all__ = [
     "Results",
     "SnapNotification",
     "Submission",
+    "TextBox",
     "Token",
     "Utility",
     "ZipCode",
@@ -78,8 +79,11 @@ _FINAL = frozenset({"COMPLETE", "FAILED", "UNSUPPORTED"})
 
 
 @frozen
-class Token:
-    """Where a piece of an extracted field sits: a pixel box on one page."""
+class TextBox:
+    """Where a piece of an extracted field sits: a pixel box on one page.
+
+    The API calls these boxes tokens; ``Token`` is the same class, by that name.
+    """
 
     page_number: int
     x1: int
@@ -88,6 +92,10 @@ class Token:
     y2: int
     index: int
     extra: Mapping[str, Any] = field(factory=dict, repr=False)
+
+
+#: The name of the API and of 0.1 for :class:`TextBox` (a pixel box, not a credential).
+Token = TextBox
 
 
 @frozen
