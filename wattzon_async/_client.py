@@ -169,17 +169,7 @@ class WattzOnClient:
         from ._tls._context import ClientIdentity  # certificates are read here, not at import
 
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
-        t = self.config.timeouts
-        self._http = httpx.AsyncClient(
-            verify=self._identity.ssl_context,
-            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_connections, 20),
-            ),
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._http = _http_client(self.config, self._identity.ssl_context, transport)
         self._sender = Sender(
             self._http,
             self.config,
@@ -283,3 +273,20 @@ class WattzOnClient:
             + ("" if self._store is None else f", store={self._store.url!r}")
             + ")"
         )
+
+
+def _http_client(
+    config: ClientConfig, context: ssl.SSLContext, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The client's one connection pool: mutual TLS, its timeouts, no redirects."""
+    t = config.timeouts
+    return httpx.AsyncClient(
+        verify=context,
+        timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+        limits=httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=min(config.max_connections, 20),
+        ),
+        follow_redirects=False,
+        transport=transport,
+    )

@@ -38,10 +38,9 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-from attrs import define, evolve, field, frozen
+from attrs import define
 
 from .. import _telemetry
 from .._config import retry_backoff
@@ -49,7 +48,6 @@ from .._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
     APIError,
-    IdempotencyConflictError,
     InternalServerError,
     RateLimitError,
     UnexpectedResponseError,
@@ -59,12 +57,11 @@ from .._retry import retry
 from .._serde import create_job_envelope, structure_job, structure_jobs
 from .._validation import check_email, check_provider, check_tags
 from ._idempotency import (
-    FINGERPRINT_PREFIX,
     check_idempotency_key,
-    fingerprint_tag,
     idempotency_tag,
     new_idempotency_key,
 )
+from ._prepared import PreparedCreate, conflict, differing, resolve
 from ._upload import DocumentSource
 
 if TYPE_CHECKING:
@@ -72,109 +69,12 @@ if TYPE_CHECKING:
     from ..models import Job, Submission
     from ._keyclaims import KeyClaims
 
-__all__ = ["Creator", "PreparedCreate", "resolve"]
+__all__ = ["Creator"]
 
 logger = logging.getLogger("wattzon_async")
 
 #: The span attribute saying how a create ended: created, found, recovered or shared.
 _OUTCOME = "wattzon.idempotency.outcome"
-
-
-@frozen
-class PreparedCreate:
-    """A create whose arguments were checked: ready to be sent, and sent again.
-
-    ``idempotency_key`` is the wire tag (None: no key); ``caller_key`` the key as the
-    caller gave it (None for an SDK-made key). ``fingerprint`` is set by
-    ``fingerprinted()``.
-    """
-
-    source: DocumentSource
-    email: str = field(repr=False)
-    provider: int
-    tags: tuple[str, ...]
-    idempotency_key: str | None
-    envelope: tuple[bytes, bytes] = field(repr=False)
-    caller_key: str | None = field(default=None, repr=False)
-    fingerprint: str | None = None
-
-    def body(self) -> tuple[int, AsyncIterator[bytes]]:
-        """A fresh streamed request body and its length."""
-        return self.source.body(*self.envelope)
-
-    async def fingerprinted(self) -> PreparedCreate:
-        """This create with its fingerprint tag (hashes the document in a thread)."""
-        if self.fingerprint is not None or self.idempotency_key is None:
-            return self
-        digest = await asyncio.to_thread(self.source.sha256)
-        fingerprint = fingerprint_tag(self.idempotency_key, self.provider, self.email, digest)
-        tags = (*self.tags, fingerprint)
-        envelope = create_job_envelope(
-            email=self.email, provider=self.provider, tags=tags, name=self.source.name
-        )
-        return evolve(self, envelope=envelope, fingerprint=fingerprint)
-
-    def differences(self, job: Job) -> tuple[str, ...]:
-        """What of this create differs from ``job``, made with the same key."""
-        if self.fingerprint is None:
-            return ()
-        prints = [t for t in job.tags if t.startswith(FINGERPRINT_PREFIX)]
-        if self.fingerprint in prints:
-            return ()
-        return _differences(self, job.provider, job.email, document=bool(prints))
-
-
-def _differences(
-    prepared: PreparedCreate, provider: int, email: str, *, document: bool
-) -> tuple[str, ...]:
-    """Names of what differs: provider and email seen in the clear, else the document."""
-    plain = tuple(
-        name
-        for name, differs in (
-            ("provider", provider != prepared.provider),
-            ("email", email != prepared.email),
-        )
-        if differs
-    )
-    return plain or (("document",) if document else ())
-
-
-def resolve(jobs: Iterable[Job], prepared: PreparedCreate) -> Job | None:
-    """The job ``prepared``'s key already made among ``jobs``; None if there is none.
-
-    Raises:
-        IdempotencyConflictError: That job was made with another provider, email or
-            document.
-    """
-    tag = prepared.idempotency_key
-    matches = sorted((j for j in jobs if tag in j.tags), key=lambda j: j.id)
-    if not matches:
-        return None
-    job = matches[0]
-    differences = prepared.differences(job)
-    if differences:
-        raise _conflict(
-            prepared,
-            job,
-            differences,
-            f"idempotency key (tag {tag}) was already used for job {job.id} with another "
-            f"{' and '.join(differences)}; a different bill needs a different key",
-        )
-    return job
-
-
-def _conflict(
-    prepared: PreparedCreate, job: Job | None, differences: tuple[str, ...], message: str
-) -> IdempotencyConflictError:
-    assert prepared.caller_key is not None
-    assert prepared.idempotency_key is not None
-    return IdempotencyConflictError(
-        message,
-        idempotency_key=prepared.caller_key,
-        tag=prepared.idempotency_key,
-        job=job,
-        differences=differences,
-    )
 
 
 @define
@@ -272,8 +172,8 @@ class Creator:
             task.add_done_callback(functools.partial(self._landed, tag, flight))
         elif flight.prepared.fingerprint != prepared.fingerprint:
             first = flight.prepared
-            differences = _differences(prepared, first.provider, first.email, document=True)
-            raise _conflict(
+            differences = differing(prepared, first.provider, first.email, document=True)
+            raise conflict(
                 prepared,
                 None,
                 differences,
