@@ -6,6 +6,9 @@ brings and many services run on (``make test-uvloop``); by default tests run on 
 The PostgreSQL server is started once per test session: each pytest-xdist worker starts its
 own (``tests/postgres.py``: a fresh folder and port); tests that need it are skipped, with
 the reason, on a machine without server binaries.
+
+Every test under ``tests/integration`` carries the ``integration`` marker (a hook below),
+so that ``-m "not integration"`` runs the unit tests alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +31,17 @@ if os.environ.get("WATTZON_TEST_LOOP", "asyncio") == "uvloop":
     ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
         """Every async test and fixture on uvloop."""
         return {"uvloop": uvloop.new_event_loop}
+
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under ``tests/integration`` ``integration`` (before ``-m`` selects)."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from ._config import (
     MAX_DOCUMENT_SIZE,
     MAX_DOWNLOAD_SIZE,
     MAX_RESPONSE_SIZE,
+    ClientConfig,
     RateLimitPolicy,
     RetryPolicy,
     Timeouts,
@@ -52,7 +53,7 @@ from ._errors import (
     WaitTimeoutError,
     WattzOnError,
 )
-from ._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
+from .jobs._idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_tag
 from .models import (
     Document,
     DocumentRef,
@@ -64,14 +65,15 @@ from .models import (
     Notification,
     SnapNotification,
     Submission,
+    TextBox,
     Token,
     Utility,
     ZipCode,
 )
 
 if TYPE_CHECKING:
-    from ._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
-    from ._tls import CertificateInfo
+    from ._tls._context import CertificateInfo
+    from .jobs._batch import BatchProgress, BatchRun, ResumeSummary, SubmitOutcome
     from .notifications import NotificationConsumer, parse_notification
 
 __version__ = "0.1.0"
@@ -89,6 +91,7 @@ __all__ = [
     "BatchStoppedError",
     "CertificateError",
     "CertificateInfo",
+    "ClientConfig",
     "ConsumerError",
     "ConsumerNotRunningError",
     "DEFAULT_LINK_URL",
@@ -124,6 +127,7 @@ __all__ = [
     "StoreError",
     "Submission",
     "SubmitOutcome",
+    "TextBox",
     "Timeouts",
     "Token",
     "UnexpectedResponseError",
@@ -143,11 +147,11 @@ __all__ = [
 #: bring sqlite3 and the journal, notifications bring aiobotocore, certificate details
 #: the certificate readers.
 _LAZY = {
-    "CertificateInfo": "wattzon_async._tls",
-    "BatchProgress": "wattzon_async._batch",
-    "BatchRun": "wattzon_async._batch",
-    "ResumeSummary": "wattzon_async._batch",
-    "SubmitOutcome": "wattzon_async._batch",
+    "CertificateInfo": "wattzon_async._tls._context",
+    "BatchProgress": "wattzon_async.jobs._batch",
+    "BatchRun": "wattzon_async.jobs._batch",
+    "ResumeSummary": "wattzon_async.jobs._batch",
+    "SubmitOutcome": "wattzon_async.jobs._batch",
     "NotificationConsumer": "wattzon_async.notifications",
     "parse_notification": "wattzon_async.notifications",
 }

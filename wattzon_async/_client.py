@@ -1,21 +1,20 @@
 """WattzOnClient: owns the configuration, the one httpx.AsyncClient, the resources and waits.
 
-This module exists to be the package's only composition root: it builds the one
-``Sender`` (with the client's rate limiter), the resources, the ``Creator`` and the
-``Waiter``, and hands ``client.jobs`` the callables it delegates to (``await_job``,
-``submit_many``). Nothing below it builds or finds its collaborators by itself, which
-keeps the import graph a DAG (see docs/architecture.md).
+This module exists to be the package's only composition root: it builds the
+configuration, the one ``Sender`` (with the client's rate limiter and identity) and the
+resources. ``client.jobs`` makes the job lifecycle's own parts (see ``jobs``);
+``client.await_job`` is ``client.jobs.await_job``. Nothing below builds the client's
+shared parts, which keeps the import graph a DAG (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ._config import (
     DEFAULT_LINK_URL,
@@ -33,18 +32,14 @@ from ._config import (
 from ._errors import ValidationError
 from ._http import Sender
 from ._httpx import httpx
-from ._keyclaims import KeyClaims
 from ._ratelimit import AdaptiveRateLimiter
-from .resources import Documents, Jobs, Link, Utilities, Zips
+from .jobs import Jobs
+from .jobs._keyclaims import KeyClaims
+from .resources import Documents, Link, Utilities, Zips
 from .store import Store, open_store
 
 if TYPE_CHECKING:
-    from ._batch import BatchRun
-    from ._create import Creator
-    from ._tls import CertificateInfo, CertSpec
-    from ._waiting import Waiter
-    from .models import Job, Submission
-    from .notifications import NotificationConsumer
+    from ._tls._context import CertificateInfo, CertSpec
 
 __all__ = ["WattzOnClient"]
 
@@ -122,6 +117,14 @@ class WattzOnClient:
             idempotency key then makes one job across all of them. None (the default):
             keys hold within this process only.
 
+    Attributes:
+        config: What the client was configured with (a ``ClientConfig``).
+        jobs: Snap jobs: create, get, list, wait for one, submit many.
+        documents: Uploaded documents.
+        zips: Zip code look-ups.
+        utilities: Utility look-ups.
+        link: The Link API.
+
     Raises:
         CertificateError: The certificate or key cannot be used; the message says why.
         ValidationError: A bad URL or setting (a store URL is shown without password).
@@ -163,42 +166,24 @@ class WattzOnClient:
             max_response_size=max_response_size,
             max_download_size=max_download_size,
         )
-        from ._tls import ClientIdentity  # certificates are read here, not at import
+        from ._tls._context import ClientIdentity  # certificates are read here, not at import
 
         self._identity = ClientIdentity.load(cert, key_password=key_password, ca_bundle=ca_bundle)
-        t = self.config.timeouts
-        self._http = httpx.AsyncClient(
-            verify=self._identity.ssl_context,
-            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(max_connections, 20),
-            ),
-            follow_redirects=False,
-            transport=transport,
-        )
-        self._check_interval = certificate_check_interval
+        self._http = _http_client(self.config, self._identity.ssl_context, transport)
         self._sender = Sender(
             self._http,
             self.config,
             AdaptiveRateLimiter(self.config.rate_limit),
-            before_send=None if certificate_check_interval is None else self._check_files,
+            identity=self._identity,
+            check_interval=certificate_check_interval,
         )
-        self.jobs = Jobs(
-            self._sender,
-            creator=functools.partial(_creator, self._sender, self._claims),
-            await_job=self.await_job,
-            submit_many=self._submit_many,
-        )
+        self.jobs = Jobs(self._sender, claims=self._claims)
+        self.await_job = self.jobs.await_job
+        """Wait until a job reaches a final state: ``client.jobs.await_job`` itself."""
         self.documents = Documents(self._sender)
         self.zips = Zips(self._sender)
         self.utilities = Utilities(self._sender)
         self.link = Link(self._sender)
-        self._waits: Waiter | None = None
-
-    def _check_files(self) -> None:
-        assert self._check_interval is not None
-        self._identity.reload_if_changed(interval=self._check_interval)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
@@ -251,63 +236,9 @@ class WattzOnClient:
         )
         return info
 
-    async def await_job(
-        self,
-        job_id: int | str,
-        *,
-        timeout: float | None = None,
-        notifications: NotificationConsumer | None = None,
-        results: Literal["raw", "transformed"] = "raw",
-        policy: WaitPolicy | None = None,
-    ) -> Job:
-        """Wait until a job reaches a final state, and return it COMPLETE with results.
-
-        The API reference ("How await_job waits") describes the schedule, the deadline
-        and the race with SQS notifications.
-
-        Args:
-            job_id: The job to wait for.
-            timeout: Overall deadline in seconds (None: wait until a final state).
-            notifications: A running NotificationConsumer to race against polling.
-            results: ``"raw"`` or ``"transformed"`` results on the returned job.
-            policy: The polling schedule (default: the client's ``wait`` policy, or a
-                sparse fallback schedule when ``notifications`` is given).
-
-        Raises:
-            JobFailedError: The job ended FAILED.
-            JobUnsupportedError: The job is UNSUPPORTED.
-            WaitTimeoutError: The deadline passed; ``.job`` is the last state seen.
-        """
-        return await self._waiter.await_job(
-            job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
-        )
-
-    def _submit_many(self, submissions: Iterable[Submission], **options: Any) -> BatchRun:
-        """``client.jobs.submit_many``: the batch, wired to this client's jobs and waits."""
-        from ._batch import BatchCalls, submit_many  # batches (and sqlite3) load on first use
-
-        calls = BatchCalls(
-            prepare=self.jobs.prepare,
-            send=self.jobs.send,
-            await_job=self.await_job,
-            get=self.jobs.get,
-            list_jobs=self.jobs.list,
-        )
-        return submit_many(submissions, calls=calls, **options)
-
-    @property
-    def _waiter(self) -> Waiter:
-        """The client's waits (pollers, polling budget), made on the first ``await_job``."""
-        if self._waits is None:
-            from ._waiting import Waiter
-
-            self._waits = Waiter(self.jobs.get, self.config)
-        return self._waits
-
     async def aclose(self) -> None:
         """Stop pollers and close the connection pool. Nothing on the server is cancelled."""
-        if self._waits is not None:
-            await self._waits.aclose()
+        await self.jobs.aclose()
         await self._http.aclose()
         if self._claims is not None:
             await self._claims.aclose()
@@ -344,8 +275,18 @@ class WattzOnClient:
         )
 
 
-def _creator(sender: Sender, claims: KeyClaims | None) -> Creator:
-    """The client's Creator, made on its first create: ``import wattzon_async`` stays cheap."""
-    from ._create import Creator
-
-    return Creator(sender, claims)
+def _http_client(
+    config: ClientConfig, context: ssl.SSLContext, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The client's one connection pool: mutual TLS, its timeouts, no redirects."""
+    t = config.timeouts
+    return httpx.AsyncClient(
+        verify=context,
+        timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+        limits=httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=min(config.max_connections, 20),
+        ),
+        follow_redirects=False,
+        transport=transport,
+    )

@@ -191,7 +191,23 @@ class RateLimitPolicy:
 
 @frozen
 class ClientConfig:
-    """Everything a WattzOnClient was configured with, apart from its certificates."""
+    """Everything a WattzOnClient was configured with, apart from its certificates.
+
+    ``client.config`` is one; the client makes it from its arguments (see
+    ``WattzOnClient`` for what each means).
+
+    Attributes:
+        snap_url: Base URL of the Snap API (ending in ``/``).
+        link_url: Base URL of the Link API (ending in ``/``).
+        timeouts: Connect, read, write, pool and upload timeouts.
+        retry: How requests are retried.
+        wait: The default polling schedule of ``await_job``.
+        rate_limit: The client-wide request rate and the polling budget.
+        max_document_size: The largest document accepted before sending (bytes).
+        max_connections: The size of the connection pool.
+        max_response_size: The largest JSON answer read (bytes).
+        max_download_size: The largest file a download writes (bytes; None: no limit).
+    """
 
     snap_url: str = DEFAULT_SNAP_URL
     link_url: str = DEFAULT_LINK_URL

@@ -7,9 +7,9 @@ per-call deadline, and the translation of httpx and ssl exceptions into the SDK'
 What may be retried depends on what a repeat could do on the server:
 
 * ``Retry.IDEMPOTENT`` (every GET): connection errors, timeouts, 429 and 5xx.
-* ``Retry.UNSENT`` (a POST): only failures that prove the request never reached the
-  server (the connection could not be opened) and 429, which the server answers without
-  acting. ``jobs.create`` adds look-up-based recovery for the ambiguous rest.
+* ``Retry.ONCE`` (a create's POST): one attempt; its caller owns the retries, so that
+  ``RetryPolicy.attempts`` counts POSTs once (``jobs._create`` retries a POST that surely
+  made no job, with look-up-based recovery for the ambiguous rest).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _telemetry
 from ._bodies import ERROR_BODY_LIMIT, read_bounded, read_head
@@ -41,6 +41,9 @@ from ._ratelimit import AdaptiveRateLimiter
 from ._retry import retry as retry_call
 from ._transport import translate_transport_error
 
+if TYPE_CHECKING:
+    from ._tls._context import ClientIdentity
+
 __all__ = ["Retry", "Sender", "translate_transport_error"]  # the last from _transport
 
 logger = logging.getLogger("wattzon_async")
@@ -51,7 +54,7 @@ class Retry(enum.Enum):
     """Which failures a request may be retried after (see the module docstring)."""
 
     IDEMPOTENT = "idempotent"
-    UNSENT = "unsent"
+    ONCE = "once"
 
 
 async def _within(attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
@@ -98,13 +101,11 @@ def _retry_idempotent(exc: BaseException) -> bool:
     return isinstance(exc, RateLimitError | APIConnectionError | InternalServerError)
 
 
-def _retry_unsent(exc: BaseException) -> bool:
-    if isinstance(exc, RateLimitError):
-        return True
-    return isinstance(exc, APIConnectionError) and exc.request_sent is False
+def _retry_never(exc: BaseException) -> bool:
+    return False
 
 
-_RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.UNSENT: _retry_unsent}
+_RETRYABLE = {Retry.IDEMPOTENT: _retry_idempotent, Retry.ONCE: _retry_never}
 
 
 def _log_retry(what: str, attempt: int, error: BaseException | None, delay: float) -> None:
@@ -113,7 +114,17 @@ def _log_retry(what: str, attempt: int, error: BaseException | None, delay: floa
 
 
 class Sender:
-    """Sends requests for one WattzOnClient over its single httpx.AsyncClient."""
+    """Sends requests for one WattzOnClient over its single httpx.AsyncClient.
+
+    Args:
+        http: The client's one httpx.AsyncClient.
+        config: The client's configuration.
+        limiter: The client-wide rate limiter.
+        identity: The client certificate the connections are made with; before each
+            request it checks (at most every ``check_interval`` seconds) whether its
+            files changed on disk, and switches to a renewal written over them.
+        check_interval: None: the files are not watched.
+    """
 
     def __init__(
         self,
@@ -121,12 +132,14 @@ class Sender:
         config: ClientConfig,
         limiter: AdaptiveRateLimiter,
         *,
-        before_send: Callable[[], object] | None = None,
+        identity: ClientIdentity,
+        check_interval: float | None = None,
     ) -> None:
         self.http = http
         self.config = config
         self.limiter = limiter
-        self.before_send = before_send
+        self.identity = identity
+        self._check_interval = check_interval
         t = config.timeouts
         self._configured = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
         self._longest = max(t.connect, t.read, t.write, t.pool)
@@ -239,8 +252,8 @@ class Sender:
             _telemetry.rate_limit_wait(time.monotonic() - paced)
         else:
             self.limiter.record_send()
-        if self.before_send is not None:
-            self.before_send()
+        if self._check_interval is not None:
+            self.identity.reload_if_changed(interval=self._check_interval)
         request = self._build(method, url, params, body, deadline, read_timeout)
         setting = self._setting(url)
         started = time.monotonic()
@@ -292,11 +305,11 @@ class Sender:
                 setting=setting,
             )
         except RateLimitError as exc:  # its Retry-After, read once, pauses everyone
-            self.limiter.observe(response.status_code, self._honoured_retry_after(exc))
+            self.limiter.observe(response.status_code, self.retry_after(exc))
             self._log_absurd_retry_after(exc)
             raise
 
-    def _honoured_retry_after(self, error: BaseException) -> float | None:
+    def retry_after(self, error: BaseException) -> float | None:
         """The seconds of a 429's Retry-After this client waits: at most ``max_retry_after``."""
         asked = retry_after_of(error)
         return None if asked is None else min(asked, self.config.retry.max_retry_after)
@@ -365,6 +378,6 @@ class Sender:
                 backoff=self._backoff,
                 attempts=self.config.retry.attempts,
                 deadline=deadline,
-                retry_after=self._honoured_retry_after,
+                retry_after=self.retry_after,
                 before_sleep=functools.partial(_log_retry, what),
             )

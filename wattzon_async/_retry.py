@@ -180,47 +180,68 @@ async def retry(
             return result
         first = result
 
-    def should_retry(state: RetryCallState) -> bool:
-        outcome = state.outcome
-        assert outcome is not None
-        if outcome.failed:
-            error = outcome.exception()
-            return isinstance(error, Exception) and on(error)
-        return until is not None and not until(outcome.result())
-
-    def wait(state: RetryCallState) -> float:
-        delay = backoff.wait(state.attempt_number)
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None and outcome.failed else None
-        if retry_after is not None and error is not None:
-            asked = retry_after(error)
-            if asked is not None and asked > 0:
-                delay = max(delay, min(asked, MAX_RETRY_AFTER))
-        return delay
-
-    def stop(state: RetryCallState) -> bool:
-        if attempts is not None and state.attempt_number >= attempts:
-            return True
-        return deadline is not None and time.monotonic() + state.upcoming_sleep >= deadline
-
-    def notify(state: RetryCallState) -> None:
-        if before_sleep is not None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None and outcome.failed else None
-            before_sleep(state.attempt_number, error, state.upcoming_sleep)
-
+    rules = _Rules(on, backoff, attempts, deadline, retry_after, until, before_sleep)
     from tenacity import AsyncRetrying  # only a failure pays for importing tenacity
 
     retrying = AsyncRetrying(
         sleep=sleep,
-        stop=stop,
-        wait=wait,
-        retry=should_retry,
-        before_sleep=notify,
+        stop=rules.stop,
+        wait=rules.wait,
+        retry=rules.should_retry,
+        before_sleep=rules.notify,
         retry_error_callback=_last_outcome,
     )
     done: T = await retrying(_Replay(attempt, first))
     return done
+
+
+@frozen
+class _Rules(Generic[T]):
+    """The arguments of one ``retry`` call, as the four rules tenacity asks for."""
+
+    on: Callable[[BaseException], bool]
+    backoff: Backoff
+    attempts: int | None
+    deadline: float | None
+    retry_after: Callable[[BaseException], float | None] | None
+    until: Callable[[T], bool] | None
+    before_sleep: BeforeSleep | None
+
+    def should_retry(self, state: RetryCallState) -> bool:
+        """Whether the outcome is retried: a retryable error, or a result not done yet."""
+        outcome = state.outcome
+        assert outcome is not None
+        if outcome.failed:
+            error = outcome.exception()
+            return isinstance(error, Exception) and self.on(error)
+        return self.until is not None and not self.until(outcome.result())
+
+    def wait(self, state: RetryCallState) -> float:
+        """The backoff, or the server's Retry-After when that is longer (capped)."""
+        delay = self.backoff.wait(state.attempt_number)
+        error = _error_of(state)
+        if self.retry_after is not None and error is not None:
+            asked = self.retry_after(error)
+            if asked is not None and asked > 0:
+                delay = max(delay, min(asked, MAX_RETRY_AFTER))
+        return delay
+
+    def stop(self, state: RetryCallState) -> bool:
+        """Out of attempts, or the next wait would end at or past the deadline."""
+        if self.attempts is not None and state.attempt_number >= self.attempts:
+            return True
+        deadline = self.deadline
+        return deadline is not None and time.monotonic() + state.upcoming_sleep >= deadline
+
+    def notify(self, state: RetryCallState) -> None:
+        """Tell ``before_sleep`` of the coming sleep."""
+        if self.before_sleep is not None:
+            self.before_sleep(state.attempt_number, _error_of(state), state.upcoming_sleep)
+
+
+def _error_of(state: RetryCallState) -> BaseException | None:
+    outcome = state.outcome
+    return outcome.exception() if outcome is not None and outcome.failed else None
 
 
 def _last_outcome(state: RetryCallState) -> Any:

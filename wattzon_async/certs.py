@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ._errors import ValidationError
-from ._tls import CertificateInfo, read_certificate_info
+from ._tls._context import CertificateInfo, read_certificate_info
 from ._validation import check_integer
 
 __all__ = ["CertificateInfo", "generate_csr", "inspect_certificate", "write_csr"]

@@ -7,6 +7,7 @@ Fields the API adds later are never dropped: each model keeps them in ``extra``.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "Results",
     "SnapNotification",
     "Submission",
+    "TextBox",
     "Token",
     "Utility",
     "ZipCode",
@@ -77,8 +79,11 @@ _FINAL = frozenset({"COMPLETE", "FAILED", "UNSUPPORTED"})
 
 
 @frozen
-class Token:
-    """Where a piece of an extracted field sits: a pixel box on one page."""
+class TextBox:
+    """Where a piece of an extracted field sits: a pixel box on one page.
+
+    The API calls these boxes tokens; ``Token`` is the same class, by that name.
+    """
 
     page_number: int
     x1: int
@@ -87,6 +92,10 @@ class Token:
     y2: int
     index: int
     extra: Mapping[str, Any] = field(factory=dict, repr=False)
+
+
+#: The name of the API and of 0.1 for :class:`TextBox` (a pixel box, not a credential).
+Token = TextBox
 
 
 @frozen
@@ -247,7 +256,9 @@ class Submission:
 
     email: str = field(repr=mask_email)
     provider: int
-    document: Path | str | bytes | BinaryIO = field(repr=_document_repr)
+    document: Path | str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO = field(
+        repr=_document_repr
+    )
     tags: tuple[str | int | float, ...] = field(default=(), converter=_tag_tuple)
     name: str | None = None
     idempotency_key: str | None = None

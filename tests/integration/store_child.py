@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from wattzon_async import WattzOnClient, WattzOnError
+from wattzon_async import Submission, WattzOnClient, WattzOnError
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
@@ -28,14 +28,15 @@ async def main(key: str, mode: str, go: Path) -> None:
             await asyncio.sleep(0.001)
         try:
             if mode == "send":
-                prepared = client.jobs.prepare(
+                submission = Submission(
                     email="fleet@example.com",
                     provider=4,
                     document=PDF,
                     name="bill.pdf",
                     idempotency_key=key,
                 )
-                job = await client.jobs.send(prepared, look_up=False)
+                creator = client.jobs._creator  # as a batch journal sends a claimed key
+                job = await creator.send(creator.prepare(submission), look_up=False)
             else:
                 job = await client.jobs.create(
                     email="fleet@example.com",

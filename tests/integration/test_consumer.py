@@ -502,15 +502,19 @@ async def test_failed_handler_is_redelivered(sqs_client: SQSClient, moto_sqs: st
     assert consumer.stats.handled == 1
 
 
-async def test_retry_backoff_delays_redelivery(queue: Queue) -> None:
+async def test_retry_backoff_delays_redelivery(sqs_client: SQSClient, moto_sqs: str) -> None:
+    # The queue's own visibility timeout is 12 hours (SQS's most): the failed message
+    # comes back within the test only if the consumer set its visibility to the backoff.
+    queue = await make_queue(sqs_client, moto_sqs, visibility=12 * 3600)
     handler = Recorder()
     handler.failures[722] = 1
-    consumer = queue.consumer(retry_backoff=1.0)  # the queue's own timeout is 30 s
+    consumer = queue.consumer(retry_backoff=1.0)
     task = start_worker(consumer, handler)
     await queue.send_snap(722)
     await eventually(lambda: handler.ids() == [722, 722])
     await eventually(lambda: drained(queue))
     await stop_worker(consumer, task)
+    assert consumer.stats.handler_errors == 1
 
 
 async def test_worker_duplicate_handled_once(queue: Queue) -> None:

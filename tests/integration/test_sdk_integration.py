@@ -19,6 +19,7 @@ from wattzon_async import (
     JobUnsupportedError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     RetryPolicy,
     WattzOnClient,
 )
@@ -210,3 +211,26 @@ async def test_calls_survive_500s_and_429s(faulty: Emulator) -> None:
     stats = await faulty.stats()
     assert stats["responses"]["500"] >= 1
     assert stats["responses"].get("429", 0) >= 1
+
+
+async def test_attempts_counts_the_posts_of_a_rate_limited_create(faulty: Emulator) -> None:
+    """``RetryPolicy.attempts`` is the most POSTs of one create: 3 here, not 3 x 3."""
+    policy = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, max_retry_after=0.01)
+    async with faulty.client(retry=policy) as client:
+        await faulty.set_faults(rate_limit_rps=0.001, rate_limit_burst=1)
+        assert (await client.zips.get("94110")).city == "San Francisco"  # the one token
+        with pytest.raises(RateLimitError):
+            await client.jobs.create(email=EMAIL, provider=4, document=PDF, name="b.pdf")
+    stats = await faulty.stats()
+    posts = {k: v for k, v in stats["requests"].items() if k.startswith("POST /api/v1/jobs")}
+    assert posts, stats["requests"]
+    assert sum(_count(v) for v in posts.values()) == 3
+    assert stats["jobs_created"] == 0
+
+
+def _count(value: object) -> int:
+    """A request counter of the emulator's stats: a number, or a number per status."""
+    if isinstance(value, dict):
+        return sum(value.values())
+    assert isinstance(value, int)
+    return value

@@ -143,7 +143,12 @@ async def test_wait_returns_complete_jobs(
         transport=SlowTransport(snap),
     )
     outcomes = [o async for o in client.jobs.submit_many(subs(tmp_path, 5), wait=True)]
-    assert all(o.job is not None and o.job.values() == {"Name": "DAVE SMITH"} for o in outcomes)
+    assert sorted(o.index for o in outcomes) == [0, 1, 2, 3, 4]
+    for outcome in outcomes:
+        assert outcome.error is None
+        assert outcome.job is not None
+        assert outcome.job.status == "COMPLETE"
+        assert outcome.job.values() == {"Name": "DAVE SMITH"}
 
 
 async def test_closing_the_iterator_cancels_the_rest(

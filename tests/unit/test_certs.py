@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from tests.pki import CertificateAuthority
-from wattzon_async import _tls, certs
+from wattzon_async import certs
 from wattzon_async._errors import CertificateError, ValidationError
-from wattzon_async._tls import ClientIdentity
+from wattzon_async._tls import _context as _tls
+from wattzon_async._tls._context import ClientIdentity
 from wattzon_async.certs import CertificateInfo, generate_csr, inspect_certificate, write_csr
 
 

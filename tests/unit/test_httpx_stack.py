@@ -81,7 +81,7 @@ def test_neither_installed_says_what_to_install() -> None:
     "argv",
     [
         ["-c", "import wattzon_async, wattzon_async.cli, wattzon_async.certs"],
-        ["-c", "import wattzon_async._certfiles"],  # what loading any certificate imports
+        ["-c", "import wattzon_async._tls._certfiles"],  # what loading any certificate imports
         ["-c", "import wattzon_async.emulator, wattzon_async.testing, wattzon_async.notifications"],
         ["-m", "wattzon_async", "--help"],
         ["-m", "wattzon_async", "cert", "--help"],

@@ -394,10 +394,11 @@ async def test_a_document_closed_by_its_owner_is_a_validation_error(
     path = tmp_path / "bill.pdf"
     path.write_bytes(BILL)
     with path.open("rb") as file:
-        prepared = keyed.jobs.prepare(
-            email="a@b.co", provider=4, document=file, idempotency_key="order-77"
+        creator = keyed.jobs._creator
+        prepared = creator.prepare(
+            Submission(email="a@b.co", provider=4, document=file, idempotency_key="order-77")
         )
     with pytest.raises(ValidationError, match="could not be read") as caught:
-        await keyed.jobs.send(prepared)
+        await creator.send(prepared)
     assert caught.value.field == "document"
     assert snap.posts == 0

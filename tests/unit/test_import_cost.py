@@ -79,7 +79,7 @@ def test_the_check_sees_a_package_that_is_loaded(loaded: set[str]) -> None:
 def test_deferred_names_load_on_first_use() -> None:
     program = (
         "import sys, wattzon_async\n"
-        "assert 'wattzon_async._batch' not in sys.modules\n"
+        "assert 'wattzon_async.jobs._batch' not in sys.modules\n"
         "from wattzon_async import BatchRun, ResumeSummary\n"
         "assert 'sqlite3' in sys.modules\n"
         "print(BatchRun.__module__, ResumeSummary.__name__)\n"
@@ -87,4 +87,4 @@ def test_deferred_names_load_on_first_use() -> None:
     completed = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
     )
-    assert completed.stdout.split() == ["wattzon_async._batch", "ResumeSummary"]
+    assert completed.stdout.split() == ["wattzon_async.jobs._batch", "ResumeSummary"]

@@ -107,10 +107,10 @@ def test_the_walk_sees_every_kind_of_import() -> None:
     # module level, relative
     assert "wattzon_async._http" in graph["wattzon_async._client"]
     # under TYPE_CHECKING
-    assert "wattzon_async.notifications" in graph["wattzon_async._client"]
+    assert "wattzon_async.notifications" in graph["wattzon_async.jobs._resource"]
     # a relative import two levels up, and a package's own submodules
     assert "wattzon_async._http" in graph["wattzon_async.resources._base"]
-    assert "wattzon_async.resources.jobs" in graph["wattzon_async.resources"]
+    assert "wattzon_async.resources.zips" in graph["wattzon_async.resources"]
 
 
 @pytest.mark.parametrize(

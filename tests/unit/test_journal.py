@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from wattzon_async import ValidationError
-from wattzon_async._journal import CREATED, FINAL, SENDING, Journal, derive_key
 from wattzon_async._serde import dump_job, structure_job
-from wattzon_async._upload import DocumentSource
+from wattzon_async.jobs._journal import CREATED, FINAL, SENDING, Journal, derive_key
+from wattzon_async.jobs._upload import DocumentSource
 
 from .conftest import seed
 
@@ -196,7 +196,7 @@ async def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
 
 HOLDER = """
 import asyncio, sys
-from wattzon_async._journal import Journal
+from wattzon_async.jobs._journal import Journal
 
 async def main():
     journal = await Journal.open(sys.argv[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wattzon_async._lanes import Lanes
+from wattzon_async.jobs._lanes import Lanes
 
 from .conftest import wait_until
 

@@ -17,15 +17,15 @@ import wattzon_async
 
 #: Modules of the package that ``import wattzon_async`` does not load.
 DEFERRED = (
-    "wattzon_async._create",
-    "wattzon_async._upload",
+    "wattzon_async.jobs._create",
+    "wattzon_async.jobs._upload",
     "wattzon_async._serde",
-    "wattzon_async._tls",
-    "wattzon_async._certinfo",
+    "wattzon_async._tls._context",
+    "wattzon_async._tls._certinfo",
     "wattzon_async._telemetry._flows",
     "wattzon_async._telemetry._messaging",
-    "wattzon_async._waiting",
-    "wattzon_async._lanes",
+    "wattzon_async.jobs._waiting",
+    "wattzon_async.jobs._lanes",
 )
 
 
@@ -58,9 +58,10 @@ def test_import_leaves_other_features_alone(module: str, loaded: set[str]) -> No
 def test_every_public_name_still_imports() -> None:
     for name in wattzon_async.__all__:
         assert getattr(wattzon_async, name) is not None, name
-    from wattzon_async.resources.jobs import PreparedCreate
+    from wattzon_async.jobs import Jobs
+    from wattzon_async.resources import Jobs as AlsoJobs
 
-    assert PreparedCreate.__module__ == "wattzon_async._create"
+    assert AlsoJobs is Jobs
 
 
 def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None:
@@ -69,13 +70,17 @@ def test_first_use_brings_what_it_needs(pki_paths: tuple[str, str, str]) -> None
         "import wattzon_async\n"
         f"client = wattzon_async.WattzOnClient(cert=({cert!r}, {key!r}), ca_bundle={ca!r})\n"
         "client.jobs._creator\n"
-        "client._waiter\n"
+        "client.jobs._waiter\n"
         "import asyncio\n"
         "asyncio.run(client.aclose())\n"
     )
     loaded = _modules_after(program)
-    assert {"wattzon_async._tls", "wattzon_async._create", "wattzon_async._serde"} <= loaded
-    assert "wattzon_async._waiting" in loaded
+    assert {
+        "wattzon_async._tls._context",
+        "wattzon_async.jobs._create",
+        "wattzon_async._serde",
+    } <= loaded
+    assert "wattzon_async.jobs._waiting" in loaded
 
 
 @pytest.fixture(scope="module")

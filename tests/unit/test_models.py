@@ -45,7 +45,7 @@ from wattzon_async._serde import (
     structure_job,
     unstructure,
 )
-from wattzon_async._upload import CHUNK, DocumentSource
+from wattzon_async.jobs._upload import CHUNK, DocumentSource
 
 from .conftest import Pki, seed
 
@@ -241,7 +241,7 @@ def test_half_written_renewal_keeps_the_old_certificate(
 ) -> None:
     import shutil
 
-    from wattzon_async._tls import ClientIdentity
+    from wattzon_async._tls._context import ClientIdentity
 
     cert, key = pki.ca.issue("renewing").write(tmp_path, "client")
     identity = ClientIdentity.load((cert, key))

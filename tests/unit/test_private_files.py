@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from wattzon_async import certs
-from wattzon_async._journal import Journal
 from wattzon_async._private import create_private_file, private_dir
+from wattzon_async.jobs._journal import Journal
 from wattzon_emulator._control import make_certificates
 from wattzon_emulator._jobfile import JobFile
 

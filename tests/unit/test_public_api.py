@@ -8,6 +8,11 @@ import sys
 import types
 
 import wattzon_async
+import wattzon_async.jobs
+import wattzon_async.models
+from wattzon_async._httpx import httpx
+
+from .conftest import MakeClient
 
 
 def test_all_is_sorted() -> None:
@@ -51,3 +56,26 @@ def test_import_does_not_load_optional_dependencies() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_client_config_is_a_public_client_config(make_client: MakeClient) -> None:
+    client = make_client(_unused)
+    assert isinstance(client.config, wattzon_async.ClientConfig)
+    assert client.config.retry == wattzon_async.RetryPolicy()
+
+
+def test_token_is_textbox_by_its_older_name() -> None:
+    assert wattzon_async.Token is wattzon_async.TextBox
+    assert wattzon_async.models.Token is wattzon_async.TextBox
+
+
+def test_one_spelling_of_await_job(make_client: MakeClient) -> None:
+    client = make_client(_unused)
+    method = client.await_job
+    assert method == client.jobs.await_job
+    assert isinstance(method, types.MethodType)
+    assert method.__func__ is wattzon_async.jobs.Jobs.await_job
+
+
+def _unused(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"nothing should be sent, but {request.method} {request.url} was")

@@ -26,7 +26,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from tests.pki import CertificateAuthority, IssuedCert
 from wattzon_async._errors import CertificateError, ValidationError
-from wattzon_async._tls import WARN_DAYS, CertificateInfo, ClientIdentity
+from wattzon_async._tls._context import WARN_DAYS, CertificateInfo, ClientIdentity
 
 PASSWORD = "correct horse battery"
 TIMEOUT = 5.0

@@ -107,8 +107,8 @@ async def test_document_over_5_mib(client: WattzOnClient, tmp_path: Path) -> Non
 
 async def test_numbers_become_string_tags(make_client: MakeClient, bill: Path) -> None:
     client = make_client(_no_request)
-    prepared = client.jobs.prepare(
-        email="a@b.co", provider=4, document=bill, tags=[12345, 1.5, "sfid:1"]
+    prepared = client.jobs._creator.prepare(
+        Submission(email="a@b.co", provider=4, document=bill, tags=[12345, 1.5, "sfid:1"])
     )
     assert b'"tags":["12345","1.5","sfid:1","idem:' in prepared.envelope[0]
 

@@ -150,7 +150,7 @@ async def test_cancelling_leaves_nothing_behind(client: WattzOnClient, router: R
     with pytest.raises(asyncio.CancelledError):
         await task
     assert asyncio.all_tasks() - before == set()
-    assert client._waiter._watches == {}
+    assert client.jobs._waiter._watches == {}
     assert not any(r.method != "GET" for r in router.requests)
 
 
@@ -346,7 +346,7 @@ async def test_a_notification_overtakes_first_looks_queued_before_it(
         i: asyncio.create_task(client.await_job(i, timeout=30, notifications=consumer))  # type: ignore[arg-type]
         for i in ids
     }
-    lanes = client._waiter._lanes
+    lanes = client.jobs._waiter._lanes
     await wait_until(lambda: started == [401] and lanes.waiting(urgent=False) == 4)
     consumer.deliver(405)
     await wait_until(lambda: lanes.waiting(urgent=True) == 1)
@@ -388,7 +388,9 @@ async def test_thousands_of_first_looks_do_not_hold_up_a_confirmation(
     await wait_until(lambda: len(started) == 1)
     last = ids[-1]
     consumer.deliver(last)
-    await wait_until(lambda: client._waiter._lanes.waiting(urgent=True) == 1 or last in started)
+    await wait_until(
+        lambda: client.jobs._waiter._lanes.waiting(urgent=True) == 1 or last in started
+    )
     release.set()
     assert (await waits[last]).is_final
     assert started[1] == last

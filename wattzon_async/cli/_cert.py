@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._tls import WARN_DAYS, CertificateInfo
+from .._tls._context import WARN_DAYS, CertificateInfo
 from ..certs import inspect_certificate, write_csr
 from ._context import Context
 from ._errors import CliError, ExitCode

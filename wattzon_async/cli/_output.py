@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._idempotency import is_sdk_tag
 from .._serde import unstructure
+from ..jobs._idempotency import is_sdk_tag
 from ._errors import CliError, ExitCode
 
 if TYPE_CHECKING:

@@ -181,23 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     api = [_common(argparse.SUPPRESS)]
     _add_submit(sub, api)
     _add_jobs(sub, api)
-    docs = _group(sub, "document", "a job's document")
-    download = _leaf(
-        docs,
-        "download",
-        _commands.document_download,
-        "save the document a job was created with; refuses to replace a file unless --force "
-        "(exit code 2)",
-        api,
-    )
-    download.add_argument(
-        "id",
-        type=_positive_int,
-        metavar="JOB_ID",
-        help="the job's id (the ID column of `wattzon jobs list`), not its document's id",
-    )
-    download.add_argument("--dest", default=".", help="directory or file (default: here)")
-    download.add_argument("--force", action="store_true", help="replace an existing file")
+    _add_document(sub, api)
     _add_link(sub, api)
     _add_cert(sub)
     local = [_plain_flags()]
@@ -227,6 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _leaf(sub, "demo", _commands.demo, "run the demo against a local emulator", local)
     demo.set_defaults(tables=False)
     return parser
+
+
+def _add_document(sub: Any, api: list[argparse.ArgumentParser]) -> None:
+    docs = _group(sub, "document", "a job's document")
+    download = _leaf(
+        docs,
+        "download",
+        _commands.document_download,
+        "save the document a job was created with; refuses to replace a file unless --force "
+        "(exit code 2)",
+        api,
+    )
+    download.add_argument(
+        "id",
+        type=_positive_int,
+        metavar="JOB_ID",
+        help="the job's id (the ID column of `wattzon jobs list`), not its document's id",
+    )
+    download.add_argument("--dest", default=".", help="directory or file (default: here)")
+    download.add_argument("--force", action="store_true", help="replace an existing file")
 
 
 def _plain_flags() -> argparse.ArgumentParser:

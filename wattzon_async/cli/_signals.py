@@ -16,7 +16,7 @@ import signal
 import sys
 from types import TracebackType
 
-from .._batch import BatchRun
+from ..jobs._batch import BatchRun
 
 __all__ = ["Interrupts"]
 

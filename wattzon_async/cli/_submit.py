@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
-from .._batch import BatchProgress
 from .._errors import BatchStoppedError, JobError, WaitTimeoutError
-from .._journal import drop_journal
 from .._serde import unstructure
+from ..jobs._batch import BatchProgress
+from ..jobs._journal import drop_journal
 from ..models import Submission
 from ..store import redact_url
 from ._commands import wait_settings
@@ -42,8 +42,8 @@ from ._submit_checks import check_common, check_documents, check_out, checked_fi
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from .._batch import SubmitOutcome
     from .._client import WattzOnClient
+    from ..jobs._batch import SubmitOutcome
     from ..notifications import NotificationConsumer
 
 __all__ = ["Row", "journal_path", "outcome_code", "submit"]

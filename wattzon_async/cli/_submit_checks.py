@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import ValidationError
+from ..models import Submission
 from ._context import describe
 from ._errors import CliError, ExitCode
 
@@ -45,14 +46,16 @@ def check_out(out: Path) -> None:
 def check_common(client: WattzOnClient, email: str, provider: int, tags: list[str]) -> None:
     """Check what every submission shares once, so a typo fails before any upload."""
     try:
-        client.jobs.prepare(
-            email=email,
-            provider=provider,
-            document=b"%",
-            name="check.pdf",
-            tags=tags,
-            idempotency_key=False,
-            check_document=False,
+        client.jobs._creator.prepare(
+            Submission(
+                email=email,
+                provider=provider,
+                document=b"%",
+                name="check.pdf",
+                tags=tags,
+                check_document=False,
+            ),
+            keyed=False,
         )
     except ValidationError as exc:
         raise CliError(describe(exc), ExitCode.USAGE) from None
@@ -66,12 +69,14 @@ def check_documents(client: WattzOnClient, files: list[Path], *, check: bool) ->
     problems: list[str] = []
     for path in files:
         try:
-            client.jobs.prepare(
-                email="check@example.com",
-                provider=1,
-                document=path,
-                idempotency_key=False,
-                check_document=check,
+            client.jobs._creator.prepare(
+                Submission(
+                    email="check@example.com",
+                    provider=1,
+                    document=path,
+                    check_document=check,
+                ),
+                keyed=False,
             )
         except ValidationError as exc:
             problems.append(f"{path}: {describe(exc)}")

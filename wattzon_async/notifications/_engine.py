@@ -24,8 +24,9 @@ from ._deleter import DeleteBatcher
 from ._hub import Delivery, Hub, Verdict, WaitKey, wait_key
 from ._parse import parse_notification
 from ._relay import Relay
-from ._sqs import SQSCallError, SQSQueue, WireMessage, chunks
+from ._sqs import SQSCallError, SQSQueue, WireMessage
 from ._types import ConsumerError, ConsumerNotRunningError, ConsumerStats, Handler, Options
+from ._visibility import Visibility
 
 __all__ = ["Engine"]
 
@@ -68,6 +69,7 @@ class Engine:
             max_retained=options.max_retained,
             dedup_window=options.dedup_window,
         )
+        self._visibility = Visibility(queue, self._hub, stats, visibility_timeout, options)
         self._deleter = DeleteBatcher(
             queue, interval=options.delete_interval, on_deleted=self._count_deleted
         )
@@ -106,7 +108,7 @@ class Engine:
         self._deleter.start()
         self._tasks = [
             asyncio.create_task(self._receive_loop(), name="wattzon-sqs-receiver"),
-            asyncio.create_task(self._keeper_loop(), name="wattzon-sqs-heartbeat"),
+            asyncio.create_task(self._visibility.keep_loop(), name="wattzon-sqs-heartbeat"),
         ]
 
     def set_handler(self, handler: Handler) -> None:
@@ -282,7 +284,7 @@ class Engine:
     async def _dispatch_batch(self, batch: Sequence[WireMessage]) -> None:
         for index, wire in enumerate(batch):
             if self._stopping.is_set():
-                count = await self._set_visibility([w.receipt_handle for w in batch[index:]], 0)
+                count = await self._visibility.set([w.receipt_handle for w in batch[index:]], 0)
                 self._stats.released += count
                 return
             try:
@@ -393,7 +395,7 @@ class Engine:
             self._hub.settle(delivery, seen=False, now=time.monotonic())
             if self._redelivery_backoff is not None:
                 delay = self._redelivery_backoff.wait(delivery.wire.receive_count)
-                await self._set_visibility([delivery.wire.receipt_handle], max(1, round(delay)))
+                await self._visibility.set([delivery.wire.receipt_handle], max(1, round(delay)))
         else:
             self._stats.handled += 1
             self._settle_and_delete(delivery)
@@ -404,43 +406,6 @@ class Engine:
 
     def _count_deleted(self, count: int) -> None:
         self._stats.deleted += count
-
-    # -- visibility ----------------------------------------------------------------------
-
-    async def _keeper_loop(self) -> None:
-        tick = max(0.1, min(1.0, self._vt / 4, self._opt.retention / 4))
-        while True:
-            await asyncio.sleep(tick)
-            try:
-                await self._keep(time.monotonic())
-            except Exception:
-                logger.exception("the visibility heartbeat failed; carrying on")
-
-    async def _keep(self, now: float) -> None:
-        expired = self._hub.expired(now)
-        for delivery in expired:
-            self._hub.settle(delivery, seen=False, now=now)
-        if expired:
-            count = await self._set_visibility([d.wire.receipt_handle for d in expired], 0)
-            self._stats.released += count
-            logger.info("released %d unclaimed message(s) back to the queue", count)
-        due = [d for d in self._hub.active if d.visible_until - now < self._vt / 2]
-        if due:
-            await self._set_visibility([d.wire.receipt_handle for d in due], self._vt)
-            for delivery in due:
-                delivery.visible_until = now + self._vt
-
-    async def _set_visibility(self, handles: Sequence[str], timeout: int) -> int:
-        """Change visibility in batches; returns how many changes succeeded."""
-        done = 0
-        for batch in chunks(handles):
-            try:
-                failed = await self._queue.change_visibility(batch, timeout)
-            except SQSCallError as exc:
-                logger.warning("could not change visibility of %d message(s): %s", len(batch), exc)
-                continue
-            done += len(batch) - len(failed)
-        return done
 
     # -- shutdown ------------------------------------------------------------------------
 
@@ -464,23 +429,13 @@ class Engine:
                 await _finish_all(set(self._handovers), max(deadline, time.monotonic() + 5))
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-            leftover = self._hub.active
-            for delivery in leftover:
-                self._hub.settle(delivery, seen=False, now=time.monotonic())
-            if leftover:
-                count = await self._set_visibility([d.wire.receipt_handle for d in leftover], 0)
-                self._stats.released += count
-                logger.info("released %d message(s) not settled before stop", count)
+            await self._visibility.release(self._hub.active, time.monotonic(), "not settled")
             await self._deleter.close()
         finally:
             await self._queue.close()
             if self.relay is not None:
                 await self.relay.aclose()
             self._stopped.set()
-
-
-async def _finish(task: asyncio.Task[None], deadline: float) -> None:
-    await _finish_all({task}, deadline)
 
 
 async def _finish_all(tasks: set[asyncio.Task[None]], deadline: float) -> None:

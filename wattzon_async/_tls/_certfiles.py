@@ -4,8 +4,8 @@ This is the half of the TLS identity that needs ``cryptography``: it reads a PEM
 key pair, one combined PEM file, PKCS#12 ``.p12``/``.pfx`` or DER, tells the formats apart
 by content, checks that the key belongs to the certificate, that the password is right and
 that the certificate is within its validity period (warning when expiry is near), and
-loads the result into ``ssl.SSLContext`` objects. It lives apart from :mod:`._tls` so that
-``import wattzon_async`` does not import ``cryptography``: :mod:`._tls` imports this module
+loads the result into ``ssl.SSLContext`` objects. It lives apart from :mod:`._context` so that
+``import wattzon_async`` does not import ``cryptography``: :mod:`._context` imports this module
 only when a certificate is actually loaded or inspected.
 
 ``ssl.SSLContext.load_cert_chain`` reads only files, so non-PEM material is converted to
@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .._errors import CertificateError, ValidationError
 from ._certinfo import WARN_DAYS, CertificateInfo, CertSource, describe_source, password_bytes
-from ._errors import CertificateError, ValidationError
 
 __all__ = [
     "Identity",

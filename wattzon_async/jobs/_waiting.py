@@ -35,9 +35,9 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from . import _telemetry
-from ._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
-from ._errors import (
+from .. import _telemetry
+from .._config import ClientConfig, RateLimitPolicy, WaitPolicy, poll_backoff
+from .._errors import (
     APIConnectionError,
     ConsumerNotRunningError,
     InternalServerError,
@@ -49,16 +49,16 @@ from ._errors import (
     retry_after_of,
     seconds_text,
 )
+from .._ratelimit import AdaptiveRateLimiter
+from .._retry import jittered, retry
+from .._validation import check_job_id, check_number, check_results
+from ..models import Job, JobStatus, SnapNotification
 from ._lanes import Lanes
-from ._ratelimit import AdaptiveRateLimiter
-from ._retry import jittered, retry
-from ._validation import check_job_id, check_number, check_results
-from .models import Job, JobStatus, SnapNotification
 
 if TYPE_CHECKING:
-    from .notifications import NotificationConsumer
+    from ..notifications import NotificationConsumer
 
-__all__ = ["GetJob", "Waiter", "final_job"]
+__all__ = ["JobReader", "Waiter", "final_job"]
 
 logger = logging.getLogger("wattzon_async")
 
@@ -69,10 +69,10 @@ _IN_FLIGHT = 16
 _TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError, UnexpectedResponseError)
 
 
-class GetJob(Protocol):
-    """Reads a job once (``client.jobs.get``): what a poll does."""
+class JobReader(Protocol):
+    """What a poll reads a job with: ``client.jobs`` (``Jobs``), which makes the Waiter."""
 
-    def __call__(self, job_id: int, *, results: Results) -> Awaitable[Job]:
+    def get(self, job_id: int | str, *, results: Results) -> Awaitable[Job]:
         """The job as it is now, with results in the given form when COMPLETE."""
         ...
 
@@ -125,12 +125,12 @@ class Waiter:
     """The waits of one client: its pollers, keyed by job, and its polling budget.
 
     Args:
-        get_job: How a poll reads the job (the client passes ``client.jobs.get``).
+        jobs: What a poll reads the job with (``client.jobs``, which makes the Waiter).
         config: The client's configuration (the default schedule, the polling rate).
     """
 
-    def __init__(self, get_job: GetJob, config: ClientConfig) -> None:
-        self._get_job = get_job
+    def __init__(self, jobs: JobReader, config: ClientConfig) -> None:
+        self._jobs = jobs
         self._config = config
         self._watches: dict[tuple[int, str, object, WaitPolicy], _Watch] = {}
         self._budget = AdaptiveRateLimiter(
@@ -255,7 +255,7 @@ class Waiter:
             watch.take_hint()
             watch.by_notification = watch.confirming
             watch.confirming = False
-            job = await self._get_job(watch.job_id, results=watch.results)
+            job = await self._jobs.get(watch.job_id, results=watch.results)
         watch.last_job = job
         return job
 

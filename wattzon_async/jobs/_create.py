@@ -25,8 +25,10 @@ it: the wire tag ``idem:<32 hex>``.
   last waiter goes, the create is cancelled and awaited.
 * **Recovery.** When a POST may have reached the server (the connection broke after
   sending, a read timeout, a 5xx), the job is looked up by its tag before anything is
-  sent again: found, it is returned; not found, the POST is retried, by the package's
-  one retry loop (``_retry.retry``) under the request ``RetryPolicy``. Only when the
+  sent again: found, it is returned; not found, the POST is retried. One loop owns the
+  retries of a POST (``Creator.post``, through the package's ``_retry.retry``): the send
+  path makes each POST once, so ``RetryPolicy.attempts`` is the most POSTs a create
+  makes, whatever mix of 429s, 5xx and broken connections it meets. Only when the
   look-up itself cannot decide does ``AmbiguousSubmitError`` carry the tag back.
 """
 
@@ -36,142 +38,43 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
-from attrs import define, evolve, field, frozen
+from attrs import define
 
-from . import _telemetry
-from ._config import retry_backoff
-from ._errors import (
+from .. import _telemetry
+from .._config import retry_backoff
+from .._errors import (
     AmbiguousSubmitError,
     APIConnectionError,
     APIError,
-    IdempotencyConflictError,
     InternalServerError,
+    RateLimitError,
     UnexpectedResponseError,
 )
-from ._http import Retry
+from .._http import Retry
+from .._retry import retry
+from .._serde import create_job_envelope, structure_job, structure_jobs
+from .._validation import check_email, check_provider, check_tags
 from ._idempotency import (
-    FINGERPRINT_PREFIX,
     check_idempotency_key,
-    fingerprint_tag,
     idempotency_tag,
     new_idempotency_key,
 )
-from ._retry import retry
-from ._serde import create_job_envelope, structure_job, structure_jobs
-from ._upload import DocumentInput, DocumentSource
-from ._validation import check_email, check_provider, check_tags
+from ._prepared import PreparedCreate, conflict, differing, resolve
+from ._upload import DocumentSource
 
 if TYPE_CHECKING:
-    from ._http import Sender
+    from .._http import Sender
+    from ..models import Job, Submission
     from ._keyclaims import KeyClaims
-    from .models import Job
 
-__all__ = ["Creator", "PreparedCreate", "resolve"]
+__all__ = ["Creator"]
 
 logger = logging.getLogger("wattzon_async")
 
 #: The span attribute saying how a create ended: created, found, recovered or shared.
 _OUTCOME = "wattzon.idempotency.outcome"
-
-
-@frozen
-class PreparedCreate:
-    """A create whose arguments were checked: ready to be sent, and sent again.
-
-    ``idempotency_key`` is the wire tag (None: no key); ``caller_key`` the key as the
-    caller gave it (None for an SDK-made key). ``fingerprint`` is set by
-    ``fingerprinted()``.
-    """
-
-    source: DocumentSource
-    email: str = field(repr=False)
-    provider: int
-    tags: tuple[str, ...]
-    idempotency_key: str | None
-    envelope: tuple[bytes, bytes] = field(repr=False)
-    caller_key: str | None = field(default=None, repr=False)
-    fingerprint: str | None = None
-
-    def body(self) -> tuple[int, AsyncIterator[bytes]]:
-        """A fresh streamed request body and its length."""
-        return self.source.body(*self.envelope)
-
-    async def fingerprinted(self) -> PreparedCreate:
-        """This create with its fingerprint tag (hashes the document in a thread)."""
-        if self.fingerprint is not None or self.idempotency_key is None:
-            return self
-        digest = await asyncio.to_thread(self.source.sha256)
-        fingerprint = fingerprint_tag(self.idempotency_key, self.provider, self.email, digest)
-        tags = (*self.tags, fingerprint)
-        envelope = create_job_envelope(
-            email=self.email, provider=self.provider, tags=tags, name=self.source.name
-        )
-        return evolve(self, envelope=envelope, fingerprint=fingerprint)
-
-    def differences(self, job: Job) -> tuple[str, ...]:
-        """What of this create differs from ``job``, made with the same key."""
-        if self.fingerprint is None:
-            return ()
-        prints = [t for t in job.tags if t.startswith(FINGERPRINT_PREFIX)]
-        if self.fingerprint in prints:
-            return ()
-        return _differences(self, job.provider, job.email, document=bool(prints))
-
-
-def _differences(
-    prepared: PreparedCreate, provider: int, email: str, *, document: bool
-) -> tuple[str, ...]:
-    """Names of what differs: provider and email seen in the clear, else the document."""
-    plain = tuple(
-        name
-        for name, differs in (
-            ("provider", provider != prepared.provider),
-            ("email", email != prepared.email),
-        )
-        if differs
-    )
-    return plain or (("document",) if document else ())
-
-
-def resolve(jobs: Iterable[Job], prepared: PreparedCreate) -> Job | None:
-    """The job ``prepared``'s key already made among ``jobs``; None if there is none.
-
-    Raises:
-        IdempotencyConflictError: That job was made with another provider, email or
-            document.
-    """
-    tag = prepared.idempotency_key
-    matches = sorted((j for j in jobs if tag in j.tags), key=lambda j: j.id)
-    if not matches:
-        return None
-    job = matches[0]
-    differences = prepared.differences(job)
-    if differences:
-        raise _conflict(
-            prepared,
-            job,
-            differences,
-            f"idempotency key (tag {tag}) was already used for job {job.id} with another "
-            f"{' and '.join(differences)}; a different bill needs a different key",
-        )
-    return job
-
-
-def _conflict(
-    prepared: PreparedCreate, job: Job | None, differences: tuple[str, ...], message: str
-) -> IdempotencyConflictError:
-    assert prepared.caller_key is not None
-    assert prepared.idempotency_key is not None
-    return IdempotencyConflictError(
-        message,
-        idempotency_key=prepared.caller_key,
-        tag=prepared.idempotency_key,
-        job=job,
-        differences=differences,
-    )
 
 
 @define
@@ -191,37 +94,31 @@ class Creator:
         self._claims = claims
         self._flights: dict[str, _Flight] = {}
 
-    def prepare(
-        self,
-        *,
-        email: object,
-        provider: object,
-        document: DocumentInput,
-        tags: Iterable[str | int | float] | None = None,
-        name: str | None = None,
-        idempotency_key: object = None,
-        check_document: bool = True,
-    ) -> PreparedCreate:
-        """Check the arguments of ``jobs.create`` without sending anything.
+    def prepare(self, submission: Submission, *, keyed: bool = True) -> PreparedCreate:
+        """Check a create's arguments without sending anything.
+
+        ``keyed=False`` sends no idempotency key (``jobs.create(idempotency_key=False)``);
+        otherwise the submission's key, or a fresh one, names the create.
 
         Raises:
             ValidationError: The first bad argument, named.
         """
+        email, provider, tags = submission.email, submission.provider, submission.tags
         checked_email = check_email(email)
         checked_provider = check_provider(provider)
         checked_tags = check_tags(tags)
         source = DocumentSource.of(
-            document,
-            name=name,
+            submission.document,
+            name=submission.name,
             limit=self._sender.config.max_document_size,
-            check_kind=check_document,
+            check_kind=submission.check_document,
         )
         key: str | None = None
         caller_key: str | None = None
-        if idempotency_key is None:
+        if submission.idempotency_key is None and keyed:
             key = new_idempotency_key()
-        elif idempotency_key is not False:
-            caller_key = check_idempotency_key(idempotency_key)
+        elif keyed:
+            caller_key = check_idempotency_key(submission.idempotency_key)
             key = idempotency_tag(caller_key)
         if key is not None and key not in checked_tags:
             checked_tags = (*checked_tags, key)
@@ -275,8 +172,8 @@ class Creator:
             task.add_done_callback(functools.partial(self._landed, tag, flight))
         elif flight.prepared.fingerprint != prepared.fingerprint:
             first = flight.prepared
-            differences = _differences(prepared, first.provider, first.email, document=True)
-            raise _conflict(
+            differences = differing(prepared, first.provider, first.email, document=True)
+            raise conflict(
                 prepared,
                 None,
                 differences,
@@ -352,8 +249,9 @@ class Creator:
         """POST a create, recovering ambiguous failures by its key (no look-up first).
 
         A POST that may have reached the server is looked up by its key before it is
-        sent again; only one that surely made no job is retried, through the package's
-        retry loop with the request retry policy (``_retry.retry``). A part of the
+        sent again; only one that surely made no job is retried (a 429 too, after its
+        Retry-After), through the package's retry loop with the request retry policy:
+        at most ``RetryPolicy.attempts`` POSTs in all. A part of the
         deadline (the read timeout, at most a quarter of what is left) is kept back from
         the POSTs so that a create that timed out can still be looked up.
         """
@@ -368,6 +266,7 @@ class Creator:
             backoff=retry_backoff(config.retry),
             attempts=config.retry.attempts,
             deadline=deadline - reserve,
+            retry_after=self._sender.retry_after,
             before_sleep=_log_retry,
         )
 
@@ -384,7 +283,7 @@ class Creator:
                 "POST",
                 config.snap_url + "jobs/",
                 body=prepared.body,
-                retry=Retry.UNSENT,
+                retry=Retry.ONCE,
                 deadline=deadline - reserve,
                 read_timeout=config.timeouts.upload,
             )
@@ -452,17 +351,16 @@ class Creator:
 
 
 def _not_made(exc: BaseException) -> bool:
-    """Whether a failed POST may be sent again: it was sent and its key found no job.
+    """Whether a failed POST may be sent again: it surely made no job.
 
-    ``_post_once`` raises a sent POST's error only after the look-up found nothing; an
-    unsent one was already retried by the send path as far as its policy allows.
+    A 429 is answered without acting; ``_post_once`` raises a connection error or a 5xx
+    only when the POST was never sent or its key's look-up found nothing.
     """
-    if not isinstance(exc, APIConnectionError | InternalServerError):
-        return False
-    return getattr(exc, "request_sent", None) is not False
+    return isinstance(exc, RateLimitError | APIConnectionError | InternalServerError)
 
 
 def _log_retry(attempt: int, error: BaseException | None, delay: float) -> None:
     logger.info(
         "posting the create again in %.2fs (attempt %d: %s, no job made)", delay, attempt, error
     )
+    _telemetry.retried(attempt, error, delay)

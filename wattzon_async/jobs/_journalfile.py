@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._errors import JournalError
-from ._sqlthread import SQLiteThread
+from .._errors import JournalError
+from .._sqlthread import SQLiteThread
 
 __all__ = ["FORMAT", "NotAJournal", "SQLiteJournal"]
 

@@ -21,8 +21,8 @@ from typing import BinaryIO
 
 from attrs import frozen
 
-from ._doctype import HEAD_SIZE, check_document_kind
-from ._errors import DocumentTooLargeError, ValidationError
+from .._doctype import HEAD_SIZE, check_document_kind
+from .._errors import DocumentTooLargeError, ValidationError
 
 __all__ = ["DocumentSource", "DocumentInput"]
 

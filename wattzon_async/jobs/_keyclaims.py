@@ -28,9 +28,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from ._errors import AmbiguousSubmitError, IdempotencyConflictError, StoreError
-from .models import Job
-from .store import ClaimState, Store
+from .._errors import AmbiguousSubmitError, IdempotencyConflictError, StoreError
+from ..models import Job
+from ..store import ClaimState, Store
 
 __all__ = ["KeyClaims"]
 

@@ -41,12 +41,12 @@ from typing import Any, Final, Protocol
 
 from attrs import frozen
 
-from ._errors import JournalError, StoreError, ValidationError
+from .._errors import JournalError, StoreError, ValidationError
+from .._private import create_private_file
+from .._serde import dump_job, structure_job
+from ..models import Job
+from ..store import StoreURL, parse_store_url
 from ._journalfile import NotAJournal, SQLiteJournal
-from ._private import create_private_file
-from ._serde import dump_job, structure_job
-from .models import Job
-from .store import StoreURL, parse_store_url
 
 __all__ = [
     "CREATED",
@@ -187,7 +187,7 @@ class Journal:
                 ) from None
             backend: Backend = SQLiteJournal(where)
         else:
-            from .store import open_journal_backend
+            from ..store import open_journal_backend
 
             backend = open_journal_backend(where)
         journal = cls(str(where) if isinstance(where, Path) else where.safe, backend, owner)
@@ -322,7 +322,7 @@ async def drop_journal(target: str | os.PathLike[str]) -> None:
         for suffix in ("", "-wal", "-shm"):
             where.with_name(where.name + suffix).unlink(missing_ok=True)
         return
-    from .store import open_journal_backend
+    from ..store import open_journal_backend
 
     backend = open_journal_backend(where)
     try:

@@ -1,9 +1,9 @@
 """What both halves of the TLS code share: the certificate description and file sources.
 
-:mod:`._tls` (the SSLContext and its reload) and :mod:`._certfiles` (reading every
+:mod:`._context` (the SSLContext and its reload) and :mod:`._certfiles` (reading every
 certificate format with ``cryptography``) both need these; keeping them in this leaf
-module lets ``_tls`` import ``_certfiles`` (lazily) without ``_certfiles`` importing
-``_tls`` back. Nothing here imports ``cryptography`` at module level.
+module lets ``_context`` import ``_certfiles`` (lazily) without ``_certfiles`` importing
+``_context`` back. Nothing here imports ``cryptography`` at module level.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from attrs import frozen
 
-from ._errors import ValidationError
-from ._redact import mask_emails
+from .._errors import ValidationError
+from .._redact import mask_emails
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -23,27 +23,33 @@ import os
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
-    Coroutine,
     Iterable,
 )
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from attrs import define, field, frozen
 
-from . import _telemetry
-from ._errors import BatchStoppedError, JobError, ValidationError
-from ._resume import Item, JournaledCreates, Prepared, ResumeSummary, plan_keys
-from ._validation import check_integer, check_results
-from .models import Job, Submission
+from .. import _telemetry
+from .._errors import BatchStoppedError, JobError, ValidationError
+from .._validation import check_integer, check_results
+from ..models import Job, Submission
+from ._resume import (
+    Creates,
+    Item,
+    JournaledCreates,
+    ListsJobs,
+    Prepared,
+    ResumeSummary,
+    plan_keys,
+)
 
 if TYPE_CHECKING:
+    from ..notifications import NotificationConsumer
     from ._journal import Journal
-    from .notifications import NotificationConsumer
 
 __all__ = [
-    "BatchCalls",
+    "BatchJobs",
     "BatchProgress",
     "BatchRun",
     "ProgressCallback",
@@ -54,7 +60,7 @@ __all__ = [
 
 logger = logging.getLogger("wattzon_async")
 
-#: A checked create, ready to send (``client.jobs.prepare`` makes it).
+#: A checked create, ready to send (the creator's ``prepare`` makes it).
 P = TypeVar("P", bound=Prepared)
 
 
@@ -107,23 +113,25 @@ class BatchProgress:
 ProgressCallback = Callable[[BatchProgress], None]
 
 
-@frozen
-class BatchCalls(Generic[P]):
-    """The client calls a batch makes; the client wires them (``client.jobs.submit_many``).
+class BatchJobs(ListsJobs, Protocol):
+    """What a batch reads and waits with: ``client.jobs`` (``Jobs``), which starts it."""
 
-    Attributes:
-        prepare: Checks one create's arguments (``client.jobs.prepare``).
-        send: Sends a checked create (``client.jobs.send``).
-        await_job: Waits for a job (``client.await_job``).
-        get: Reads a job (``client.jobs.get``), for jobs a journal recorded as final.
-        list_jobs: Lists jobs by tag (``client.jobs.list``), for unsure journal keys.
-    """
+    async def get(
+        self, job_id: int | str, *, results: Literal["raw", "transformed"] = "raw"
+    ) -> Job:
+        """A job as it is now (for a job a journal recorded as final)."""
+        ...
 
-    prepare: Callable[..., P]
-    send: Callable[..., Awaitable[Job]]
-    await_job: Callable[..., Coroutine[Any, Any, Job]]
-    get: Callable[..., Awaitable[Job]]
-    list_jobs: Callable[..., Awaitable[list[Job]]]
+    async def await_job(
+        self,
+        job_id: int | str,
+        *,
+        timeout: float | None = None,
+        notifications: NotificationConsumer | None = None,
+        results: Literal["raw", "transformed"] = "raw",
+    ) -> Job:
+        """Wait for a job's final state."""
+        ...
 
 
 class BatchRun(AsyncIterator[SubmitOutcome]):
@@ -165,7 +173,8 @@ class BatchRun(AsyncIterator[SubmitOutcome]):
 
 @define
 class _Batch(Generic[P]):
-    calls: BatchCalls[P]
+    jobs: BatchJobs
+    creator: Creates[P]
     submissions: list[Submission]
     wait: bool
     notifications: NotificationConsumer | None
@@ -228,7 +237,7 @@ class _Batch(Generic[P]):
         if self.journaled is not None:
             return await self.journaled.job(item)
         async with self.slot():
-            item.job = await self.calls.send(item.prepared)
+            item.job = await self.creator.send(item.prepared)
         return item.job
 
     async def _final(self, item: Item[P], job: Job) -> Job:
@@ -250,7 +259,7 @@ class _Batch(Generic[P]):
         if job.status.value != "COMPLETE":
             return await self._wait_for(job)  # raises the JobError of its state
         async with self.slots:
-            return await self.calls.get(job.id, results=self.results)
+            return await self.jobs.get(job.id, results=self.results)
 
     async def _wait_for(self, job: Job) -> Job:
         if self.stopping.is_set():
@@ -258,7 +267,7 @@ class _Batch(Generic[P]):
         self.progress.processing += 1
         self.report()
         waiting: asyncio.Task[Job] = asyncio.create_task(
-            self.calls.await_job(
+            self.jobs.await_job(
                 job.id, timeout=self.timeout, notifications=self.notifications, results=self.results
             )
         )
@@ -279,7 +288,8 @@ class _Batch(Generic[P]):
 def submit_many(
     submissions: Iterable[Submission],
     *,
-    calls: BatchCalls[P],
+    jobs: BatchJobs,
+    creator: Creates[P],
     concurrency: int = 8,
     wait: bool = False,
     notifications: NotificationConsumer | None = None,
@@ -290,12 +300,13 @@ def submit_many(
 ) -> BatchRun:
     """Submit bills concurrently; the BatchRun yields a SubmitOutcome for each as it ends.
 
-    The client wires it (``client.jobs.submit_many``): this module knows nothing of the
-    resource or the waiter, only the calls it is given.
+    ``client.jobs.submit_many`` starts it and hands it itself and its creator: this
+    module knows them only by the protocols it needs.
 
     Args:
         submissions: The bills to submit.
-        calls: The client calls the batch makes.
+        jobs: Reads, lists and waits for jobs (``client.jobs``).
+        creator: Checks and sends each create.
         concurrency: Uploads in flight at once.
         wait: Also wait for each job's final state (``await_job``).
         notifications: A running NotificationConsumer to race the waits against.
@@ -316,7 +327,8 @@ def submit_many(
         check_path(journal)
     items = list(submissions)
     batch = _Batch(
-        calls,
+        jobs,
+        creator,
         items,
         wait,
         notifications,
@@ -360,7 +372,7 @@ def _checked(batch: _Batch[P]) -> list[tuple[int, P]]:
     checked: list[tuple[int, P]] = []
     for index, submission in enumerate(batch.submissions):
         try:
-            checked.append((index, _prepare(batch.calls.prepare, submission)))
+            checked.append((index, _prepare(batch.creator, submission)))
         except ValidationError as exc:
             batch.report(SubmitOutcome(index, submission, error=exc))
     return checked
@@ -374,7 +386,7 @@ async def _journaled(
     journal = await Journal.open(path)
     try:
         work, unreadable, summary = await plan_keys(
-            journal, batch.submissions, checked, batch.calls.prepare, wait=batch.wait
+            journal, batch.submissions, checked, batch.creator, wait=batch.wait
         )
     except BaseException:
         await journal.close()
@@ -383,23 +395,15 @@ async def _journaled(
         batch.report(SubmitOutcome(index, batch.submissions[index], error=exc))
     batch.progress.resume = summary
     batch.journaled = JournaledCreates(
-        journal, batch.calls.send, batch.calls.list_jobs, batch.slot, batch.stopping
+        journal, batch.creator, batch.jobs, batch.slot, batch.stopping
     )
     return journal, work
 
 
-def _prepare(prepare: Callable[..., P], submission: Submission) -> P:
+def _prepare(creator: Creates[P], submission: Submission) -> P:
     if not isinstance(submission, Submission):
         raise ValidationError(
             f"submissions: each item must be a Submission, not {type(submission).__name__}",
             field="submissions",
         )
-    return prepare(
-        email=submission.email,
-        provider=submission.provider,
-        document=submission.document,
-        tags=submission.tags,
-        name=submission.name,
-        idempotency_key=submission.idempotency_key,
-        check_document=submission.check_document,
-    )
+    return creator.prepare(submission)

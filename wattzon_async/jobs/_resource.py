@@ -1,68 +1,66 @@
-"""Snap jobs: create (streamed upload, idempotent by key), get, list.
+"""Snap jobs: create (streamed upload, idempotent by key), get, list, wait, submit many.
 
-Creates are prepared, deduplicated and recovered in ``_create`` (the client passes its
-``Creator``); this module is the public face of those calls and the plain reads.
+``Jobs`` owns the job lifecycle: it makes its collaborators on first use (the
+``Creator`` of ``_create``, the ``Waiter`` of ``_waiting``, a batch of ``_batch``) and
+hands them itself, which they know by a protocol (``JobReader``, ``BatchJobs``). So a
+create goes one way (here, then ``Creator``, then the send path) and a wait too (here,
+then ``Waiter``, whose polls call ``get`` here).
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
 
-from .._idempotency import IDEMPOTENCY_PREFIX, new_idempotency_key
 from .._validation import check_job_id, check_results, check_tags
 from ..models import Job, Submission
-from ._base import Resource
+from ..resources._base import Resource
 
 if TYPE_CHECKING:
-    from .._batch import BatchRun, ProgressCallback
     from .._config import WaitPolicy
-    from .._create import Creator, PreparedCreate
     from .._http import Sender
-    from .._upload import DocumentInput
     from ..notifications import NotificationConsumer
+    from ._batch import BatchRun, ProgressCallback
+    from ._create import Creator
+    from ._keyclaims import KeyClaims
+    from ._upload import DocumentInput
+    from ._waiting import Waiter
 
-__all__ = ["IDEMPOTENCY_PREFIX", "Jobs", "PreparedCreate", "new_idempotency_key"]
-
-
-def __getattr__(name: str) -> Any:
-    """``PreparedCreate``, imported on first use with the create machinery."""
-    if name == "PreparedCreate":
-        from .._create import PreparedCreate
-
-        return PreparedCreate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Jobs"]
 
 
 class Jobs(Resource):
-    """``client.jobs``: submit bills and read their jobs.
+    """``client.jobs``: submit bills, read their jobs and wait for them.
 
-    The client makes it, and hands it what it delegates: creating (``creator``), waiting
-    for a job (``await_job``) and submitting many (``submit_many``).
+    The client makes it with its send path and, with a shared store, the store's key
+    claims; it makes the rest itself, on first use.
     """
 
-    def __init__(
-        self,
-        sender: Sender,
-        *,
-        creator: Callable[[], Creator],
-        await_job: Callable[..., Awaitable[Job]],
-        submit_many: Callable[..., BatchRun],
-    ) -> None:
+    def __init__(self, sender: Sender, *, claims: KeyClaims | None = None) -> None:
         super().__init__(sender)
-        self._make_creator = creator
-        self._made: Creator | None = None
-        self._await_job = await_job
-        self._submit_many = submit_many
+        self._claims = claims
+        self._made_creator: Creator | None = None
+        self._made_waiter: Waiter | None = None
 
     @property
     def _creator(self) -> Creator:
         """The create machinery, made on first use (it is not imported before)."""
-        if self._made is None:
-            self._made = self._make_creator()
-        return self._made
+        if self._made_creator is None:
+            from ._create import Creator
+
+            self._made_creator = Creator(self._sender, self._claims)
+        return self._made_creator
+
+    @property
+    def _waiter(self) -> Waiter:
+        """The waits (pollers, polling budget), made on the first ``await_job``."""
+        if self._made_waiter is None:
+            from ._waiting import Waiter
+
+            self._made_waiter = Waiter(self, self._sender.config)
+        return self._made_waiter
 
     async def await_job(
         self,
@@ -73,8 +71,25 @@ class Jobs(Resource):
         results: Literal["raw", "transformed"] = "raw",
         policy: WaitPolicy | None = None,
     ) -> Job:
-        """The same as ``WattzOnClient.await_job``."""
-        return await self._await_job(
+        """Wait until a job reaches a final state, and return it COMPLETE with results.
+
+        ``client.await_job`` is this method. The API reference ("How await_job waits")
+        describes the schedule, the deadline and the race with SQS notifications.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: Overall deadline in seconds (None: wait until a final state).
+            notifications: A running NotificationConsumer to race against polling.
+            results: ``"raw"`` or ``"transformed"`` results on the returned job.
+            policy: The polling schedule (default: the client's ``wait`` policy, or a
+                sparse fallback schedule when ``notifications`` is given).
+
+        Raises:
+            JobFailedError: The job ended FAILED.
+            JobUnsupportedError: The job is UNSUPPORTED.
+            WaitTimeoutError: The deadline passed; ``.job`` is the last state seen.
+        """
+        return await self._waiter.await_job(
             job_id, timeout=timeout, notifications=notifications, results=results, policy=policy
         )
 
@@ -133,56 +148,18 @@ class Jobs(Resource):
             StoreError: The client's store cannot be reached (a keyed create with a store
                 claims its key there first).
         """
-        prepared = self.prepare(
+        submission = Submission(
             email=email,
             provider=provider,
             document=document,
-            tags=tags,
+            tags=check_tags(tags),  # a string is refused here, not split
             name=name,
-            idempotency_key=idempotency_key,
+            idempotency_key=None if idempotency_key is False else idempotency_key,
             check_document=check_document,
         )
-        return await self.send(prepared, timeout=timeout)
-
-    async def send(
-        self, prepared: PreparedCreate, *, timeout: float | None = None, look_up: bool = True
-    ) -> Job:
-        """Send a checked create (see ``prepare``): the job its key made, or a new one.
-
-        ``look_up=False`` skips the look-up before a create with a caller's key, for a
-        caller that knows the key was never sent.
-
-        Raises:
-            IdempotencyConflictError: The key was used for another bill.
-            AmbiguousSubmitError: The job may or may not exist and a look-up could not tell.
-        """
-        return await self._creator.send(prepared, timeout=timeout, look_up=look_up)
-
-    def prepare(
-        self,
-        *,
-        email: object,
-        provider: object,
-        document: DocumentInput,
-        tags: Iterable[str | int | float] | None = None,
-        name: str | None = None,
-        idempotency_key: str | Literal[False] | None = None,
-        check_document: bool = True,
-    ) -> PreparedCreate:
-        """Check the arguments of ``create`` without sending anything.
-
-        Raises:
-            ValidationError: The first bad argument, named.
-        """
-        return self._creator.prepare(
-            email=email,
-            provider=provider,
-            document=document,
-            tags=tags,
-            name=name,
-            idempotency_key=idempotency_key,
-            check_document=check_document,
-        )
+        creator = self._creator
+        prepared = creator.prepare(submission, keyed=idempotency_key is not False)
+        return await creator.send(prepared, timeout=timeout)
 
     async def get(
         self,
@@ -281,8 +258,12 @@ class Jobs(Resource):
             StoreError: A PostgreSQL journal cannot be reached (raised by the first
                 step of the iteration).
         """
-        return self._submit_many(
+        from ._batch import submit_many  # batches (and sqlite3) load on first use
+
+        return submit_many(
             submissions,
+            jobs=self,
+            creator=self._creator,
             concurrency=concurrency,
             wait=wait,
             notifications=notifications,
@@ -291,6 +272,11 @@ class Jobs(Resource):
             on_progress=on_progress,
             journal=journal,
         )
+
+    async def aclose(self) -> None:
+        """Stop the pollers of waits in progress (the client closes its jobs)."""
+        if self._made_waiter is not None:
+            await self._made_waiter.aclose()
 
 
 def _results_params(results: str) -> dict[str, str] | None:

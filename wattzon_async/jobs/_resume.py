@@ -21,19 +21,28 @@ too: it may have been used outside this journal.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Generic, Protocol, TypeVar
 
-from attrs import define, frozen
+from attrs import define, evolve, frozen
 
-from ._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
+from .._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
+from ..models import Job, Submission
 from ._journal import CREATED, FINAL, SENDING, Entry, Journal, derive_key
-from ._upload import DocumentSource
-from .models import Job, Submission
+from ._upload import DocumentInput, DocumentSource
 
-__all__ = ["Item", "JournaledCreates", "Prepared", "ResumeSummary", "plan_keys"]
+__all__ = [
+    "Creates",
+    "Item",
+    "JournaledCreates",
+    "ListsJobs",
+    "Prepared",
+    "ResumeSummary",
+    "plan_keys",
+]
 
 logger = logging.getLogger("wattzon_async")
 
@@ -56,6 +65,28 @@ class Prepared(Protocol):
 
 
 P = TypeVar("P", bound=Prepared)
+
+
+class Creates(Protocol[P]):
+    """What checks and sends a create: the client's ``Creator``, handed over by ``Jobs``."""
+
+    def prepare(self, submission: Submission, *, keyed: bool = True) -> P:
+        """Check a submission without sending anything."""
+        ...
+
+    async def send(self, prepared: P, *, timeout: float | None = None, look_up: bool = True) -> Job:
+        """Send a checked create: the job its key already made, or a new one."""
+        ...
+
+
+class ListsJobs(Protocol):
+    """What lists jobs by tag: ``client.jobs`` (``Jobs``), which starts the batch."""
+
+    async def list(
+        self, *, tag: str | int | None = None, timeout: float | None = None
+    ) -> builtins.list[Job]:
+        """Jobs carrying ``tag``, most recent first."""
+        ...
 
 
 @frozen
@@ -109,7 +140,7 @@ async def plan_keys(
     journal: Journal,
     submissions: Sequence[Submission],
     prepared: Sequence[tuple[int, P]],
-    prepare: Callable[..., P],
+    creator: Creates[P],
     *,
     wait: bool,
 ) -> tuple[list[Item[P]], list[tuple[int, Exception]], ResumeSummary]:
@@ -122,7 +153,7 @@ async def plan_keys(
         journal: The open journal.
         submissions: The batch's submissions.
         prepared: Each checked submission's index and prepared create.
-        prepare: ``client.jobs.prepare``, to prepare again with the derived key.
+        creator: Prepares again with the derived key.
         wait: Whether the batch waits: without, a created job is done.
 
     Returns:
@@ -137,7 +168,7 @@ async def plan_keys(
         try:
             if isinstance(digest, WattzOnError):
                 raise digest
-            item = _keyed(journal.salt, submission, checked, prepare, index, digest)
+            item = _keyed(journal.salt, submission, checked, creator, index, digest)
         except WattzOnError as exc:
             failed.append((index, exc))
             continue
@@ -182,7 +213,7 @@ def _keyed(
     salt: str,
     submission: Submission,
     checked: P,
-    prepare: Callable[..., P],
+    creator: Creates[P],
     index: int,
     digest: str | None,
 ) -> Item[P]:
@@ -191,14 +222,13 @@ def _keyed(
         assert submission.idempotency_key is not None
         return Item([index], checked, submission.idempotency_key, label, given_key=True)
     key = derive_key(salt, digest, submission.provider, submission.email)
-    again = prepare(
-        email=submission.email,
-        provider=submission.provider,
-        document=_reusable(submission, checked.source),
-        tags=submission.tags,
-        name=checked.source.name,
-        idempotency_key=key,
-        check_document=submission.check_document,
+    again = creator.prepare(
+        evolve(
+            submission,
+            document=_reusable(submission, checked.source),
+            name=checked.source.name,
+            idempotency_key=key,
+        )
     )
     return Item([index], again, key, label)
 
@@ -217,7 +247,7 @@ def _label(submission: Submission, source: DocumentSource) -> str:
     return str(source.path) if source.path is not None else source.name
 
 
-def _reusable(submission: Submission, source: DocumentSource) -> object:
+def _reusable(submission: Submission, source: DocumentSource) -> DocumentInput:
     """The document to prepare again: a stream read into memory is used from memory."""
     if source.path is not None:
         return source.path
@@ -231,8 +261,8 @@ class JournaledCreates(Generic[P]):
 
     Args:
         journal: The open journal.
-        send: Sends a checked create (``client.jobs.send``).
-        list_jobs: Lists jobs by tag (``client.jobs.list``), for unsure keys.
+        creator: Sends a checked create.
+        jobs: Lists jobs by tag (``client.jobs``), for unsure keys.
         slot: An upload slot; raises BatchStoppedError once the batch is stopping.
         stopping: Set when the batch is stopped.
     """
@@ -240,14 +270,14 @@ class JournaledCreates(Generic[P]):
     def __init__(
         self,
         journal: Journal,
-        send: Callable[..., Awaitable[Job]],
-        list_jobs: Callable[..., Awaitable[list[Job]]],
+        creator: Creates[P],
+        jobs: ListsJobs,
         slot: Callable[[], AbstractAsyncContextManager[None]],
         stopping: asyncio.Event,
     ) -> None:
         self.journal = journal
-        self._send = send
-        self._list = list_jobs
+        self._creator = creator
+        self._jobs = jobs
         self._slot = slot
         self._stopping = stopping
 
@@ -281,7 +311,7 @@ class JournaledCreates(Generic[P]):
         if job is None:
             try:
                 # Looked up just above when it had to be: the SDK need not look again.
-                job = await self._send(item.prepared, look_up=False)
+                job = await self._creator.send(item.prepared, look_up=False)
             except AmbiguousSubmitError:
                 await self.journal.release(item.key)
                 raise
@@ -293,7 +323,7 @@ class JournaledCreates(Generic[P]):
         return job
 
     async def _look_up(self, tag: str) -> Job | None:
-        jobs = await self._list(tag=tag)
+        jobs = await self._jobs.list(tag=tag)
         matches = sorted((j for j in jobs if tag in j.tags), key=lambda j: j.id)
         if matches:
             logger.info("job %d found by its idempotency tag %s", matches[0].id, tag)

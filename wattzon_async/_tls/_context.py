@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import TypeAlias
 
+from .._errors import CertificateError, ValidationError
 from ._certinfo import WARN_DAYS, CertificateInfo, CertSource, describe_source, password_bytes
-from ._errors import CertificateError, ValidationError
 
 __all__ = ["WARN_DAYS", "CertSpec", "CertificateInfo", "ClientIdentity", "read_certificate_info"]
 

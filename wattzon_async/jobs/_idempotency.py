@@ -16,7 +16,7 @@ import json
 import re
 import uuid
 
-from ._errors import ValidationError
+from .._errors import ValidationError
 
 __all__ = [
     "FINGERPRINT_PREFIX",
