@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import random
 import signal
 import sqlite3
@@ -28,7 +27,7 @@ import pytest_asyncio
 
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, poll_until
+from .conftest import PDF, child_environ, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +49,7 @@ async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
 
 
 def environment(emu: Emulator) -> dict[str, str]:
-    env = {**os.environ, **emu.environ(), "WATTZON_SQS_WAIT_TIME_SECONDS": "1"}
-    env.pop("WATTZON_KEY_PASSWORD", None)
-    return env
+    return child_environ(emu, WATTZON_SQS_WAIT_TIME_SECONDS="1")
 
 
 def make_bills(folder: Path, count: int) -> list[Path]:
