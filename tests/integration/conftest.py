@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import ssl
 import time
@@ -102,14 +103,21 @@ def create_body(
     }
 
 
+@contextlib.asynccontextmanager
+async def reset_around(emu: Emulator, *, purge_queue: bool = False) -> AsyncIterator[Emulator]:
+    """``emu`` reset (its queue purged too when asked) on entry and again on exit."""
+    await emu.reset(purge_queue=purge_queue)
+    try:
+        yield emu
+    finally:
+        await emu.reset(purge_queue=purge_queue)
+
+
 @pytest_asyncio.fixture
 async def clean_emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
     """The session emulator with no faults and fresh counters, reset again afterwards."""
-    await wattzon_emulator.reset()
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset()
+    async with reset_around(wattzon_emulator) as emu:
+        yield emu
 
 
 @pytest.fixture

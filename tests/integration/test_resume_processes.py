@@ -27,7 +27,7 @@ import pytest_asyncio
 
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, child_environ, poll_until
+from .conftest import PDF, child_environ, poll_until, reset_around
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +41,8 @@ FAULTS: dict[str, Any] = {"error_rate": 0.1, "drop_after_create_rate": 0.05}
 @pytest_asyncio.fixture
 async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
     """The session emulator, reset (its queue purged too) before and after the test."""
-    await wattzon_emulator.reset(purge_queue=True)
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset(purge_queue=True)
+    async with reset_around(wattzon_emulator, purge_queue=True) as emu:
+        yield emu
 
 
 def environment(emu: Emulator) -> dict[str, str]:

@@ -26,7 +26,7 @@ from tests.conftest import fresh_database
 from tests.postgres import PostgresServer
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, child_environ, empty_store_url, emulator_sqs, poll_until
+from .conftest import PDF, child_environ, empty_store_url, emulator_sqs, poll_until, reset_around
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +44,8 @@ async def own_emulator() -> AsyncIterator[Emulator]:
 
 @pytest_asyncio.fixture
 async def emulator(own_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await own_emulator.reset(purge_queue=True)
-    try:
-        yield own_emulator
-    finally:
-        await own_emulator.reset(purge_queue=True)
+    async with reset_around(own_emulator, purge_queue=True) as emu:
+        yield emu
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
