@@ -23,6 +23,7 @@ from wattzon_async.emulator import Emulator
 from wattzon_async.store import ClaimState, open_store
 
 from .conftest import PDF, child_environ, empty_store_url, poll_until
+from .store_child import BILL
 
 pytestmark = pytest.mark.integration
 
@@ -120,13 +121,7 @@ async def test_the_key_of_a_job_made_elsewhere_returns_it_without_a_post(
     assert await child.line() == "ready"
     first = await child.result()
     async with WattzOnClient.from_env(emulator.environ(), store=store_url) as client:
-        again = await client.jobs.create(
-            email="fleet@example.com",
-            provider=4,
-            document=PDF,
-            name="bill.pdf",
-            idempotency_key=key,
-        )
+        again = await client.jobs.create(**BILL, idempotency_key=key)
     assert again.id == first["job"]
     assert (await emulator.stats())["requests"] == {
         "GET /api/v1/jobs": {"200": 1},  # the first process's look-up
