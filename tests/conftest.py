@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -65,3 +66,18 @@ async def fresh_database(server: PostgresServer) -> str:
     finally:
         await conn.close()
     return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def file_mode(path: Path) -> int:
+    """The permission bits of ``path`` (``0o600`` for a file only its owner reads)."""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The common umask 022 for the test (the one that makes new files world-readable)."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -67,6 +67,39 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: PublicKey,
+    start: datetime,
+    end: datetime,
+    issuer_ski: x509.SubjectKeyIdentifier,
+    *,
+    ca: bool,
+) -> x509.CertificateBuilder:
+    """What a CA and a leaf certificate both carry: names, key, validity, the extensions."""
+    basic = (
+        x509.BasicConstraints(ca=True, path_length=0)
+        if ca
+        else x509.BasicConstraints(ca=False, path_length=None)
+    )
+    usage = _key_usage(ca=ca, rsa_key=isinstance(public_key, rsa.RSAPublicKey))
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(basic, critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(aki, critical=False)
+    )
+
+
 @dataclass(frozen=True)
 class IssuedCert:
     """A certificate and its private key, both PEM (the key encrypted when issued so)."""
@@ -101,23 +134,10 @@ class CertificateAuthority:
         )
         ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
         now = datetime.now(UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
-            .not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_key_usage(ca=True, rsa_key=False), critical=True)
-            .add_extension(ski, critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-            )
-            .sign(key, hashes.SHA256())
+        builder = _builder(
+            name, name, key.public_key(), now - BACKDATE, now + timedelta(days=3650), ski, ca=True
         )
-        return cls(certificate, key)
+        return cls(builder.sign(key, hashes.SHA256()), key)
 
     @property
     def cert_pem(self) -> bytes:
@@ -180,25 +200,8 @@ class CertificateAuthority:
         usages: Sequence[x509.ObjectIdentifier],
     ) -> x509.CertificateBuilder:
         ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                _key_usage(ca=False, rsa_key=isinstance(public_key, rsa.RSAPublicKey)),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski.value),
-                critical=False,
-            )
-        )
+        issuer = self.certificate.subject
+        builder = _builder(subject, issuer, public_key, start, end, ca_ski.value, ca=False)
         if usages:
             builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
         return builder

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +19,8 @@ from typing import Any, TypeVar
 import pytest
 import pytest_asyncio
 
+from tests.conftest import fresh_database
+from tests.postgres import PostgresServer
 from wattzon_async import WattzOnClient
 from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
@@ -99,14 +103,48 @@ def create_body(
     }
 
 
+@contextlib.asynccontextmanager
+async def reset_around(emu: Emulator, *, purge_queue: bool = False) -> AsyncIterator[Emulator]:
+    """``emu`` reset (its queue purged too when asked) on entry and again on exit."""
+    await emu.reset(purge_queue=purge_queue)
+    try:
+        yield emu
+    finally:
+        await emu.reset(purge_queue=purge_queue)
+
+
 @pytest_asyncio.fixture
 async def clean_emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
     """The session emulator with no faults and fresh counters, reset again afterwards."""
-    await wattzon_emulator.reset()
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset()
+    async with reset_around(wattzon_emulator) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(clean_emulator: Emulator) -> Emulator:
+    """``clean_emulator`` under the short name most tests use (a module may define its own)."""
+    return clean_emulator
+
+
+async def empty_store_url(
+    request: pytest.FixtureRequest, sqlite_path: Path, query: str = ""
+) -> str:
+    """The URL of an empty store on the engine ``request.param`` names, ``query`` appended.
+
+    ``"sqlite"`` is a file at ``sqlite_path``; ``"postgresql"`` a fresh database on the
+    session's PostgreSQL server (the test skips when there is none).
+    """
+    if request.param == "sqlite":
+        return f"sqlite://{sqlite_path}{query}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return await fresh_database(server) + query
+
+
+def child_environ(emu: Emulator, **extra: str) -> dict[str, str]:
+    """The environment of a child process talking to ``emu``: no key password, ``extra`` set."""
+    env = {**os.environ, **emu.environ(), **extra}
+    env.pop("WATTZON_KEY_PASSWORD", None)
+    return env
 
 
 @pytest_asyncio.fixture

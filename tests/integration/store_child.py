@@ -15,10 +15,18 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from wattzon_async import Submission, WattzOnClient, WattzOnError
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+#: The bill every process creates (with its idempotency key).
+BILL: dict[str, Any] = {
+    "email": "fleet@example.com",
+    "provider": 4,
+    "document": PDF,
+    "name": "bill.pdf",
+}
 
 
 async def main(key: str, mode: str, go: Path) -> None:
@@ -28,23 +36,11 @@ async def main(key: str, mode: str, go: Path) -> None:
             await asyncio.sleep(0.001)
         try:
             if mode == "send":
-                submission = Submission(
-                    email="fleet@example.com",
-                    provider=4,
-                    document=PDF,
-                    name="bill.pdf",
-                    idempotency_key=key,
-                )
+                submission = Submission(**BILL, idempotency_key=key)
                 creator = client.jobs._creator  # as a batch journal sends a claimed key
                 job = await creator.send(creator.prepare(submission), look_up=False)
             else:
-                job = await client.jobs.create(
-                    email="fleet@example.com",
-                    provider=4,
-                    document=PDF,
-                    name="bill.pdf",
-                    idempotency_key=key,
-                )
+                job = await client.jobs.create(**BILL, idempotency_key=key)
         except WattzOnError as exc:
             print(json.dumps({"error": type(exc).__name__, "message": str(exc)}), flush=True)
             return

@@ -16,12 +16,10 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from wattzon_async import CertificateError, JobStatus, RateLimitPolicy, WaitPolicy, WattzOnClient
 from wattzon_async.certs import generate_csr
@@ -34,11 +32,6 @@ from .test_soak import tcp_connections
 pytestmark = pytest.mark.integration
 
 FAST = WaitPolicy(initial_delay=0.05, max_delay=0.2, multiplier=1.5, jitter=0.1)
-
-
-@pytest_asyncio.fixture
-async def emulator(clean_emulator: Emulator) -> AsyncIterator[Emulator]:
-    yield clean_emulator
 
 
 def _renewal(

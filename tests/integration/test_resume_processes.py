@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import random
 import signal
 import sqlite3
@@ -28,7 +27,7 @@ import pytest_asyncio
 
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, poll_until
+from .conftest import PDF, child_environ, poll_until, reset_around
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +41,12 @@ FAULTS: dict[str, Any] = {"error_rate": 0.1, "drop_after_create_rate": 0.05}
 @pytest_asyncio.fixture
 async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
     """The session emulator, reset (its queue purged too) before and after the test."""
-    await wattzon_emulator.reset(purge_queue=True)
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset(purge_queue=True)
+    async with reset_around(wattzon_emulator, purge_queue=True) as emu:
+        yield emu
 
 
 def environment(emu: Emulator) -> dict[str, str]:
-    env = {**os.environ, **emu.environ(), "WATTZON_SQS_WAIT_TIME_SECONDS": "1"}
-    env.pop("WATTZON_KEY_PASSWORD", None)
-    return env
+    return child_environ(emu, WATTZON_SQS_WAIT_TIME_SECONDS="1")
 
 
 def make_bills(folder: Path, count: int) -> list[Path]:

@@ -23,7 +23,6 @@ import logging
 import os
 import socket
 import ssl
-import threading
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -53,6 +52,7 @@ from wattzon_async.emulator import Emulator
 from wattzon_async.resources.documents import safe_file_name
 
 from .conftest import PDF, create_body, mtls_context, poll_until
+from .hostile import ThreadedTLSServer, read_head
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ JSON_OK = (
 # -- a TLS server that behaves like a production terminator ---------------------------------
 
 
-class TLSServer:
+class TLSServer(ThreadedTLSServer):
     """Serves one canned HTTP response per connection over TLS, from a thread.
 
     Args:
@@ -78,45 +78,10 @@ class TLSServer:
     def __init__(
         self, cert: Path, key: Path, *, client_ca: Path | None = None, response: bytes = JSON_OK
     ) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(cert, key)
-        if client_ca is not None:
-            self.context.verify_mode = ssl.CERT_REQUIRED
-            self.context.load_verify_locations(client_ca)
+        super().__init__(cert, key, client_ca, name="tls-server", timeout=5)
         self.response = response
         self.handshakes: list[str] = []
         self.requests: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="tls-server", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._listener.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}/api/v1/"
-
-    def __enter__(self) -> TLSServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            with raw:
-                raw.settimeout(5)
-                self._answer(raw)
 
     def _answer(self, raw: socket.socket) -> None:
         conn = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
@@ -134,12 +99,9 @@ class TLSServer:
         names = [value for rdn in peer.get("subject", ()) for key, value in rdn]
         self.handshakes.append(f"ok {names[-1] if names else '-'}")
         try:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
+            data = read_head(conn)
+            if data is None:
+                return
             head, _, body = data.partition(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n")[1:]:

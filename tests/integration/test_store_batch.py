@@ -12,9 +12,7 @@ import asyncio
 import csv
 import json
 import logging
-import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from tests.postgres import PASSWORD, PostgresServer
 from wattzon_async import Submission
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF
+from .conftest import PDF, child_environ, empty_store_url
 
 pytestmark = pytest.mark.integration
 
@@ -35,21 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BILLS = 60
 
 
-@pytest_asyncio.fixture
-async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await wattzon_emulator.reset()
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset()
-
-
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/batch.journal"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await fresh_database(server) + "?batch=march-bills"
+    return await empty_store_url(request, tmp_path / "batch.journal", "?batch=march-bills")
 
 
 @pytest.fixture
@@ -73,8 +59,7 @@ class Worker:
 
     @classmethod
     async def start(cls, emu: Emulator, bills: Path, journal: str, go: Path) -> Worker:
-        env = {**os.environ, **emu.environ()}
-        env.pop("WATTZON_KEY_PASSWORD", None)
+        env = child_environ(emu)
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(WORKER), str(bills), journal, str(go),
             env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
@@ -130,8 +115,7 @@ async def test_the_cli_shares_a_batch_through_a_postgresql_journal(
     emulator: Emulator, bills: Path, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     journal = await fresh_database(postgres_server) + "?batch=cli"
-    env = {**os.environ, **emulator.environ()}
-    env.pop("WATTZON_KEY_PASSWORD", None)
+    env = child_environ(emulator)
     files = sorted(str(p) for p in bills.iterdir())
 
     async def run(out: Path) -> tuple[int, str]:

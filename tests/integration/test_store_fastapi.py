@@ -9,7 +9,6 @@ emulator must hold exactly one.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import sys
@@ -20,34 +19,20 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.conftest import fresh_database
-from tests.postgres import PostgresServer
 from wattzon_async import idempotency_tag
 from wattzon_async._httpx import httpx
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF
+from .conftest import PDF, child_environ, empty_store_url
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest_asyncio.fixture
-async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await wattzon_emulator.reset()
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset()
-
-
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/service/store.db"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await fresh_database(server)
+    return await empty_store_url(request, tmp_path / "service" / "store.db")
 
 
 def free_port() -> int:
@@ -61,8 +46,7 @@ def free_port() -> int:
 async def service(emulator: Emulator, store_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """``uvicorn --workers 2`` serving the example; its base URL once both workers run."""
     port = free_port()
-    env = {**os.environ, **emulator.environ(), "WATTZON_STORE_URL": store_url}
-    env.pop("WATTZON_KEY_PASSWORD", None)
+    env = child_environ(emulator, WATTZON_STORE_URL=store_url)
     log = tmp_path / "uvicorn.log"
     with log.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(

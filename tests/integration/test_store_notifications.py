@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from tests.conftest import fresh_database
 from tests.postgres import PostgresServer
 from wattzon_async.emulator import Emulator
 
-from .conftest import PDF, emulator_sqs, poll_until
+from .conftest import PDF, child_environ, empty_store_url, emulator_sqs, poll_until, reset_around
 
 pytestmark = pytest.mark.integration
 
@@ -45,26 +44,19 @@ async def own_emulator() -> AsyncIterator[Emulator]:
 
 @pytest_asyncio.fixture
 async def emulator(own_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await own_emulator.reset(purge_queue=True)
-    try:
-        yield own_emulator
-    finally:
-        await own_emulator.reset(purge_queue=True)
+    async with reset_around(own_emulator, purge_queue=True) as emu:
+        yield emu
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/fleet/store.db"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await fresh_database(server)
+    return await empty_store_url(request, tmp_path / "fleet" / "store.db")
 
 
 async def start_replica(
     emu: Emulator, store: str, count: int, go: Path
 ) -> asyncio.subprocess.Process:
-    env = {**os.environ, **emu.environ(), "WATTZON_STORE_URL": store}
-    env.pop("WATTZON_KEY_PASSWORD", None)
+    env = child_environ(emu, WATTZON_STORE_URL=store)
     return await asyncio.create_subprocess_exec(
         sys.executable, str(REPLICA), str(count), str(go),
         env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,

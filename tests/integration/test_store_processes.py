@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from tests.conftest import fresh_database
-from tests.postgres import PostgresServer
 from wattzon_async import IdempotencyConflictError, WattzOnClient, idempotency_tag
 from wattzon_async.emulator import Emulator
 from wattzon_async.store import ClaimState, open_store
 
-from .conftest import PDF, poll_until
+from .conftest import PDF, child_environ, empty_store_url, poll_until
+from .store_child import BILL
 
 pytestmark = pytest.mark.integration
 
@@ -34,22 +31,10 @@ CHILD = Path(__file__).with_name("store_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest_asyncio.fixture
-async def emulator(wattzon_emulator: Emulator) -> AsyncIterator[Emulator]:
-    await wattzon_emulator.reset()
-    try:
-        yield wattzon_emulator
-    finally:
-        await wattzon_emulator.reset()
-
-
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty store with a 2-second lease, on each engine."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/fleet/store.db?lease=2"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return await fresh_database(server) + "?lease=2"
+    return await empty_store_url(request, tmp_path / "fleet" / "store.db", "?lease=2")
 
 
 class Child:
@@ -60,8 +45,7 @@ class Child:
 
     @classmethod
     async def start(cls, emu: Emulator, store: str, key: str, mode: str, go: Path) -> Child:
-        env = {**os.environ, **emu.environ(), "WATTZON_STORE_URL": store}
-        env.pop("WATTZON_KEY_PASSWORD", None)
+        env = child_environ(emu, WATTZON_STORE_URL=store)
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(CHILD), key, mode, str(go),
             env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
@@ -137,13 +121,7 @@ async def test_the_key_of_a_job_made_elsewhere_returns_it_without_a_post(
     assert await child.line() == "ready"
     first = await child.result()
     async with WattzOnClient.from_env(emulator.environ(), store=store_url) as client:
-        again = await client.jobs.create(
-            email="fleet@example.com",
-            provider=4,
-            document=PDF,
-            name="bill.pdf",
-            idempotency_key=key,
-        )
+        again = await client.jobs.create(**BILL, idempotency_key=key)
     assert again.id == first["job"]
     assert (await emulator.stats())["requests"] == {
         "GET /api/v1/jobs": {"200": 1},  # the first process's look-up

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -114,36 +115,34 @@ def _use(model: Any) -> None:
         json.dumps(unstructure(model))
 
 
+def _read(
+    parse: Callable[[Any], Any], data: Any, refused: type[Exception] = UnexpectedResponseError
+) -> None:
+    """Parse ``data`` and use the model (each model of a list); ``refused`` is an answer too."""
+    try:
+        parsed = parse(data)
+    except refused:
+        return
+    for model in parsed if isinstance(parsed, list) else [parsed]:
+        _use(model)
+
+
 @FUZZ
 @given(mutated(seed("job_raw.json")) | mutated(seed("job_transformed.json")))
 def test_job_json(data: Any) -> None:
-    try:
-        job = structure_job(data)
-    except UnexpectedResponseError:
-        return
-    _use(job)
+    _read(structure_job, data)
 
 
 @FUZZ
 @given(mutated(seed("list_response.json")) | JSON)
 def test_job_list_json(data: Any) -> None:
-    try:
-        jobs = structure_jobs(data)
-    except UnexpectedResponseError:
-        return
-    for job in jobs:
-        _use(job)
+    _read(structure_jobs, data)
 
 
 @FUZZ
 @given(mutated({"data": [{"id": 1, "pdf": "data/bills/1001/1.pdf", "amount_due": 12.5}]}) | JSON)
 def test_bill_json(data: Any) -> None:
-    try:
-        bills = structure_bills(data)
-    except UnexpectedResponseError:
-        return
-    for bill in bills:
-        _use(bill)
+    _read(structure_bills, data)
 
 
 @FUZZ
@@ -187,11 +186,7 @@ _NOTIFICATIONS = mutated(seed("snap_notification.json")) | mutated(seed("link_no
 @example(b'{"app": "snap", "job_id": "' + b"1" * 5000 + b'"}')
 @example('{"app": "link", "job_id": 1, "profile_id": ' + "[" * 5000 + "]" * 5000 + "}")
 def test_notifications(body: Any) -> None:
-    try:
-        notification = parse_notification(body)
-    except NotificationError:
-        return
-    _use(notification)
+    _read(parse_notification, body, refused=NotificationError)
 
 
 HEADERS = st.dictionaries(

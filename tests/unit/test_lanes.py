@@ -17,6 +17,20 @@ async def _hold(
         await release.wait()
 
 
+async def _queue_behind_a(
+    lanes: Lanes, order: list[str], gates: dict[str, asyncio.Event], hint: asyncio.Future[None]
+) -> list[asyncio.Task[None]]:
+    """ "a" holds the one slot; "b", then "c" (promoted when ``hint`` completes) queue."""
+    tasks = [asyncio.create_task(_hold(lanes, "a", order, gates["a"], urgent=False))]
+    await wait_until(lambda: order == ["a"])
+    tasks.append(asyncio.create_task(_hold(lanes, "b", order, gates["b"], urgent=False)))
+    tasks.append(
+        asyncio.create_task(_hold(lanes, "c", order, gates["c"], urgent=False, promote_on=hint))
+    )
+    await wait_until(lambda: lanes.waiting(urgent=False) == 2)
+    return tasks
+
+
 async def test_urgent_requests_go_ahead_of_queued_ones() -> None:
     lanes = Lanes(1)
     order: list[str] = []
@@ -37,13 +51,7 @@ async def test_a_queued_request_is_promoted_when_its_future_completes() -> None:
     order: list[str] = []
     gates = {name: asyncio.Event() for name in "abc"}
     hint: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    tasks = [asyncio.create_task(_hold(lanes, "a", order, gates["a"], urgent=False))]
-    await wait_until(lambda: order == ["a"])
-    tasks.append(asyncio.create_task(_hold(lanes, "b", order, gates["b"], urgent=False)))
-    tasks.append(
-        asyncio.create_task(_hold(lanes, "c", order, gates["c"], urgent=False, promote_on=hint))
-    )
-    await wait_until(lambda: lanes.waiting(urgent=False) == 2)
+    tasks = await _queue_behind_a(lanes, order, gates, hint)
     hint.set_result(None)
     await wait_until(lambda: lanes.waiting(urgent=True) == 1)
     for gate in gates.values():
@@ -90,13 +98,7 @@ async def test_a_future_that_fails_promotes_nothing() -> None:
     order: list[str] = []
     gates = {name: asyncio.Event() for name in "abc"}
     hint: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    tasks = [asyncio.create_task(_hold(lanes, "a", order, gates["a"], urgent=False))]
-    await wait_until(lambda: order == ["a"])
-    tasks.append(asyncio.create_task(_hold(lanes, "b", order, gates["b"], urgent=False)))
-    tasks.append(
-        asyncio.create_task(_hold(lanes, "c", order, gates["c"], urgent=False, promote_on=hint))
-    )
-    await wait_until(lambda: lanes.waiting(urgent=False) == 2)
+    tasks = await _queue_behind_a(lanes, order, gates, hint)
     hint.cancel()
     await asyncio.sleep(0)  # the callbacks of the cancelled future run
     assert lanes.waiting(urgent=True) == 0

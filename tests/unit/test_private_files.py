@@ -6,33 +6,20 @@ makes a file every user can read.
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import file_mode as mode
 from wattzon_async import certs
 from wattzon_async._private import create_private_file, private_dir
 from wattzon_async.jobs._journal import Journal
 from wattzon_emulator._control import make_certificates
 from wattzon_emulator._jobfile import JobFile
 
+pytestmark = pytest.mark.usefixtures("umask_022")
+
 KEY = "idem:" + "a" * 32
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def test_the_umask_alone_would_make_files_world_readable(tmp_path: Path) -> None:

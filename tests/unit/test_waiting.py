@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -318,6 +319,51 @@ async def test_cancelling_while_a_poller_stops_is_not_swallowed(
     assert task.cancelled()
 
 
+Answer = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def _held_answer(
+    consumer: FakeConsumer, started: list[int], release: asyncio.Event, hold: Callable[[int], bool]
+) -> Answer:
+    """Answers a job GET (noted in ``started``): COMPLETE once its notification arrived.
+
+    A GET that ``hold`` picks (asked after it is noted) waits for ``release`` first.
+    """
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
+        started.append(job_id)
+        if hold(job_id):
+            await release.wait()
+        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
+        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
+
+    return answer
+
+
+def _start_waits(
+    client: WattzOnClient,
+    router: Router,
+    consumer: FakeConsumer,
+    ids: range,
+    answer: Answer,
+    timeout: float,
+) -> dict[int, asyncio.Task[Any]]:
+    """``answer`` routed for every job of ``ids``, and one ``await_job`` task on each."""
+    for job_id in ids:
+        router.add("GET", url(job_id), answer)  # type: ignore[arg-type]
+    return {
+        i: asyncio.create_task(client.await_job(i, timeout=timeout, notifications=consumer))  # type: ignore[arg-type]
+        for i in ids
+    }
+
+
+async def _cancel_all(waits: dict[int, asyncio.Task[Any]]) -> None:
+    for task in waits.values():
+        task.cancel()
+    await asyncio.wait(set(waits.values()))
+
+
 async def test_a_notification_overtakes_first_looks_queued_before_it(
     make_client: MakeClient, router: Router
 ) -> None:
@@ -330,22 +376,9 @@ async def test_a_notification_overtakes_first_looks_queued_before_it(
     consumer = FakeConsumer()
     release = asyncio.Event()
     started: list[int] = []
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
-        started.append(job_id)
-        if job_id == 401:
-            await release.wait()
-        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
-        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
-
+    answer = _held_answer(consumer, started, release, hold=lambda job_id: job_id == 401)
     ids = range(401, 406)
-    for job_id in ids:
-        router.add("GET", url(job_id), answer)  # type: ignore[arg-type]
-    waits = {
-        i: asyncio.create_task(client.await_job(i, timeout=30, notifications=consumer))  # type: ignore[arg-type]
-        for i in ids
-    }
+    waits = _start_waits(client, router, consumer, ids, answer, timeout=30)
     lanes = client.jobs._waiter._lanes
     await wait_until(lambda: started == [401] and lanes.waiting(urgent=False) == 4)
     consumer.deliver(405)
@@ -353,9 +386,7 @@ async def test_a_notification_overtakes_first_looks_queued_before_it(
     release.set()
     assert (await waits[405]).is_final
     assert started[:2] == [401, 405]  # ahead of the first looks of 402-404
-    for task in waits.values():
-        task.cancel()
-    await asyncio.wait(set(waits.values()))
+    await _cancel_all(waits)
 
 
 async def test_thousands_of_first_looks_do_not_hold_up_a_confirmation(
@@ -369,22 +400,9 @@ async def test_thousands_of_first_looks_do_not_hold_up_a_confirmation(
     consumer = FakeConsumer()
     release = asyncio.Event()
     started: list[int] = []
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        job_id = int(request.url.path.rstrip("/").rsplit("/", 1)[-1])
-        started.append(job_id)
-        if len(started) == 1:
-            await release.wait()
-        done = job_id in consumer.arrived and consumer.arrived[job_id].is_set()
-        return json_response(job_json(job_id, "COMPLETE" if done else "PROCESSING"))
-
+    answer = _held_answer(consumer, started, release, hold=lambda _: len(started) == 1)
     ids = range(1000, 3000)
-    for job_id in ids:
-        router.add("GET", url(job_id), answer)  # type: ignore[arg-type]
-    waits = {
-        i: asyncio.create_task(client.await_job(i, timeout=60, notifications=consumer))  # type: ignore[arg-type]
-        for i in ids
-    }
+    waits = _start_waits(client, router, consumer, ids, answer, timeout=60)
     await wait_until(lambda: len(started) == 1)
     last = ids[-1]
     consumer.deliver(last)
@@ -394,6 +412,4 @@ async def test_thousands_of_first_looks_do_not_hold_up_a_confirmation(
     release.set()
     assert (await waits[last]).is_final
     assert started[1] == last
-    for task in waits.values():
-        task.cancel()
-    await asyncio.wait(set(waits.values()))
+    await _cancel_all(waits)
