@@ -34,12 +34,12 @@ from ._http import Sender
 from ._httpx import httpx
 from ._ratelimit import AdaptiveRateLimiter
 from .jobs import Jobs
-from .jobs._keyclaims import KeyClaims
 from .resources import Documents, Link, Utilities, Zips
-from .store import Store, open_store
 
 if TYPE_CHECKING:
     from ._tls._context import CertificateInfo, CertSpec
+    from .jobs._keyclaims import KeyClaims
+    from .store import Store
 
 __all__ = ["WattzOnClient"]
 
@@ -152,8 +152,14 @@ class WattzOnClient:
         transport: httpx.AsyncBaseTransport | None = None,
         store: str | None = None,
     ) -> None:
-        self._store: Store | None = None if store is None else open_store(store)
-        self._claims = None if self._store is None else KeyClaims(self._store)
+        self._store: Store | None = None
+        self._claims: KeyClaims | None = None
+        if store is not None:  # the store machinery is imported only by a client that has one
+            from .jobs._keyclaims import KeyClaims
+            from .store import open_store
+
+            self._store = open_store(store)
+            self._claims = KeyClaims(self._store)
         self.config = ClientConfig(
             snap_url=_base_url(snap_url, "snap_url"),
             link_url=_base_url(link_url, "link_url"),

@@ -3,8 +3,9 @@
 sqlite3 connections belong to the thread that uses them, and every call blocks on disk.
 Here one thread owns the connection; coroutines queue operations (functions of the
 connection) and await their results. Operations queued while the thread works on a
-transaction are run together in the next one, each in its own savepoint, under one
-``BEGIN IMMEDIATE``/``COMMIT``: under load, hundreds of small writes cost one commit, and
+transaction are run together in the next one, under one ``BEGIN IMMEDIATE``/``COMMIT``
+(run again each in its own savepoint if one of them fails, so that a failure is only its
+own): under load, hundreds of small writes cost one commit, and
 the event loop never waits on disk. Handing work between the threads costs more than a
 small SQLite write (each wake-up contends for the GIL), so the operations asked for in
 one turn of the event loop are handed over together, and the results of a transaction
@@ -72,7 +73,11 @@ class SQLiteThread:
         self._thread.start()
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Run ``fn(connection)`` in a coming transaction; the future has its result."""
+        """Run ``fn(connection)`` in a coming transaction; the future has its result.
+
+        ``fn`` may run twice (when another operation of its group fails): it must act on
+        the connection only.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if self._closed:
@@ -130,24 +135,40 @@ class SQLiteThread:
         return group, False
 
     def _execute(self, conn: sqlite3.Connection, group: list[_Op[Any]]) -> list[_Result]:
-        """Run a group of operations in one transaction: the result of each."""
-        results: list[_Result] = []
+        """Run a group of operations in one transaction: the result of each.
+
+        The group runs first as it is; only if an operation raises is it rolled back
+        and run again with a savepoint around each operation, so that one failure fails
+        only its own. (Statements cost the thread a GIL hand-over each; the savepoints
+        would triple them.)
+        """
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op in group:
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append((op, op.fn(conn), None))
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    failure = self._wrap(exc) if isinstance(exc, sqlite3.Error) else exc
-                    results.append((op, None, failure))
-                conn.execute("RELEASE op")
+            try:
+                results: list[_Result] = [(op, op.fn(conn), None) for op in group]
+            except Exception:
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                results = self._one_by_one(conn, group)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             results = [(op, None, self._wrap(exc)) for op in group]
+        return results
+
+    def _one_by_one(self, conn: sqlite3.Connection, group: list[_Op[Any]]) -> list[_Result]:
+        """Each operation of a group in its own savepoint: a failure undoes only its own."""
+        results: list[_Result] = []
+        for op in group:
+            conn.execute("SAVEPOINT op")
+            try:
+                results.append((op, op.fn(conn), None))
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                failure = self._wrap(exc) if isinstance(exc, sqlite3.Error) else exc
+                results.append((op, None, failure))
+            conn.execute("RELEASE op")
         return results
 
 

@@ -6,6 +6,7 @@ import asyncio
 import io
 import itertools
 import json
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -325,3 +326,22 @@ async def test_stop_before_anything_ran_sends_nothing(
     outcomes = [o async for o in batch]
     assert [type(o.error) for o in outcomes] == [BatchStoppedError] * 3
     assert snap.requests == Counter()
+
+
+async def test_a_journaled_create_is_tagged_as_a_create_with_its_key(
+    client: WattzOnClient, snap: FakeSnap, tmp_path: Path
+) -> None:
+    path = tmp_path / "bill.pdf"
+    path.write_bytes(b"%PDF-1.4 tagged")
+    item = Submission(email="user@example.com", provider=4, document=path, tags=("mine",))
+    [outcome], _ = await run(client, [item], tmp_path / "j")
+    assert outcome.job is not None
+    [key] = [t for t in outcome.job.tags if re.fullmatch(r"idem:[0-9a-f]{32}", t)]
+    [fingerprint] = [t for t in outcome.job.tags if t.startswith("idem-fp:")]
+    assert outcome.job.tags == ("mine", key, fingerprint)
+    # The same bill created with that key outside the batch is the same create.
+    again = await client.jobs.create(
+        email="user@example.com", provider=4, document=path, tags=["mine"], idempotency_key=key
+    )
+    assert again.id == outcome.job.id
+    assert snap.requests["POST"] == 1

@@ -1,8 +1,9 @@
 """A plain ``import wattzon_async`` leaves the modules of other features for their first use.
 
 The create machinery (with document uploads), the converter's structuring hooks, the
-certificate readers, the waits and the telemetry of waits, batches and the consumer are
-imported when first needed; every public name still imports from ``wattzon_async``.
+certificate readers, the waits, the shared store (a client without one never loads it)
+and the telemetry of waits, batches and the consumer are imported when first needed;
+every public name still imports from ``wattzon_async``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ DEFERRED = (
     "wattzon_async._telemetry._messaging",
     "wattzon_async.jobs._waiting",
     "wattzon_async.jobs._lanes",
+    "wattzon_async.store",
+    "wattzon_async.jobs._keyclaims",
 )
 
 

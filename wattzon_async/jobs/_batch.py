@@ -386,7 +386,7 @@ async def _journaled(
     journal = await Journal.open(path)
     try:
         work, unreadable, summary = await plan_keys(
-            journal, batch.submissions, checked, batch.creator, wait=batch.wait
+            journal, batch.submissions, checked, wait=batch.wait
         )
     except BaseException:
         await journal.close()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import uuid
 
 from .._errors import ValidationError
 
@@ -93,8 +93,8 @@ def idempotency_tag(key: str) -> str:
 
 
 def new_idempotency_key() -> str:
-    """A fresh idempotency tag: ``idem:`` and 32 hex digits."""
-    return IDEMPOTENCY_PREFIX + uuid.uuid4().hex
+    """A fresh idempotency tag: ``idem:`` and 32 random hex digits (no uuid import)."""
+    return IDEMPOTENCY_PREFIX + os.urandom(16).hex()
 
 
 def is_sdk_tag(tag: str) -> bool:

@@ -17,7 +17,7 @@ from attrs import evolve, field, frozen
 
 from .._errors import IdempotencyConflictError
 from .._serde import create_job_envelope
-from ._idempotency import FINGERPRINT_PREFIX, fingerprint_tag
+from ._idempotency import FINGERPRINT_PREFIX, fingerprint_tag, idempotency_tag
 from ._upload import DocumentSource
 
 if TYPE_CHECKING:
@@ -59,6 +59,29 @@ class PreparedCreate:
             email=self.email, provider=self.provider, tags=tags, name=self.source.name
         )
         return evolve(self, envelope=envelope, fingerprint=fingerprint)
+
+    def with_key(self, key: str, document_sha256: str) -> PreparedCreate:
+        """This create under the caller's ``key``, fingerprinted with a known digest.
+
+        What ``prepare`` with that key and then ``fingerprinted()`` would make, without
+        checking or reading the document again: a batch journal derives its keys from
+        the documents' SHA-256, so it has the digest already.
+        """
+        tag = idempotency_tag(key)
+        fingerprint = fingerprint_tag(tag, self.provider, self.email, document_sha256)
+        tags = tuple(t for t in self.tags if t != self.idempotency_key)  # the SDK's key
+        tags = (*tags, tag, fingerprint) if tag not in tags else (*tags, fingerprint)
+        envelope = create_job_envelope(
+            email=self.email, provider=self.provider, tags=tags, name=self.source.name
+        )
+        return evolve(
+            self,
+            tags=tags,
+            idempotency_key=tag,
+            caller_key=key,
+            envelope=envelope,
+            fingerprint=fingerprint,
+        )
 
     def differences(self, job: Job) -> tuple[str, ...]:
         """What of this create differs from ``job``, made with the same key."""

@@ -25,14 +25,14 @@ import builtins
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
-from attrs import define, evolve, frozen
+from attrs import define, frozen
 
 from .._errors import AmbiguousSubmitError, BatchStoppedError, WattzOnError
 from ..models import Job, Submission
 from ._journal import CREATED, FINAL, SENDING, Entry, Journal, derive_key
-from ._upload import DocumentInput, DocumentSource
+from ._upload import DocumentSource
 
 __all__ = [
     "Creates",
@@ -62,6 +62,9 @@ class Prepared(Protocol):
     @property
     def idempotency_key(self) -> str | None:
         """The tag the job will carry."""
+
+    def with_key(self, key: str, document_sha256: str) -> Self:
+        """This create under ``key``, its document's digest known (nothing read again)."""
 
 
 P = TypeVar("P", bound=Prepared)
@@ -140,7 +143,6 @@ async def plan_keys(
     journal: Journal,
     submissions: Sequence[Submission],
     prepared: Sequence[tuple[int, P]],
-    creator: Creates[P],
     *,
     wait: bool,
 ) -> tuple[list[Item[P]], list[tuple[int, Exception]], ResumeSummary]:
@@ -153,7 +155,6 @@ async def plan_keys(
         journal: The open journal.
         submissions: The batch's submissions.
         prepared: Each checked submission's index and prepared create.
-        creator: Prepares again with the derived key.
         wait: Whether the batch waits: without, a created job is done.
 
     Returns:
@@ -168,7 +169,7 @@ async def plan_keys(
         try:
             if isinstance(digest, WattzOnError):
                 raise digest
-            item = _keyed(journal.salt, submission, checked, creator, index, digest)
+            item = _keyed(journal.salt, submission, checked, index, digest)
         except WattzOnError as exc:
             failed.append((index, exc))
             continue
@@ -213,7 +214,6 @@ def _keyed(
     salt: str,
     submission: Submission,
     checked: P,
-    creator: Creates[P],
     index: int,
     digest: str | None,
 ) -> Item[P]:
@@ -222,15 +222,7 @@ def _keyed(
         assert submission.idempotency_key is not None
         return Item([index], checked, submission.idempotency_key, label, given_key=True)
     key = derive_key(salt, digest, submission.provider, submission.email)
-    again = creator.prepare(
-        evolve(
-            submission,
-            document=_reusable(submission, checked.source),
-            name=checked.source.name,
-            idempotency_key=key,
-        )
-    )
-    return Item([index], again, key, label)
+    return Item([index], checked.with_key(key, digest), key, label)
 
 
 def _kind(entry: Entry | None, wait: bool) -> str:
@@ -245,15 +237,6 @@ def _kind(entry: Entry | None, wait: bool) -> str:
 
 def _label(submission: Submission, source: DocumentSource) -> str:
     return str(source.path) if source.path is not None else source.name
-
-
-def _reusable(submission: Submission, source: DocumentSource) -> DocumentInput:
-    """The document to prepare again: a stream read into memory is used from memory."""
-    if source.path is not None:
-        return source.path
-    if source.data is not None:
-        return source.data
-    return submission.document
 
 
 class JournaledCreates(Generic[P]):
@@ -290,8 +273,10 @@ class JournaledCreates(Generic[P]):
                 continue
             async with self._slot():
                 entry = await self.journal.claim(item.key, item.tag, item.label)
-                if entry.mine:
-                    return await self._send_claimed(item, entry.unsure or item.given_key)
+                job = await self._send_claimed(item, entry) if entry.mine else None
+            if job is not None:  # written down after the slot is free for the next upload
+                await self.journal.created(item.key, job)
+                return job
         assert entry.job is not None
         item.entry = entry
         item.job = entry.job
@@ -302,7 +287,9 @@ class JournaledCreates(Generic[P]):
         if item.entry is None or item.entry.state != FINAL:
             await self.journal.finished(item.key, job)
 
-    async def _send_claimed(self, item: Item[P], look_up: bool) -> Job:
+    async def _send_claimed(self, item: Item[P], entry: Entry) -> Job:
+        """Send a key this journal has just claimed (looked up first when unsure)."""
+        look_up = entry.unsure or item.given_key
         try:
             job = await self._look_up(item.tag) if look_up else None
         except BaseException:
@@ -319,7 +306,6 @@ class JournaledCreates(Generic[P]):
                 await self.journal.forget(item.key)
                 raise
         item.job = job
-        await self.journal.created(item.key, job)
         return job
 
     async def _look_up(self, tag: str) -> Job | None:
