@@ -50,6 +50,8 @@ class FakeApi:
         self.interrupt = False
         #: A signal this process sends itself on the next job GET (a user's Ctrl-C).
         self.signal: signal.Signals | None = None
+        #: A signal this process sends itself as the next create is answered.
+        self.signal_on_create: signal.Signals | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -66,6 +68,9 @@ class FakeApi:
 
     def snap(self, request: httpx.Request, parts: list[str]) -> httpx.Response:
         if parts == ["jobs"] and request.method == "POST":
+            if self.signal_on_create is not None:
+                os.kill(os.getpid(), self.signal_on_create)
+                self.signal_on_create = None
             return self.create(json.loads(request.read()))
         if parts == ["jobs"]:
             tag = request.url.params.get("tag")
@@ -608,7 +613,7 @@ def test_a_signal_before_uploads_leaves_them_unsubmitted(
 ) -> None:
     files = bills(tmp_path, "a.pdf", "b.pdf", "c.pdf")
     out = tmp_path / "results.jsonl"
-    api.signal = signal.SIGINT
+    api.signal_on_create = signal.SIGINT  # Ctrl-C while the first bill uploads
     argv = ("submit", *files, "--provider", "4", "--email", "u@x.test", "--wait")
     result = cli(*argv, "--concurrency", "1", "--poll-interval", "0.01", "--out", str(out))
     assert result.code == 130
