@@ -362,3 +362,49 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 def python() -> str:
     """The interpreter running the benchmarks (children use the same one)."""
     return sys.executable
+
+
+async def released_together(
+    module: str, config: Mapping[str, Any], count: int, timeout: float
+) -> tuple[float, list[dict[str, Any]]]:
+    """Start ``count`` children ``python -m module CONFIG``, release them at once, read reports.
+
+    Each child prints ``ready`` once it is set up and waits for a line on stdin; all are then
+    told to go together. Returns the wall-clock time of the release and each child's last
+    line of output, parsed as JSON.
+    """
+    import asyncio
+    import json
+
+    children = [
+        await asyncio.create_subprocess_exec(
+            python(),
+            "-m",
+            module,
+            json.dumps(config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=child_environment(),
+        )
+        for _ in range(count)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(child.stdout.readline(), timeout)
+            if line.strip() != b"ready":
+                raise RuntimeError(f"a benchmark child did not start: {line!r}")
+        go = time.time()
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write(b"go\n")
+            await child.stdin.drain()
+        outputs = await asyncio.wait_for(
+            asyncio.gather(*(child.communicate() for child in children)), timeout
+        )
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    return go, [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]

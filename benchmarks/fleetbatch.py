@@ -19,7 +19,7 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from ._common import EMAIL, PROVIDER, BenchResult, Row, Settings, child_environment, python
+from ._common import EMAIL, PROVIDER, BenchResult, Row, Settings, released_together
 
 __all__ = ["run"]
 
@@ -70,38 +70,9 @@ async def run(emu: Emulator, settings: Settings, url: str, name: str, result: Be
 
 
 async def _round(config: dict[str, Any]) -> dict[str, Any]:
-    children = [
-        await asyncio.create_subprocess_exec(
-            python(),
-            "-m",
-            "benchmarks.fleetbatch",
-            json.dumps(config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=child_environment(),
-        )
-        for _ in range(_PROCESSES)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            line = await asyncio.wait_for(child.stdout.readline(), _CHILD_TIMEOUT)
-            if line.strip() != b"ready":
-                raise RuntimeError(f"a benchmark child did not start: {line!r}")
-        go = time.time()
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write(b"go\n")
-            await child.stdin.drain()
-        outputs = await asyncio.wait_for(
-            asyncio.gather(*(child.communicate() for child in children)), _CHILD_TIMEOUT
-        )
-    finally:
-        for child in children:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
-    reports = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    go, reports = await released_together(
+        "benchmarks.fleetbatch", config, _PROCESSES, _CHILD_TIMEOUT
+    )
     return {
         "seconds": max(r["finished"] for r in reports) - go,
         "reported": [r["ok"] + r["failed"] for r in reports],

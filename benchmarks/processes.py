@@ -25,7 +25,7 @@ from typing import Any
 
 from wattzon_async.emulator import Emulator
 
-from ._common import EMAIL, PROVIDER, BenchResult, Row, Settings, child_environment, python
+from ._common import EMAIL, PROVIDER, BenchResult, Row, Settings, released_together
 
 __all__ = ["run"]
 
@@ -127,38 +127,7 @@ def _rows(result: BenchResult, one: dict[str, Any], rounds: int, settings: Setti
 
 async def _round(count: int, config: dict[str, Any]) -> dict[str, Any]:
     """Start ``count`` children, release them together, and add up what they report."""
-    children = [
-        await asyncio.create_subprocess_exec(
-            python(),
-            "-m",
-            "benchmarks.processes",
-            json.dumps(config),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=child_environment(),
-        )
-        for _ in range(count)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            line = await asyncio.wait_for(child.stdout.readline(), _CHILD_TIMEOUT)
-            if line.strip() != b"ready":
-                raise RuntimeError(f"a benchmark child did not start: {line!r}")
-        go = time.time()
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write(b"go\n")
-            await child.stdin.drain()
-        outputs = await asyncio.wait_for(
-            asyncio.gather(*(child.communicate() for child in children)), _CHILD_TIMEOUT
-        )
-    finally:
-        for child in children:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
-    reports = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    go, reports = await released_together("benchmarks.processes", config, count, _CHILD_TIMEOUT)
     return {
         "ok": sum(r["ok"] for r in reports),
         "failed": sum(r["failed"] for r in reports),
