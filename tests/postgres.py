@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -130,6 +131,36 @@ class PostgresServer:
         return ""
 
 
+def _reachable(path: Path, user: str) -> bool:
+    """Whether ``user`` can reach ``path``: no folder above it shuts others out.
+
+    A clone in a private folder (``mktemp -d`` makes them 0700) holds the pgserver wheel's
+    binaries where the server's own user cannot run them.
+    """
+    uid = pwd.getpwnam(user).pw_uid
+    for folder in (path, *path.parents):
+        info = folder.stat()
+        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _copied(bin: Path, folder: Path) -> Path:
+    """A copy of the installation ``bin`` belongs to, inside ``folder``: its ``bin``.
+
+    The layout is kept two levels up, as the wheel's binaries find the libraries it vendors
+    (``pgserver.libs``, beside the package) by a path relative to themselves.
+    """
+    install = bin.parent
+    package = install.parent
+    target = folder / "pg" / package.name / install.name
+    shutil.copytree(install, target, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, folder / "pg" / libs.name, symlinks=True)
+    return target / bin.name
+
+
 def _init(bin: Path, folder: Path, user: str | None) -> None:
     (folder / "data").mkdir()
     (folder / "sock").mkdir()
@@ -171,6 +202,8 @@ def running_server() -> Iterator[PostgresServer]:
     folder = Path(tempfile.mkdtemp(prefix="wzpg-", dir="/tmp" if os.path.isdir("/tmp") else None))
     os.chmod(folder, 0o755)
     try:
+        if user is not None and not _reachable(bin, user):
+            bin = _copied(bin, folder)
         _init(bin, folder, user)
         server = PostgresServer(bin=bin, folder=folder, port=_free_port(), user=user)
         for attempt in range(5):  # the port may be taken between choosing and binding it
