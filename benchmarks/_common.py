@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wattzon_async import WattzOnClient
+from wattzon_async import Submission, WattzOnClient
 from wattzon_async._httpx import httpx
 
 __all__ = [
@@ -408,3 +408,27 @@ async def released_together(
                 child.kill()
                 await child.wait()
     return go, [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+
+
+async def batch_when_released(
+    client: WattzOnClient, submissions: Sequence[Submission], **options: Any
+) -> dict[str, Any]:
+    """The child's side of :func:`released_together`: ready, wait for go, run, tally.
+
+    Returns what the parent reads: bills ``ok`` and ``failed``, up to three errors, and the
+    wall-clock time the batch ``finished``.
+    """
+    import asyncio
+
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    ok = failed = 0
+    errors: list[str] = []
+    async for outcome in client.jobs.submit_many(submissions, **options):
+        if outcome.ok:
+            ok += 1
+        else:
+            failed += 1
+            if len(errors) < 3:
+                errors.append(repr(outcome.error))
+    return {"ok": ok, "failed": failed, "errors": errors, "finished": time.time()}

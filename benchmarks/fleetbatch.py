@@ -84,7 +84,7 @@ async def _round(config: dict[str, Any]) -> dict[str, Any]:
 async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
     from wattzon_async import Submission, WattzOnClient
 
-    from ._common import document
+    from ._common import batch_when_released, document
 
     submissions = [
         Submission(
@@ -92,24 +92,12 @@ async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
         )
         for i in range(int(config["bills"]))
     ]
-    ok = failed = 0
-    errors: list[str] = []
     async with WattzOnClient(
         cert=(config["cert"], config["key"]), ca_bundle=config["ca"], snap_url=config["snap_url"]
     ) as client:
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        async for outcome in client.jobs.submit_many(
-            submissions, concurrency=16, journal=config["journal"]
-        ):
-            if outcome.ok:
-                ok += 1
-            else:
-                failed += 1
-                if len(errors) < 3:
-                    errors.append(repr(outcome.error))
-        finished = time.time()
-    return {"ok": ok, "failed": failed, "errors": errors, "finished": finished}
+        return await batch_when_released(
+            client, submissions, concurrency=16, journal=config["journal"]
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from typing import Any
 
 from wattzon_async.emulator import Emulator
@@ -143,7 +142,7 @@ async def _round(count: int, config: dict[str, Any]) -> dict[str, Any]:
 async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
     from wattzon_async import RateLimitPolicy, Submission, WattzOnClient
 
-    from ._common import document
+    from ._common import batch_when_released, document
 
     policy = RateLimitPolicy() if config["slow_start"] else RateLimitPolicy(initial_rate=None)
     data = document(2_000, 11)
@@ -151,27 +150,15 @@ async def _child_main(config: dict[str, Any]) -> dict[str, Any]:
         Submission(email=EMAIL, provider=PROVIDER, document=data, name=f"bill-{i}.pdf")
         for i in range(int(config["bills"]))
     ]
-    ok = failed = 0
-    errors: list[str] = []
     async with WattzOnClient(
         cert=(config["cert"], config["key"]),
         ca_bundle=config["ca"],
         snap_url=config["snap_url"],
         rate_limit=policy,
     ) as client:
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        async for outcome in client.jobs.submit_many(
-            submissions, concurrency=int(config["concurrency"])
-        ):
-            if outcome.ok:
-                ok += 1
-            else:
-                failed += 1
-                if len(errors) < 3:
-                    errors.append(repr(outcome.error))
-        finished = time.time()
-    return {"ok": ok, "failed": failed, "errors": errors, "finished": finished}
+        return await batch_when_released(
+            client, submissions, concurrency=int(config["concurrency"])
+        )
 
 
 def main(argv: list[str]) -> int:
